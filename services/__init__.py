@@ -1,0 +1,1 @@
+"""Groundwire: grounded retrieval over an organisation's own documents."""

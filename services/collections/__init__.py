@@ -1,0 +1,1 @@
+"""Collections: named document sets with one embedding space each."""

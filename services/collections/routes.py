@@ -1,0 +1,53 @@
+"""HTTP routes for collections."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from sqlalchemy.orm import Session
+
+from services.collections import service
+from services.collections.schemas import (
+    CollectionCreate,
+    CollectionDetail,
+    CollectionList,
+    CollectionOut,
+)
+from services.deps import get_session
+
+router = APIRouter(prefix="/v1/collections", tags=["collections"])
+
+
+@router.post("", status_code=201, response_model=CollectionOut)
+def create_collection(body: CollectionCreate, session: Session = Depends(get_session)) -> object:
+    """Creates a collection with its embedder, chunking settings and relevance threshold."""
+    collection = service.create_collection(session, body)
+    session.commit()
+    return CollectionOut.model_validate(collection, from_attributes=True)
+
+
+@router.get("", response_model=CollectionList)
+def list_collections(session: Session = Depends(get_session)) -> object:
+    """Lists every collection."""
+    return CollectionList(
+        collections=[
+            CollectionOut.model_validate(c, from_attributes=True)
+            for c in service.list_collections(session)
+        ]
+    )
+
+
+@router.get("/{name}", response_model=CollectionDetail)
+def get_collection(name: str, session: Session = Depends(get_session)) -> object:
+    """Shows a collection with document counts by status and its chunk count."""
+    collection = service.get_collection(session, name)
+    counts, chunks = service.collection_counts(session, collection)
+    base = CollectionOut.model_validate(collection, from_attributes=True)
+    return CollectionDetail(**base.model_dump(), documents=counts, chunks=chunks)
+
+
+@router.delete("/{name}", status_code=204)
+def delete_collection(name: str, session: Session = Depends(get_session)) -> Response:
+    """Deletes a collection with all its documents and chunks."""
+    service.delete_collection(session, service.get_collection(session, name))
+    session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,55 @@
+"""Request and response bodies of the collections API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class CollectionCreate(BaseModel):
+    """A new collection; unset chunking values get the embedder's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, description="1-64 of letters, digits, _ . -")
+    embedder: str = Field(default="local", description="'local', 'hash' or 'openai:<model>'")
+    chunk_tokens: int | None = Field(default=None, ge=16, le=8192)
+    chunk_overlap: int | None = Field(default=None, ge=0, le=4096)
+    threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+
+
+class DocumentCounts(BaseModel):
+    """Documents of a collection by status."""
+
+    queued: int = 0
+    processing: int = 0
+    done: int = 0
+    failed: int = 0
+
+
+class CollectionOut(BaseModel):
+    """A collection as the API shows it."""
+
+    name: str
+    embedder: str
+    dimensions: int
+    chunk_tokens: int
+    chunk_overlap: int
+    threshold: float
+    created_at: datetime
+
+
+class CollectionDetail(CollectionOut):
+    """A collection with its document counts by status and its chunk count."""
+
+    documents: DocumentCounts
+    chunks: int
+
+
+class CollectionList(BaseModel):
+    """All collections."""
+
+    collections: list[CollectionOut]

@@ -1,0 +1,131 @@
+"""Creating, finding and dropping collections, with their per-space vector index."""
+
+from __future__ import annotations
+
+from psycopg import sql
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.collections.schemas import CollectionCreate, DocumentCounts
+from services.embedding import EmbeddingError, UnknownEmbedder, get_embedder, parse_embedder_spec
+from services.errors import ApiError
+from services.models import Chunk, Collection, Document
+
+HNSW_MAX_VECTOR_DIMS = 2000
+HNSW_MAX_HALFVEC_DIMS = 4000
+
+
+def vector_type(dimensions: int) -> str:
+    """Returns the pgvector type a collection's vectors are indexed and searched as."""
+    return "vector" if dimensions <= HNSW_MAX_VECTOR_DIMS else "halfvec"
+
+
+def vector_expression(dimensions: int) -> sql.Composable:
+    """Returns the typed expression the collection's index covers and its queries order by."""
+    return sql.SQL("(embedding::{}({}))").format(
+        sql.SQL(vector_type(dimensions)), sql.Literal(dimensions)
+    )
+
+
+def index_name(collection_id: int) -> sql.Identifier:
+    """Returns the name of the collection's HNSW index."""
+    return sql.Identifier(f"chunks_hnsw_c{collection_id}")
+
+
+def index_ddl(collection_id: int, dimensions: int) -> sql.Composed | None:
+    """Returns the partial HNSW index for one collection, or None past pgvector's limits.
+
+    Built from trusted integers only: the dimension must be literal for the cast, and a
+    literal collection id lets the planner match the partial index even under generic plans.
+    """
+    if dimensions > HNSW_MAX_HALFVEC_DIMS:
+        return None
+    ops = f"{vector_type(dimensions)}_cosine_ops"
+    return sql.SQL(
+        "CREATE INDEX IF NOT EXISTS {name} ON chunks USING hnsw ({expr} {ops})"
+        " WHERE collection_id = {cid}"
+    ).format(
+        name=index_name(collection_id),
+        expr=vector_expression(dimensions),
+        ops=sql.SQL(ops),
+        cid=sql.Literal(collection_id),
+    )
+
+
+def create_collection(session: Session, body: CollectionCreate) -> Collection:
+    """Creates the collection and its vector index; raises ApiError on bad settings."""
+    try:
+        parse_embedder_spec(body.embedder)
+        embedder = get_embedder(body.embedder)
+    except UnknownEmbedder as error:
+        raise ApiError(422, "unknown_embedder", str(error)) from error
+    except EmbeddingError as error:
+        raise ApiError(503, "embedder_unavailable", str(error)) from error
+    chunk_tokens = body.chunk_tokens or min(
+        embedder.max_input_tokens, 200 if body.embedder == "local" else 512
+    )
+    if chunk_tokens > embedder.max_input_tokens:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"chunk_tokens {chunk_tokens} exceeds the embedder's maximum input of "
+            f"{embedder.max_input_tokens} tokens",
+        )
+    overlap = body.chunk_overlap if body.chunk_overlap is not None else chunk_tokens // 8
+    if overlap >= chunk_tokens:
+        raise ApiError(422, "invalid_request", "chunk_overlap must be below chunk_tokens")
+    collection = Collection(
+        name=body.name,
+        embedder=body.embedder,
+        dimensions=embedder.dimensions,
+        max_input_tokens=embedder.max_input_tokens,
+        chunk_tokens=chunk_tokens,
+        chunk_overlap=overlap,
+        threshold=body.threshold if body.threshold is not None else embedder.default_threshold,
+    )
+    session.add(collection)
+    try:
+        session.flush()
+    except IntegrityError as error:
+        raise ApiError(409, "conflict", f"collection {body.name!r} already exists") from error
+    ddl = index_ddl(collection.id, collection.dimensions)
+    if ddl is not None:
+        session.execute(text(ddl.as_string()))
+    return collection
+
+
+def get_collection(session: Session, name: str) -> Collection:
+    """Returns the named collection or raises a 404 ApiError."""
+    collection = session.scalar(select(Collection).where(Collection.name == name))
+    if collection is None:
+        raise ApiError(404, "collection_not_found", f"no collection named {name!r}")
+    return collection
+
+
+def list_collections(session: Session) -> list[Collection]:
+    """Returns every collection, by name."""
+    return list(session.scalars(select(Collection).order_by(Collection.name)))
+
+
+def collection_counts(session: Session, collection: Collection) -> tuple[DocumentCounts, int]:
+    """Returns the collection's document counts by status and its chunk count."""
+    rows = session.execute(
+        select(Document.status, func.count())
+        .where(Document.collection_id == collection.id)
+        .group_by(Document.status)
+    )
+    counts = DocumentCounts(**{status: n for status, n in rows})
+    chunks = session.scalar(
+        select(func.count()).select_from(Chunk).where(Chunk.collection_id == collection.id)
+    )
+    return counts, int(chunks or 0)
+
+
+def delete_collection(session: Session, collection: Collection) -> None:
+    """Drops the collection with its documents, chunks and index."""
+    session.execute(
+        text(sql.SQL("DROP INDEX IF EXISTS {}").format(index_name(collection.id)).as_string())
+    )
+    session.execute(text("DELETE FROM chunks WHERE collection_id = :id"), {"id": collection.id})
+    session.delete(collection)

@@ -1,0 +1,64 @@
+"""One settings object for every Groundwire process, read from the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Typed configuration; each field reads `GROUNDWIRE_<NAME>` unless an alias says otherwise."""
+
+    model_config = SettingsConfigDict(env_prefix="GROUNDWIRE_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("GROUNDWIRE_DATABASE_URL", "DATABASE_URL")
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("GROUNDWIRE_REDIS_URL", "REDIS_URL")
+    )
+
+    # OpenAI or any OpenAI-compatible provider; the client's own variables are honoured.
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("GROUNDWIRE_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("GROUNDWIRE_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+    openai_dimensions: int | None = None
+    openai_timeout_s: float = 60.0
+    openai_max_retries: int = 4
+    openai_max_inputs_per_request: int = 2048
+    openai_max_tokens_per_request: int = 300_000
+    openai_max_tokens_per_input: int = 8192
+
+    # Bundled local model.
+    local_threads: int = 2
+    local_batch_size: int = 8
+
+    # Ingestion limits.
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_document_bytes: int = 8 * 1024 * 1024
+    max_documents_per_request: int = 1000
+    max_metadata_bytes: int = 64 * 1024
+
+    # Workers and broker.
+    ingest_queue: str = "ingest"
+    visibility_timeout_s: int = 3600
+    task_max_retries: int = 8
+    task_retry_backoff_max_s: int = 600
+    sweep_interval_s: float = 30.0
+    queued_grace_s: float = 120.0
+    processing_lease_s: float = 900.0
+
+    # Queries.
+    default_k: int = 5
+    max_k: int = 100
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Returns the process-wide settings, read once."""
+    return Settings()

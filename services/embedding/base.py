@@ -1,0 +1,67 @@
+"""The Embedder protocol, token span counting, and the error classes workers act on."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+
+
+class TokenSpans(Protocol):
+    """Splits text into tokens, each given as its (start, end) character span."""
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Returns the character span of every token of `text`, in order."""
+        ...
+
+
+class Embedder(Protocol):
+    """Turns texts into unit-length vectors of one embedding space."""
+
+    spec: str
+    space: str
+    dimensions: int
+    max_input_tokens: int
+    default_threshold: float
+    tokenizer: TokenSpans
+
+    def embed(self, texts: list[str]) -> Vectors:
+        """Returns one L2-normalised row per text, in order; texts must be non-empty."""
+        ...
+
+
+class EmbeddingError(Exception):
+    """An embedding request failed."""
+
+    transient = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TransientEmbeddingError(EmbeddingError):
+    """A failure worth retrying later: timeouts, connection errors, 5xx, rate limits."""
+
+    transient = True
+
+
+class PermanentEmbeddingError(EmbeddingError):
+    """A failure that retrying will not fix: a rejected input, bad credentials, no quota."""
+
+
+def normalise(matrix: Vectors) -> Vectors:
+    """Returns `matrix` with each row scaled to unit L2 length (zero rows stay zero)."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (matrix / norms).astype(np.float32)
+
+
+def require_non_empty(texts: list[str]) -> None:
+    """Raises when a text is blank: a zero vector would make cosine distance NaN."""
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise PermanentEmbeddingError(f"input {i} is empty; empty chunks are never embedded")

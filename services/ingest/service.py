@@ -1,0 +1,221 @@
+"""Accepting documents: validate, upsert by client id, record the batch. Never commits."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, literal, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from services.config import Settings
+from services.errors import ApiError
+from services.ingest.schemas import AcceptedDocument, BatchOut, DocumentIn, DocumentOut
+from services.models import (
+    FAILED,
+    QUEUED,
+    UNCHANGED,
+    BatchItem,
+    Collection,
+    Document,
+    IngestBatch,
+)
+from services.validation import json_problem, json_size, text_problem
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The outcome of accepting a batch: what to answer and what to enqueue after commit."""
+
+    batch_id: uuid.UUID
+    documents: list[AcceptedDocument]
+    to_enqueue: list[tuple[int, int]]
+
+
+def validate_documents(documents: list[DocumentIn], settings: Settings) -> None:
+    """Raises ApiError for the first document that cannot be stored faithfully."""
+    seen: set[str] = set()
+    for i, doc in enumerate(documents):
+        where = f"documents[{i}]" + (
+            f" (id {doc.id!r})" if doc.id and not text_problem(doc.id) else ""
+        )
+        size = len(doc.text.encode("utf-8", "surrogatepass"))
+        if size > settings.max_document_bytes:
+            raise ApiError(
+                413,
+                "document_too_large",
+                f"{where}: text is {size} bytes, over the limit of {settings.max_document_bytes}",
+            )
+        if not doc.text.strip():
+            raise ApiError(422, "empty_document", f"{where}: text is empty")
+        for field in ("id", "text", "title", "source"):
+            value = getattr(doc, field)
+            problem = text_problem(value) if value is not None else None
+            if problem:
+                raise ApiError(422, "invalid_text", f"{where}: {field} {problem}")
+        problem = json_problem(doc.metadata)
+        if problem:
+            raise ApiError(422, "invalid_metadata", f"{where}: metadata {problem}")
+        if json_size(doc.metadata) > settings.max_metadata_bytes:
+            raise ApiError(
+                413,
+                "metadata_too_large",
+                f"{where}: metadata is over the limit of {settings.max_metadata_bytes} bytes",
+            )
+        if doc.id is not None:
+            if doc.id in seen:
+                raise ApiError(422, "duplicate_id", f"{where}: id appears twice in this request")
+            seen.add(doc.id)
+
+
+def accept_documents(
+    session: Session, collection: Collection, documents: list[DocumentIn]
+) -> Accepted:
+    """Upserts the documents and records the batch in the session's transaction.
+
+    One INSERT … ON CONFLICT statement decides per document: new id → version 1; same id with
+    different text → next version, queued (the old chunks stay searchable until the new
+    version replaces them); identical text → unchanged, only title/source/metadata updated;
+    identical text of a failed document → queued again.
+    """
+    rows = [
+        {
+            "collection_id": collection.id,
+            "external_id": doc.id or uuid.uuid4().hex,
+            "title": doc.title,
+            "source": doc.source,
+            "metadata": doc.metadata,
+            "content": doc.text,
+            "content_hash": hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
+        }
+        for doc in documents
+    ]
+    stmt = insert(Document).values(rows)
+    new = stmt.excluded
+    text_changed = Document.content_hash != new.content_hash
+    redo = text_changed | (Document.status == FAILED)
+    now = func.now()
+
+    def when_redo(value: object, otherwise: object) -> object:
+        return case((redo, value), else_=otherwise)
+
+    upsert = stmt.on_conflict_do_update(
+        constraint="documents_collection_external",
+        set_={
+            "title": new.title,
+            "source": new.source,
+            "metadata": new.metadata,
+            "content": new.content,
+            "content_hash": new.content_hash,
+            "version": case((text_changed, Document.version + 1), else_=Document.version),
+            "status": when_redo(literal(QUEUED), Document.status),
+            "error": when_redo(None, Document.error),
+            "attempts": when_redo(0, Document.attempts),
+            "accepted_at": when_redo(now, Document.accepted_at),
+            "enqueued_at": when_redo(now, Document.enqueued_at),
+            "started_at": when_redo(None, Document.started_at),
+            "embedded_at": when_redo(None, Document.embedded_at),
+            "finished_at": when_redo(None, Document.finished_at),
+        },
+    ).returning(Document.id, Document.external_id, Document.version, (Document.accepted_at == now))
+    result = {
+        ext: (doc_id, version, fresh) for doc_id, ext, version, fresh in session.execute(upsert)
+    }
+
+    batch = IngestBatch(id=uuid.uuid4(), collection_id=collection.id, total=len(rows))
+    session.add(batch)
+    session.flush()
+    accepted, items, to_enqueue = [], [], []
+    for row in rows:
+        external_id = str(row["external_id"])
+        doc_id, version, fresh = result[external_id]
+        status = QUEUED if fresh else UNCHANGED
+        accepted.append(AcceptedDocument(id=external_id, status=status))
+        items.append(
+            {
+                "batch_id": batch.id,
+                "document_id": doc_id,
+                "version": version,
+                "accepted_status": status,
+            }
+        )
+        if fresh:
+            to_enqueue.append((doc_id, version))
+    session.execute(insert(BatchItem), items)
+    return Accepted(batch.id, accepted, to_enqueue)
+
+
+def get_document(session: Session, collection: Collection, external_id: str) -> Document:
+    """Returns the document with the client id, or raises a 404 ApiError."""
+    document = session.scalar(
+        select(Document).where(
+            Document.collection_id == collection.id, Document.external_id == external_id
+        )
+    )
+    if document is None:
+        raise ApiError(
+            404, "document_not_found", f"no document {external_id!r} in {collection.name!r}"
+        )
+    return document
+
+
+def document_out(document: Document) -> DocumentOut:
+    """Shapes a document row for the API."""
+    return DocumentOut(
+        id=document.external_id,
+        status=document.status,
+        version=document.version,
+        indexed_version=document.indexed_version,
+        chunks=document.chunk_count,
+        tokens=document.token_count,
+        attempts=document.attempts,
+        error=document.error,
+        title=document.title,
+        source=document.source,
+        metadata=document.metadata_,
+        created_at=document.created_at,
+        accepted_at=document.accepted_at,
+        started_at=document.started_at,
+        embedded_at=document.embedded_at,
+        finished_at=document.finished_at,
+    )
+
+
+def batch_progress(session: Session, batch_id: uuid.UUID) -> BatchOut:
+    """Counts the batch's documents by their current status."""
+    batch = session.get(IngestBatch, batch_id)
+    if batch is None:
+        raise ApiError(404, "batch_not_found", f"no batch {batch_id}")
+    collection = session.get(Collection, batch.collection_id)
+    assert collection is not None
+    status = case(
+        (BatchItem.accepted_status == UNCHANGED, literal(UNCHANGED)), else_=Document.status
+    )
+    rows = session.execute(
+        select(status, func.count())
+        .select_from(BatchItem)
+        .join(Document, Document.id == BatchItem.document_id)
+        .where(BatchItem.batch_id == batch_id)
+        .group_by(status)
+    )
+    counts = {s: int(n) for s, n in rows}
+    present = sum(counts.values())
+    return BatchOut(
+        batch_id=batch.id,
+        collection=collection.name,
+        total=batch.total,
+        queued=counts.get(QUEUED, 0),
+        processing=counts.get("processing", 0),
+        done=counts.get("done", 0),
+        failed=counts.get(FAILED, 0),
+        unchanged=counts.get(UNCHANGED, 0),
+        deleted=batch.total - present,
+        finished=counts.get(QUEUED, 0) + counts.get("processing", 0) == 0,
+    )
+
+
+def delete_document(session: Session, document: Document) -> None:
+    """Deletes the document; its chunks go with it in the same transaction."""
+    session.delete(document)

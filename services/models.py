@@ -1,0 +1,137 @@
+"""SQLAlchemy 2 typed models; the schema itself is owned by Alembic migrations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+TIMESTAMPTZ = DateTime(timezone=True)
+
+QUEUED = "queued"
+PROCESSING = "processing"
+DONE = "done"
+FAILED = "failed"
+UNCHANGED = "unchanged"
+DOCUMENT_STATUSES = (QUEUED, PROCESSING, DONE, FAILED)
+
+
+class Base(DeclarativeBase):
+    """Declarative base for all Groundwire tables."""
+
+
+class Collection(Base):
+    """A named set of documents sharing one embedding space and chunking settings."""
+
+    __tablename__ = "collections"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    embedder: Mapped[str] = mapped_column(Text)
+    dimensions: Mapped[int] = mapped_column(Integer)
+    max_input_tokens: Mapped[int] = mapped_column(Integer)
+    chunk_tokens: Mapped[int] = mapped_column(Integer)
+    chunk_overlap: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+
+
+class Document(Base):
+    """A client document: `version` is its latest accepted text, `indexed_version` the live one."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
+    content: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    indexed_version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(Text, default=QUEUED)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    token_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+    accepted_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    enqueued_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    started_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+    embedded_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+    finished_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+
+
+class Chunk(Base):
+    """A passage of one document version, with its citation offsets and embedding."""
+
+    __tablename__ = "chunks"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(BigInteger)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    doc_version: Mapped[int] = mapped_column(Integer)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    char_start: Mapped[int] = mapped_column(Integer)
+    char_end: Mapped[int] = mapped_column(Integer)
+    token_count: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    embedding: Mapped[Any] = mapped_column(Vector())
+
+
+class EmbeddingCacheEntry(Base):
+    """A vector already computed for a chunk text in one embedding space."""
+
+    __tablename__ = "embedding_cache"
+
+    space: Mapped[str] = mapped_column(Text, primary_key=True)
+    content_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    embedding: Mapped[Any] = mapped_column(Vector())
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+
+
+class IngestBatch(Base):
+    """One accepted ingestion request, to poll for progress."""
+
+    __tablename__ = "ingest_batches"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    total: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+
+
+class BatchItem(Base):
+    """A document of a batch, with the version it was accepted as (or `unchanged`)."""
+
+    __tablename__ = "batch_items"
+
+    batch_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("ingest_batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    accepted_status: Mapped[str] = mapped_column(Text)

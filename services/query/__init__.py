@@ -1,0 +1,1 @@
+"""Retrieval: grounded passages with scores and citations, or an explicit 'nothing relevant'."""

@@ -1,0 +1,19 @@
+"""HTTP routes for queries."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from services.collections.service import get_collection
+from services.deps import get_session
+from services.query import service
+from services.query.schemas import QueryRequest, QueryResponse
+
+router = APIRouter(tags=["query"])
+
+
+@router.post("/v1/collections/{name}/query", response_model=QueryResponse)
+def query(name: str, body: QueryRequest, session: Session = Depends(get_session)) -> object:
+    """Returns grounded passages with scores and citations, or `grounded: false`."""
+    return service.answer(session, get_collection(session, name), body)

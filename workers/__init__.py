@@ -1,0 +1,1 @@
+"""Celery workers: parse, chunk, embed and store documents."""

@@ -1,0 +1,43 @@
+"""Re-enqueues documents the broker may have lost: queued past a grace period, or processing
+past their lease (a killed worker). Re-sending is harmless: runs are idempotent and fenced."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, or_, update
+from sqlalchemy.orm import Session
+
+from services.config import get_settings
+from services.db import session_scope
+from services.ingest.enqueue import enqueue
+from services.models import PROCESSING, QUEUED, Document
+
+
+def stale_documents(session: Session, grace_s: float, lease_s: float) -> list[tuple[int, int]]:
+    """Returns (id, version) of stale documents and restarts their clocks, in one statement."""
+    now = func.now()
+    lease = now - timedelta(seconds=lease_s)
+    rows = session.execute(
+        update(Document)
+        .where(
+            or_(
+                (Document.status == QUEUED)
+                & (Document.enqueued_at < now - timedelta(seconds=grace_s)),
+                (Document.status == PROCESSING)
+                & (Document.started_at < lease)
+                & (Document.enqueued_at < lease),
+            )
+        )
+        .values(enqueued_at=now)
+        .returning(Document.id, Document.version)
+    )
+    return [(int(i), int(v)) for i, v in rows]
+
+
+def sweep_once() -> int:
+    """Finds stale documents, commits their new clocks, then re-enqueues them."""
+    settings = get_settings()
+    with session_scope() as session:
+        stale = stale_documents(session, settings.queued_grace_s, settings.processing_lease_s)
+    return enqueue(stale) if stale else 0
