@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import text
@@ -20,6 +21,13 @@ _COPY_CHUNKS = (
 _CHUNK_TYPES = ["int8", "int8", "int4", "int4", "text", "int4", "int4", "int4", "bytea", "vector"]
 
 
+def as_array(value: Any) -> Vectors:
+    """Returns a pgvector value (a `Vector` from the binary loader, or an array) as float32."""
+    if hasattr(value, "to_numpy"):
+        value = value.to_numpy()
+    return np.asarray(value, dtype=np.float32)
+
+
 def cached_vectors(session: Session, space: str, hashes: Sequence[bytes]) -> dict[bytes, Vectors]:
     """Returns the cached vector of each hash that `space` already has."""
     if not hashes:
@@ -31,7 +39,7 @@ def cached_vectors(session: Session, space: str, hashes: Sequence[bytes]) -> dic
         ),
         {"space": space, "hashes": list(set(hashes))},
     )
-    return {bytes(h): np.asarray(v, dtype=np.float32) for h, v in rows}
+    return {bytes(h): as_array(v) for h, v in rows}
 
 
 def remember_vectors(session: Session, space: str, vectors: dict[bytes, Vectors]) -> None:

@@ -1,0 +1,138 @@
+"""Command-line clients over the HTTP API: `groundwire ingest` and `groundwire query`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
+MAX_BATCH_DOCUMENTS = 1000
+MAX_BATCH_BYTES = 32 * 1024 * 1024
+
+
+def find_files(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
+    """Yields (file, root it was found under) for every text or Markdown file."""
+    for path in paths:
+        if path.is_dir():
+            for file in sorted(path.rglob("*")):
+                if file.is_file() and file.suffix.lower() in TEXT_SUFFIXES:
+                    yield file, path
+        elif path.is_file():
+            yield path, path.parent
+        else:
+            raise FileNotFoundError(path)
+
+
+def title_of(text: str, fallback: str) -> str:
+    """Returns the first Markdown heading of `text`, else `fallback`."""
+    for line in text.splitlines()[:50]:
+        if line.startswith("#"):
+            return line.lstrip("#").strip() or fallback
+    return fallback
+
+
+def read_documents(paths: list[Path]) -> Iterator[dict[str, Any]]:
+    """Yields API documents for the files under `paths`, id'd by their relative path."""
+    for file, root in find_files(paths):
+        text = file.read_text(encoding="utf-8", errors="replace")
+        if not text.strip():
+            print(f"skipping empty file {file}", file=sys.stderr)
+            continue
+        rel = file.relative_to(root).as_posix() if file != root else file.name
+        yield {"id": rel, "text": text, "title": title_of(text, file.stem), "source": str(file)}
+
+
+def batches(documents: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Groups documents into requests within the API's count and size limits."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for doc in documents:
+        doc_size = len(doc["text"].encode("utf-8")) + 512
+        if batch and (len(batch) >= MAX_BATCH_DOCUMENTS or size + doc_size > MAX_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(doc)
+        size += doc_size
+    if batch:
+        yield batch
+
+
+def _check(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 400:
+        try:
+            error = response.json()["error"]
+            message = f"{error['code']}: {error['message']}"
+        except Exception:
+            message = response.text[:500]
+        raise SystemExit(f"error {response.status_code}: {message}")
+    return response.json() if response.content else {}
+
+
+def ensure_collection(client: httpx.Client, name: str, embedder: str | None) -> None:
+    """Creates the collection unless it exists."""
+    if client.get(f"/v1/collections/{name}").status_code == 404:
+        body: dict[str, Any] = {"name": name}
+        if embedder:
+            body["embedder"] = embedder
+        created = _check(client.post("/v1/collections", json=body))
+        print(f"created collection {name} ({created['embedder']}, {created['dimensions']} dims)")
+
+
+def ingest(url: str, collection: str, paths: list[Path], embedder: str | None) -> int:
+    """Posts the files and follows their batches; returns 1 if any document failed."""
+    with httpx.Client(base_url=url, timeout=120) as client:
+        ensure_collection(client, collection, embedder)
+        batch_ids = []
+        for batch in batches(read_documents(paths)):
+            accepted = _check(
+                client.post(f"/v1/collections/{collection}/documents", json={"documents": batch})
+            )
+            batch_ids.append(accepted["batch_id"])
+        if not batch_ids:
+            print("no text or Markdown files found")
+            return 1
+        while True:
+            states = [_check(client.get(f"/v1/batches/{b}")) for b in batch_ids]
+            totals = {
+                k: sum(s[k] for s in states)
+                for k in ("total", "done", "failed", "unchanged", "queued", "processing")
+            }
+            print(
+                "\r{total} documents: {done} done, {unchanged} unchanged, {failed} failed, "
+                "{queued} queued, {processing} processing".format(**totals),
+                end="",
+                flush=True,
+            )
+            if all(s["finished"] for s in states):
+                print()
+                return 1 if totals["failed"] else 0
+            time.sleep(0.5)
+
+
+def query(url: str, collection: str, question: str, k: int, min_score: float | None) -> int:
+    """Prints the grounded passages with their sources, or says nothing relevant was found."""
+    body: dict[str, Any] = {"query": question, "k": k}
+    if min_score is not None:
+        body["min_score"] = min_score
+    with httpx.Client(base_url=url, timeout=60) as client:
+        answer = _check(client.post(f"/v1/collections/{collection}/query", json=body))
+    if not answer["grounded"]:
+        best = answer["best_score"]
+        best_text = f"{best:.3f}" if best is not None else "none"
+        print(
+            f"Nothing relevant found (best score {best_text}, threshold {answer['threshold']:.3f})."
+        )
+        return 0
+    for n, passage in enumerate(answer["results"], 1):
+        where = passage["source"] or passage["document_id"]
+        chunk = passage["chunk"]
+        print(f"[{n}] {passage['title'] or passage['document_id']}  score {passage['score']:.3f}")
+        print(f"    {where} chars {chunk['start']}-{chunk['end']}")
+        print("    " + passage["text"].strip().replace("\n", "\n    "))
+        print()
+    return 0

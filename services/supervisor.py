@@ -1,0 +1,122 @@
+"""`groundwire up`: starts the whole service as child processes and stops it cleanly."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from services import migrate
+from services.config import get_settings
+
+log = logging.getLogger("groundwire.up")
+
+
+def worker_command(concurrency: int, queues: str, beat_schedule: Path | None) -> list[str]:
+    """Returns the command line of a Celery worker (with the sweeper's beat when given)."""
+    cmd = [
+        sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+        "-Q", queues, "-c", str(concurrency), "--loglevel", "INFO", "-n", "groundwire@%h",
+    ]  # fmt: skip
+    if beat_schedule is not None:
+        cmd += ["-B", "--schedule", str(beat_schedule)]
+    return cmd
+
+
+def api_command(host: str, port: int) -> list[str]:
+    """Returns the command line of the API server."""
+    return [
+        sys.executable, "-m", "uvicorn", "services.app:create_app", "--factory",
+        "--host", host, "--port", str(port),
+    ]  # fmt: skip
+
+
+class Supervisor:
+    """Owns the child processes and the embedded servers, and stops them in reverse order."""
+
+    def __init__(self) -> None:
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.cleanups: list[Callable[[], None]] = []
+        self.stopping = False
+
+    def spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        """Starts a child in its own session, so a terminal's Ctrl-C reaches only us."""
+        log.info("starting %s", name)
+        self.children.append((name, subprocess.Popen(cmd, env=env, start_new_session=True)))
+
+    def request_stop(self, signum: int, _frame: FrameType | None) -> None:
+        """Signal handler: asks the main loop to stop."""
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        self.stopping = True
+
+    def watch(self) -> int:
+        """Waits until a stop is requested or a child exits; returns the exit status."""
+        while not self.stopping:
+            for name, child in self.children:
+                if child.poll() is not None:
+                    log.error("%s exited with %s; stopping everything", name, child.returncode)
+                    return 1
+            time.sleep(0.3)
+        return 0
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Sends SIGTERM to every child, waits, kills stragglers, then runs the cleanups."""
+        for _, child in reversed(self.children):
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + timeout
+        for name, child in reversed(self.children):
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in time; killing it", name)
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+        for cleanup in reversed(self.cleanups):
+            cleanup()
+
+
+def up(host: str, port: int, data_dir: Path, concurrency: int) -> int:
+    """Starts databases (embedded unless URLs are set), migrations, a worker and the API."""
+    settings = get_settings()
+    supervisor = Supervisor()
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    env = dict(os.environ)
+    try:
+        database_url = settings.database_url
+        if not database_url:
+            from services.embedded import start_postgres
+
+            postgres = start_postgres(data_dir)
+            supervisor.cleanups.append(postgres.stop)
+            database_url = postgres.url
+            log.info("embedded PostgreSQL ready (data in %s)", data_dir / "postgres")
+        redis_url = settings.redis_url
+        if not redis_url:
+            from services.embedded import start_redis
+
+            server = start_redis(data_dir)
+            supervisor.cleanups.append(server.stop)
+            redis_url = server.url
+            log.info("embedded Redis ready on %s", server.socket)
+        env.update(DATABASE_URL=database_url, REDIS_URL=redis_url)
+        migrate.upgrade(database_url)
+        log.info("database migrated")
+        supervisor.spawn(
+            "worker",
+            worker_command(concurrency, settings.ingest_queue, data_dir / "celerybeat-schedule"),
+            env,
+        )
+        supervisor.spawn("api", api_command(host, port), env)
+        log.info("Groundwire is up at http://%s:%s (Ctrl-C stops it)", host, port)
+        return supervisor.watch()
+    finally:
+        supervisor.stop()
+        log.info("stopped")

