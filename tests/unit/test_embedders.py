@@ -1,0 +1,52 @@
+"""The hash and local embedders, and the OpenAI request planner."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.embedding import PermanentEmbeddingError
+from services.embedding.hash import HashEmbedder
+from services.embedding.local import LocalEmbedder
+from services.embedding.openai_provider import plan_requests
+
+
+def test_hash_embedder_is_stable_and_unit_length() -> None:
+    embedder = HashEmbedder()
+    a, b = embedder.embed(["Volcanic basalt", "volcanic BASALT"])
+    assert np.allclose(a, b) and np.isclose(np.linalg.norm(a), 1.0)
+    # A fixed value: the same on every machine and Python version (no salted hash()).
+    assert int(np.flatnonzero(HashEmbedder().embed(["basalt"])[0])[0]) == 197
+
+
+def test_hash_embedder_never_returns_zero_vectors() -> None:
+    (vector,) = HashEmbedder().embed(["the of and"])
+    assert np.linalg.norm(vector) == pytest.approx(1.0)
+
+
+def test_empty_input_is_never_embedded() -> None:
+    with pytest.raises(PermanentEmbeddingError):
+        HashEmbedder().embed(["fine", "   "])
+
+
+def test_local_embedder_captures_meaning() -> None:
+    embedder = LocalEmbedder(threads=1)
+    cat, feline, revenue = embedder.embed(
+        ["The cat sat on the mat.", "A feline rested on a rug.", "Quarterly revenue grew 10%."]
+    )
+    assert cat.shape == (384,)
+    assert np.isclose(np.linalg.norm(cat), 1.0, atol=1e-5)
+    assert float(cat @ feline) > float(cat @ revenue) + 0.3
+
+
+def test_plan_requests_respects_every_limit() -> None:
+    counts = [100] * 10 + [5000] + [1] * 7
+    plans = list(plan_requests(counts, max_inputs=4, max_tokens=5200, max_tokens_per_input=8192))
+    assert [i for r in plans for i in r] == list(range(len(counts)))
+    for r in plans:
+        assert len(r) <= 4 and sum(counts[i] for i in r) <= 5200
+
+
+def test_plan_requests_rejects_oversized_input() -> None:
+    with pytest.raises(PermanentEmbeddingError):
+        list(plan_requests([10, 9000], max_inputs=10, max_tokens=100_000, max_tokens_per_input=8192))
