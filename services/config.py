@@ -11,7 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Typed configuration; each field reads `GROUNDWIRE_<NAME>` unless an alias says otherwise."""
 
-    model_config = SettingsConfigDict(env_prefix="GROUNDWIRE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="GROUNDWIRE_", extra="ignore", populate_by_name=True
+    )
 
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("GROUNDWIRE_DATABASE_URL", "DATABASE_URL")

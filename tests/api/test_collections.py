@@ -37,7 +37,9 @@ def test_health_and_docs(api: Any) -> None:
 
 def test_openai_collection_probes_dimensions(api: Any, fake_openai: Any) -> None:
     fake_openai.reset(dimensions=48)
-    created = api.post("/v1/collections", json={"name": "api-openai", "embedder": "openai:probe-model"})
+    created = api.post(
+        "/v1/collections", json={"name": "api-openai", "embedder": "openai:probe-model"}
+    )
     assert created.status_code == 201, created.text
     assert created.json()["dimensions"] == 48
     api.delete("/v1/collections/api-openai")

@@ -68,7 +68,9 @@ def test_text_over_size_limit(api: Any, make_collection: Any) -> None:
         ({"text": "ok", "metadata": {"k\ud800": 1}}, "invalid_metadata"),
     ],
 )
-def test_unstorable_text_is_rejected(api: Any, make_collection: Any, document: Any, code: str) -> None:
+def test_unstorable_text_is_rejected(
+    api: Any, make_collection: Any, document: Any, code: str
+) -> None:
     name = make_collection()
     assert error_of(post_docs(api, name, [document]), 422)["code"] == code
     assert api.get(f"/v1/collections/{name}").json()["documents"] == {
@@ -81,7 +83,9 @@ def test_unstorable_text_is_rejected(api: Any, make_collection: Any, document: A
 
 def test_a_bad_document_rejects_the_whole_batch(api: Any, make_collection: Any) -> None:
     name = make_collection()
-    response = post_docs(api, name, [{"id": "good", "text": "fine"}, {"id": "bad", "text": "x\u0000"}])
+    response = post_docs(
+        api, name, [{"id": "good", "text": "fine"}, {"id": "bad", "text": "x\u0000"}]
+    )
     assert "documents[1]" in error_of(response, 422)["message"]
     error_of(api.get(f"/v1/collections/{name}/documents/good"), 404)
 
@@ -90,7 +94,10 @@ def test_invalid_json_and_invalid_utf8(api: Any, make_collection: Any) -> None:
     name = make_collection()
     url = f"/v1/collections/{name}/documents"
     headers = {"content-type": "application/json"}
-    assert error_of(api.post(url, content=b'{"documents": [', headers=headers), 400)["code"] == "invalid_json"
+    assert (
+        error_of(api.post(url, content=b'{"documents": [', headers=headers), 400)["code"]
+        == "invalid_json"
+    )
     error_of(api.post(url, content=b'{"documents": [{"text": "\xff\xfe"}]}', headers=headers), 400)
 
 
@@ -99,13 +106,19 @@ def test_wrong_shapes_are_422(api: Any, make_collection: Any) -> None:
     error_of(post_docs(api, name, [{"text": "ok", "colour": "red"}]), 422)
     error_of(post_docs(api, name, [{"text": "ok", "metadata": ["not", "an", "object"]}]), 422)
     error_of(post_docs(api, name, [{"text": 42}]), 422)
-    assert error_of(post_docs(api, name, [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}]), 422)[
-        "code"
-    ] == "duplicate_id"
+    assert (
+        error_of(post_docs(api, name, [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}]), 422)[
+            "code"
+        ]
+        == "duplicate_id"
+    )
     deep: Any = "leaf"
     for _ in range(40):
         deep = {"d": deep}
-    assert error_of(post_docs(api, name, [{"text": "ok", "metadata": deep}]), 422)["code"] == "invalid_metadata"
+    assert (
+        error_of(post_docs(api, name, [{"text": "ok", "metadata": deep}]), 422)["code"]
+        == "invalid_metadata"
+    )
 
 
 def test_query_validation(api: Any, make_collection: Any) -> None:
@@ -120,11 +133,18 @@ def test_query_validation(api: Any, make_collection: Any) -> None:
 
 def test_collection_validation(api: Any, make_collection: Any) -> None:
     error_of(api.post("/v1/collections", json={"name": "bad name!"}), 422)
-    assert error_of(api.post("/v1/collections", json={"name": "x1", "embedder": "nope"}), 422)[
-        "code"
-    ] == "unknown_embedder"
-    error_of(api.post("/v1/collections", json={"name": "x2", "embedder": "local", "chunk_tokens": 1000}), 422)
-    error_of(api.post("/v1/collections", json={"name": "x3", "chunk_tokens": 64, "chunk_overlap": 64}), 422)
+    assert (
+        error_of(api.post("/v1/collections", json={"name": "x1", "embedder": "nope"}), 422)["code"]
+        == "unknown_embedder"
+    )
+    error_of(
+        api.post("/v1/collections", json={"name": "x2", "embedder": "local", "chunk_tokens": 1000}),
+        422,
+    )
+    error_of(
+        api.post("/v1/collections", json={"name": "x3", "chunk_tokens": 64, "chunk_overlap": 64}),
+        422,
+    )
     name = make_collection()
     assert error_of(api.post("/v1/collections", json={"name": name}), 409)["code"] == "conflict"
 

@@ -13,7 +13,9 @@ TABLES = {"collections", "documents", "chunks", "embedding_cache", "ingest_batch
 
 def tables(url: str) -> set[str]:
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
     return {r[0] for r in rows} - {"alembic_version"}
 
 
@@ -27,12 +29,16 @@ def test_upgrade_downgrade_upgrade_on_empty_database(postgres: Any) -> None:
     migrate.upgrade(url)
     assert tables(url) == TABLES
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        assert conn.execute(
+            "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+        ).fetchone()
 
     migrate.downgrade(url, "base")
     assert tables(url) == set()
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone() is None
+        assert (
+            conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone() is None
+        )
 
     migrate.upgrade(url)
     assert tables(url) == TABLES

@@ -9,6 +9,7 @@ sharing words are close: enough for retrieval tests to mean something.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -111,7 +112,9 @@ class FakeOpenAI:
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(data)
+                # A killed worker goes away mid-request: nobody is left to answer.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(data)
 
             def _error(
                 self, status: int, message: str, code: str, headers: dict[str, str] | None = None
@@ -122,7 +125,7 @@ class FakeOpenAI:
                     headers,
                 )
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 if not self.path.rstrip("/").endswith("/embeddings"):
                     self._error(404, "not found", "not_found")
                     return
@@ -136,11 +139,12 @@ class FakeOpenAI:
                     if b.rate_limit_next > 0:
                         b.rate_limit_next -= 1
                         status = 429
-                    elif len(texts) > b.max_inputs or sum(counts) > b.max_tokens_per_request:
-                        status = 400
-                    elif any(c > b.max_tokens_per_input for c in counts):
-                        status = 400
-                    elif b.reject_marker and any(b.reject_marker in t for t in texts):
+                    elif (
+                        len(texts) > b.max_inputs
+                        or sum(counts) > b.max_tokens_per_request
+                        or any(c > b.max_tokens_per_input for c in counts)
+                        or (b.reject_marker and any(b.reject_marker in t for t in texts))
+                    ):
                         status = 400
                     fake.state.requests.append(Seen(len(texts), sum(counts), status))
                     latency, dims, retry_after = b.latency_s, b.dimensions, b.retry_after_s

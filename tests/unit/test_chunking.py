@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from services.embedding.hash import RegexTokenizer
@@ -37,7 +39,9 @@ def test_blank_text_has_no_chunks() -> None:
 
 @pytest.mark.parametrize("tokenizer", TOKENIZERS, ids=lambda t: type(t).__name__)
 @pytest.mark.parametrize(("max_tokens", "overlap"), [(12, 0), (20, 4), (33, 8)])
-def test_chunks_respect_limits_and_offsets(tokenizer: object, max_tokens: int, overlap: int) -> None:
+def test_chunks_respect_limits_and_offsets(
+    tokenizer: object, max_tokens: int, overlap: int
+) -> None:
     chunks = chunk_text(DOC, tokenizer, max_tokens, overlap)  # type: ignore[arg-type]
     assert chunks
     for chunk in chunks:
@@ -48,7 +52,7 @@ def test_chunks_respect_limits_and_offsets(tokenizer: object, max_tokens: int, o
     # Together the chunks cover every word of the document, in order.
     starts = [c.start for c in chunks]
     assert starts == sorted(starts)
-    covered = set()
+    covered: set[int] = set()
     for c in chunks:
         covered.update(range(c.start, c.end))
     assert all(i in covered for i, ch in enumerate(DOC) if not ch.isspace())
@@ -65,7 +69,7 @@ def test_long_paragraph_cut_at_sentences_with_overlap() -> None:
     assert len(chunks) > 3
     for chunk in chunks[:-1]:
         assert chunk.text.endswith(".")
-    for prev, nxt in zip(chunks, chunks[1:], strict=False):
+    for prev, nxt in itertools.pairwise(chunks):
         assert nxt.start < prev.end, "consecutive chunks inside a paragraph overlap"
 
 

@@ -49,4 +49,6 @@ def test_plan_requests_respects_every_limit() -> None:
 
 def test_plan_requests_rejects_oversized_input() -> None:
     with pytest.raises(PermanentEmbeddingError):
-        list(plan_requests([10, 9000], max_inputs=10, max_tokens=100_000, max_tokens_per_input=8192))
+        list(
+            plan_requests([10, 9000], max_inputs=10, max_tokens=100_000, max_tokens_per_input=8192)
+        )

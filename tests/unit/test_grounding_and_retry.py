@@ -17,7 +17,7 @@ def test_ground_keeps_passing_candidates_best_first() -> None:
 def test_ground_says_nothing_relevant_explicitly() -> None:
     result = ground([Scored(0.2), Scored(0.1)], threshold=0.4, k=5)
     assert not result.grounded and result.passages == [] and result.best_score == 0.2
-    empty = ground([], threshold=0.4, k=5)
+    empty = ground(list[Scored](), threshold=0.4, k=5)
     assert not empty.grounded and empty.best_score is None
 
 

@@ -10,7 +10,7 @@ from tests.helpers import document, ingest, query, wait_finished
 
 pytestmark = pytest.mark.usefixtures("worker")
 
-DOCS = [
+DOCS: list[dict[str, Any]] = [
     {
         "id": "volcanoes",
         "title": "Volcanoes",
@@ -67,7 +67,9 @@ def test_unrelated_question_is_not_grounded(api: Any, make_collection: Any) -> N
         "results": [],
     }
     assert answer["best_score"] is not None and answer["best_score"] < answer["threshold"]
-    everything = query(api, name, "quarterly invoice reconciliation spreadsheet", min_score=-1, k=10)
+    everything = query(
+        api, name, "quarterly invoice reconciliation spreadsheet", min_score=-1, k=10
+    )
     assert everything["grounded"] is True and len(everything["results"]) == 3
     assert all(r["score"] >= -1 for r in everything["results"])
 
