@@ -1,0 +1,109 @@
+"""Running a document's task twice, or concurrently, leaves exactly one set of chunks; a
+document whose task was never sent is found and sent again by the sweeper."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text, update
+
+from services.db import session_scope
+from services.models import Chunk, Collection, Document
+from tests.helpers import wait_status
+from workers import pipeline, sweeper
+
+
+def add_document(collection: str, external_id: str, content: str) -> tuple[int, int]:
+    """Commits a queued document without enqueueing it, as a crash before enqueue would."""
+    with session_scope() as session:
+        coll = session.scalar(select(Collection).where(Collection.name == collection))
+        assert coll is not None
+        doc = Document(
+            collection_id=coll.id,
+            external_id=external_id,
+            content=content,
+            content_hash="test",
+            metadata_={},
+        )
+        session.add(doc)
+        session.flush()
+        return doc.id, doc.version
+
+
+def chunk_rows(document_id: int) -> list[tuple[int, int]]:
+    with session_scope() as session:
+        rows = session.execute(
+            select(Chunk.doc_version, Chunk.ordinal)
+            .where(Chunk.document_id == document_id)
+            .order_by(Chunk.ordinal)
+        )
+        return [(int(v), int(o)) for v, o in rows]
+
+
+TEXT = "\n\n".join(f"Section {i} is about lighthouses and their keepers." for i in range(12))
+
+
+def test_running_twice_changes_nothing(service_env: Any, make_collection: Any) -> None:
+    name = make_collection("hash", chunk_tokens=16, chunk_overlap=0)
+    doc_id, version = add_document(name, "twice", TEXT)
+    first = pipeline.process_document(doc_id, version)
+    assert first.status == "done" and first.chunks > 1
+    stored = chunk_rows(doc_id)
+    second = pipeline.process_document(doc_id, version)
+    assert second.status == "skipped"
+    assert chunk_rows(doc_id) == stored == [(1, i) for i in range(first.chunks)]
+
+
+def test_concurrent_runs_write_one_set(service_env: Any, make_collection: Any) -> None:
+    name = make_collection("hash", chunk_tokens=16, chunk_overlap=0)
+    doc_id, version = add_document(name, "racing", TEXT)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def run() -> None:
+        barrier.wait()
+        outcomes.append(pipeline.process_document(doc_id, version).status)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("done") == 1, outcomes
+    rows = chunk_rows(doc_id)
+    assert rows == [(1, i) for i in range(len(rows))] and rows
+
+
+def test_stale_version_is_fenced_out(service_env: Any, make_collection: Any) -> None:
+    name = make_collection("hash")
+    doc_id, version = add_document(name, "moving", TEXT)
+    with session_scope() as session:
+        session.execute(
+            update(Document).where(Document.id == doc_id).values(version=Document.version + 1)
+        )
+    assert pipeline.process_document(doc_id, version).status == "skipped"
+    assert chunk_rows(doc_id) == []
+
+
+@pytest.mark.usefixtures("worker")
+def test_sweeper_resends_a_document_never_enqueued(api: Any, make_collection: Any) -> None:
+    name = make_collection("hash")
+    doc_id, version = add_document(name, "orphan", TEXT)
+    with session_scope() as session:
+        recent = sweeper.stale_documents(session, grace_s=120, lease_s=900)
+        session.rollback()
+    assert (doc_id, version) not in recent, "a fresh document is left to its own task"
+    with session_scope() as session:
+        session.execute(
+            text("UPDATE documents SET enqueued_at = now() - interval '1 hour' WHERE id = :id"),
+            {"id": doc_id},
+        )
+    assert sweeper.sweep_once() >= 1
+    done = wait_status(api, name, "orphan", "done", timeout=60)
+    assert done["chunks"] >= 1
+    with session_scope() as session:
+        again = sweeper.stale_documents(session, grace_s=0, lease_s=0)
+        session.rollback()
+    assert (doc_id, version) not in again, "a done document is never sent again"
