@@ -85,10 +85,12 @@ class LocalEmbedder:
         """Returns one 384-dim unit vector per text; input past 256 word pieces is truncated."""
         require_non_empty(texts)
         out = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        # Similar lengths share a batch, so little work goes into padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         with self._lock:  # one ONNX run at a time per process keeps memory flat
-            for start in range(0, len(texts), self.batch_size):
-                batch = texts[start : start + self.batch_size]
-                out[start : start + len(batch)] = self._embed_batch(batch)
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                out[rows] = self._embed_batch([texts[i] for i in rows])
         return out
 
     def _embed_batch(self, texts: list[str]) -> Vectors:
