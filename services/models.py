@@ -47,6 +47,7 @@ class Collection(Base):
     chunk_tokens: Mapped[int] = mapped_column(Integer)
     chunk_overlap: Mapped[int] = mapped_column(Integer)
     threshold: Mapped[float] = mapped_column(Float)
+    language: Mapped[str] = mapped_column(Text, default="english")
     created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
 
 

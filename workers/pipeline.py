@@ -38,6 +38,7 @@ class Claim:
     space_spec: str
     chunk_tokens: int
     chunk_overlap: int
+    language: str
 
 
 def claim(session: Session, document_id: int, version: int) -> Claim | Outcome:
@@ -57,7 +58,11 @@ def claim(session: Session, document_id: int, version: int) -> Claim | Outcome:
     document.attempts += 1
     document.started_at = func.now()
     return Claim(
-        document.content, collection.embedder, collection.chunk_tokens, collection.chunk_overlap
+        document.content,
+        collection.embedder,
+        collection.chunk_tokens,
+        collection.chunk_overlap,
+        collection.language,
     )
 
 
@@ -101,7 +106,9 @@ def process_document(document_id: int, version: int) -> Outcome:
     with session_scope() as session:
         remember_vectors(session, embedder.space, fresh)
         document = lock_document(session, document_id)
-        if document is None or not replace_chunks(session, document, version, chunks, vectors):
+        if document is None or not replace_chunks(
+            session, document, version, chunks, vectors, claimed.language
+        ):
             return Outcome("skipped", "fenced out by a newer or finished run")
         document.embedded_at = embedded_at
         document.finished_at = func.now()

@@ -16,9 +16,12 @@ from workers.chunking import Chunk
 
 _COPY_CHUNKS = (
     "COPY chunks (collection_id, document_id, doc_version, ordinal, text, char_start, char_end,"
-    " token_count, content_hash, embedding) FROM STDIN WITH (FORMAT BINARY)"
+    " token_count, content_hash, embedding, ts_config) FROM STDIN WITH (FORMAT BINARY)"
 )
-_CHUNK_TYPES = ["int8", "int8", "int4", "int4", "text", "int4", "int4", "int4", "bytea", "vector"]
+# regconfig travels as its OID (regconfig's binary form is the oid's).
+_CHUNK_TYPES = [
+    "int8", "int8", "int4", "int4", "text", "int4", "int4", "int4", "bytea", "vector", "oid",
+]  # fmt: skip
 
 
 def as_array(value: Any) -> Vectors:
@@ -60,8 +63,22 @@ def lock_document(session: Session, document_id: int) -> Document | None:
     return session.get(Document, document_id, with_for_update=True, populate_existing=True)
 
 
+def text_search_oid(session: Session, language: str) -> int:
+    """Returns the OID of a text search configuration, for the binary COPY."""
+    return int(
+        session.execute(
+            text("SELECT CAST(CAST(:cfg AS regconfig) AS oid)"), {"cfg": language}
+        ).scalar_one()
+    )
+
+
 def replace_chunks(
-    session: Session, document: Document, version: int, chunks: Sequence[Chunk], vectors: Vectors
+    session: Session,
+    document: Document,
+    version: int,
+    chunks: Sequence[Chunk],
+    vectors: Vectors,
+    language: str = "english",
 ) -> bool:
     """Replaces the document's chunks with `version`'s and marks it done; False if fenced out.
 
@@ -74,6 +91,7 @@ def replace_chunks(
     ):
         return False
     session.execute(text("DELETE FROM chunks WHERE document_id = :id"), {"id": document.id})
+    ts_config = text_search_oid(session, language)
     conn = driver_connection(session)
     with conn.cursor() as cursor, cursor.copy(_COPY_CHUNKS) as copy:
         copy.set_types(_CHUNK_TYPES)
@@ -90,6 +108,7 @@ def replace_chunks(
                     chunk.token_count,
                     chunk.content_hash,
                     vector,
+                    ts_config,
                 )
             )
     document.indexed_version = version

@@ -11,6 +11,7 @@ from services.collections.schemas import (
     CollectionDetail,
     CollectionList,
     CollectionOut,
+    CollectionUpdate,
 )
 from services.deps import get_session
 
@@ -43,6 +44,17 @@ def get_collection(name: str, session: Session = Depends(get_session)) -> object
     counts, chunks = service.collection_counts(session, collection)
     base = CollectionOut.model_validate(collection, from_attributes=True)
     return CollectionDetail(**base.model_dump(), documents=counts, chunks=chunks)
+
+
+@router.patch("/{name}", response_model=CollectionOut)
+def update_collection(
+    name: str, body: CollectionUpdate, session: Session = Depends(get_session)
+) -> object:
+    """Changes a collection's relevance threshold (e.g. one calibrated by `groundwire eval`)."""
+    collection = service.get_collection(session, name)
+    collection.threshold = body.threshold
+    session.commit()
+    return CollectionOut.model_validate(collection, from_attributes=True)
 
 
 @router.delete("/{name}", status_code=204)

@@ -19,6 +19,19 @@ class CollectionCreate(BaseModel):
     chunk_tokens: int | None = Field(default=None, ge=16, le=8192)
     chunk_overlap: int | None = Field(default=None, ge=0, le=4096)
     threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    language: str = Field(
+        default="english",
+        pattern=r"^[a-z_]{1,63}$",
+        description="PostgreSQL text search configuration for keyword search, e.g. 'simple'",
+    )
+
+
+class CollectionUpdate(BaseModel):
+    """Settings that can change without re-indexing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(ge=-1.0, le=1.0)
 
 
 class DocumentCounts(BaseModel):
@@ -39,6 +52,7 @@ class CollectionOut(BaseModel):
     chunk_tokens: int
     chunk_overlap: int
     threshold: float
+    language: str
     created_at: datetime
 
 

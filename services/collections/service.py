@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from services.collections.schemas import CollectionCreate, DocumentCounts
 from services.embedding import EmbeddingError, UnknownEmbedder, get_embedder, parse_embedder_spec
 from services.errors import ApiError
-from services.models import Chunk, Collection, Document
+from services.models import Collection, Document
 
 HNSW_MAX_VECTOR_DIMS = 2000
 HNSW_MAX_HALFVEC_DIMS = 4000
@@ -31,6 +31,18 @@ def vector_expression(dimensions: int) -> sql.Composable:
 def index_name(collection_id: int) -> sql.Identifier:
     """Returns the name of the collection's HNSW index."""
     return sql.Identifier(f"chunks_hnsw_c{collection_id}")
+
+
+def text_index_name(collection_id: int) -> sql.Identifier:
+    """Returns the name of the collection's full-text GIN index."""
+    return sql.Identifier(f"chunks_fts_c{collection_id}")
+
+
+def text_index_ddl(collection_id: int) -> sql.Composed:
+    """Returns the partial GIN index over the chunks' generated tsvector for one collection."""
+    return sql.SQL(
+        "CREATE INDEX IF NOT EXISTS {name} ON chunks USING gin (tsv) WHERE collection_id = {cid}"
+    ).format(name=text_index_name(collection_id), cid=sql.Literal(collection_id))
 
 
 def index_ddl(collection_id: int, dimensions: int) -> sql.Composed | None:
@@ -75,6 +87,13 @@ def create_collection(session: Session, body: CollectionCreate) -> Collection:
     overlap = body.chunk_overlap if body.chunk_overlap is not None else chunk_tokens // 8
     if overlap >= chunk_tokens:
         raise ApiError(422, "invalid_request", "chunk_overlap must be below chunk_tokens")
+    known_language = session.execute(
+        text("SELECT 1 FROM pg_ts_config WHERE cfgname = :name"), {"name": body.language}
+    ).first()
+    if known_language is None:
+        raise ApiError(
+            422, "invalid_request", f"unknown text search configuration {body.language!r}"
+        )
     collection = Collection(
         name=body.name,
         embedder=body.embedder,
@@ -83,6 +102,7 @@ def create_collection(session: Session, body: CollectionCreate) -> Collection:
         chunk_tokens=chunk_tokens,
         chunk_overlap=overlap,
         threshold=body.threshold if body.threshold is not None else embedder.default_threshold,
+        language=body.language,
     )
     session.add(collection)
     try:
@@ -92,6 +112,7 @@ def create_collection(session: Session, body: CollectionCreate) -> Collection:
     ddl = index_ddl(collection.id, collection.dimensions)
     if ddl is not None:
         session.execute(text(ddl.as_string()))
+    session.execute(text(text_index_ddl(collection.id).as_string()))
     return collection
 
 
@@ -116,16 +137,18 @@ def collection_counts(session: Session, collection: Collection) -> tuple[Documen
         .group_by(Document.status)
     )
     counts = DocumentCounts(**{status: n for status, n in rows})
+    # Each document's chunk_count is the number of its live chunks.
     chunks = session.scalar(
-        select(func.count()).select_from(Chunk).where(Chunk.collection_id == collection.id)
+        select(func.coalesce(func.sum(Document.chunk_count), 0)).where(
+            Document.collection_id == collection.id, Document.indexed_version.is_not(None)
+        )
     )
     return counts, int(chunks or 0)
 
 
 def delete_collection(session: Session, collection: Collection) -> None:
     """Drops the collection with its documents, chunks and index."""
-    session.execute(
-        text(sql.SQL("DROP INDEX IF EXISTS {}").format(index_name(collection.id)).as_string())
-    )
+    for name in (index_name(collection.id), text_index_name(collection.id)):
+        session.execute(text(sql.SQL("DROP INDEX IF EXISTS {}").format(name).as_string()))
     session.execute(text("DELETE FROM chunks WHERE collection_id = :id"), {"id": collection.id})
     session.delete(collection)

@@ -1,4 +1,4 @@
-"""The relevance decision: a pure function from scored candidates to a grounded answer."""
+"""The relevance decision: a pure function from ranked candidates to a grounded answer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Generic, TypeVar
 
 @dataclass(frozen=True)
 class Scored:
-    """Anything with a similarity score."""
+    """Anything with a similarity score (cosine similarity to the question)."""
 
     score: float
 
@@ -27,9 +27,12 @@ class Grounding(Generic[T]):
     passages: list[T]
 
 
-def ground(candidates: Sequence[T], threshold: float, k: int) -> Grounding[T]:
-    """Keeps the top `k` candidates scoring at least `threshold`; none means not grounded."""
-    ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
-    best = ranked[0].score if ranked else None
+def ground(ranked: Sequence[T], threshold: float, k: int) -> Grounding[T]:
+    """Keeps, in rank order, the first `k` candidates scoring at least `threshold`.
+
+    No candidate passing means an explicit "nothing relevant" answer, reported with the best
+    score seen so a caller can tell a near miss from a question far from every document.
+    """
+    best = max((c.score for c in ranked), default=None)
     passing = [c for c in ranked if c.score >= threshold][:k]
     return Grounding(bool(passing), threshold, best, passing)

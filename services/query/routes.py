@@ -1,4 +1,4 @@
-"""HTTP routes for queries."""
+"""HTTP routes for queries and prompt-ready context."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from services.collections.service import get_collection
 from services.deps import get_session
 from services.query import service
-from services.query.schemas import QueryRequest, QueryResponse
+from services.query.schemas import ContextRequest, ContextResponse, QueryRequest, QueryResponse
 
 router = APIRouter(tags=["query"])
 
@@ -17,3 +17,9 @@ router = APIRouter(tags=["query"])
 def query(name: str, body: QueryRequest, session: Session = Depends(get_session)) -> object:
     """Returns grounded passages with scores and citations, or `grounded: false`."""
     return service.answer(session, get_collection(session, name), body)
+
+
+@router.post("/v1/collections/{name}/context", response_model=ContextResponse)
+def context(name: str, body: ContextRequest, session: Session = Depends(get_session)) -> object:
+    """Returns the relevant passages packed into a token budget, each marked [n] for citing."""
+    return service.context(session, get_collection(session, name), body)

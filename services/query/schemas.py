@@ -1,10 +1,12 @@
-"""Request and response bodies of the query API."""
+"""Request and response bodies of the query and context APIs."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+Mode = Literal["hybrid", "vector", "keyword"]
 
 
 class QueryRequest(BaseModel):
@@ -15,6 +17,10 @@ class QueryRequest(BaseModel):
     query: str = Field(min_length=1, max_length=8000)
     k: int = Field(default=5, ge=1, le=100)
     min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
+    mode: Mode = "hybrid"
+    filter: dict[str, Any] | None = Field(
+        default=None, description="metadata filter, e.g. {'team': 'hr', 'year': {'$gte': 2020}}"
+    )
 
 
 class ChunkRef(BaseModel):
@@ -26,13 +32,15 @@ class ChunkRef(BaseModel):
 
 
 class Passage(BaseModel):
-    """A retrieved passage with its cosine similarity score and citation."""
+    """A retrieved passage: `score` is its cosine similarity, the value the threshold applies to;
+    `rank_score` is what the mode ranked by (cosine, keyword rank, or fused RRF score)."""
 
     document_id: str
     title: str | None
     source: str | None
     text: str
     score: float
+    rank_score: float
     chunk: ChunkRef
     metadata: dict[str, Any]
 
@@ -41,6 +49,49 @@ class QueryResponse(BaseModel):
     """Grounded passages, or `grounded: false` with no results when nothing passed."""
 
     grounded: bool
+    mode: Mode
     threshold: float
     best_score: float | None
     results: list[Passage]
+
+
+class ContextRequest(BaseModel):
+    """A question and a token budget for prompt-ready context."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=8000)
+    max_tokens: int = Field(default=1500, ge=16, le=100_000)
+    min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
+    mode: Mode = "hybrid"
+    filter: dict[str, Any] | None = None
+
+
+class CitationChunk(BaseModel):
+    """The span a citation covers: first and last chunk ordinals and character offsets."""
+
+    ordinals: list[int]
+    start: int
+    end: int
+
+
+class Citation(BaseModel):
+    """What `[n]` in the context refers to."""
+
+    n: int
+    document_id: str
+    title: str | None
+    source: str | None
+    score: float
+    chunk: CitationChunk
+
+
+class ContextResponse(BaseModel):
+    """Passages packed into the budget, each marked `[n]`; empty when nothing is relevant."""
+
+    grounded: bool
+    threshold: float
+    best_score: float | None
+    context: str
+    tokens: int
+    citations: list[Citation]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import lru_cache
 from threading import Lock
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -11,9 +13,22 @@ from services.embedding import EmbeddingError, get_embedder
 from services.embedding.base import Vectors
 from services.errors import ApiError
 from services.models import Collection
-from services.query.grounding import ground
-from services.query.retrieval import search
-from services.query.schemas import ChunkRef, Passage, QueryRequest, QueryResponse
+from services.query.context import merge_passages, pack
+from services.query.filters import FilterError
+from services.query.grounding import Grounding, ground
+from services.query.retrieval import Candidate, Mode, search
+from services.query.schemas import (
+    ChunkRef,
+    Citation,
+    CitationChunk,
+    ContextRequest,
+    ContextResponse,
+    Passage,
+    QueryRequest,
+    QueryResponse,
+)
+
+CONTEXT_CANDIDATES = 30
 
 
 class QueryVectorCache:
@@ -43,22 +58,47 @@ class QueryVectorCache:
 _cache = QueryVectorCache()
 
 
-def answer(session: Session, collection: Collection, request: QueryRequest) -> QueryResponse:
-    """Returns the passages scoring at least the threshold, or an explicit ungrounded answer."""
-    if not request.query.strip():
+def retrieve(
+    session: Session,
+    collection: Collection,
+    question: str,
+    *,
+    k: int,
+    mode: Mode,
+    min_score: float | None,
+    metadata_filter: dict[str, Any] | None,
+) -> Grounding[Candidate]:
+    """Embeds the question, retrieves candidates and applies the relevance threshold."""
+    if not question.strip():
         raise ApiError(422, "empty_query", "query is empty")
     try:
-        vector = _cache.vector(collection.embedder, request.query)
+        vector = _cache.vector(collection.embedder, question)
     except EmbeddingError as error:
         status = 503 if error.transient else 502
-        raise ApiError(
-            status, "embedder_unavailable", f"could not embed the query: {error}"
-        ) from error
-    threshold = request.min_score if request.min_score is not None else collection.threshold
-    candidates = search(session, collection, vector, request.k)
-    grounding = ground(candidates, threshold, request.k)
+        message = f"could not embed the query: {error}"
+        raise ApiError(status, "embedder_unavailable", message) from error
+    threshold = min_score if min_score is not None else collection.threshold
+    try:
+        candidates = search(session, collection, vector, question, k, mode, metadata_filter)
+    except FilterError as error:
+        raise ApiError(422, "invalid_filter", str(error)) from error
+    return ground(candidates, threshold, k)
+
+
+def answer(session: Session, collection: Collection, request: QueryRequest) -> QueryResponse:
+    """Returns the passages scoring at least the threshold, or an explicit ungrounded answer."""
+    grounding = retrieve(
+        session,
+        collection,
+        request.query,
+        k=request.k,
+        mode=request.mode,
+        min_score=request.min_score,
+        metadata_filter=request.filter,
+    )
     return QueryResponse(
         grounded=grounding.grounded,
+        mode=request.mode,
         threshold=grounding.threshold,
         best_score=grounding.best_score,
         results=[
@@ -68,9 +108,50 @@ def answer(session: Session, collection: Collection, request: QueryRequest) -> Q
                 source=c.source,
                 text=c.text,
                 score=c.score,
+                rank_score=c.rank_score,
                 chunk=ChunkRef(ordinal=c.ordinal, start=c.start, end=c.end),
                 metadata=c.metadata,
             )
             for c in grounding.passages
+        ],
+    )
+
+
+@lru_cache(maxsize=1)
+def _prompt_tokens() -> Any:
+    from services.embedding.openai_provider import TiktokenSpans
+
+    return TiktokenSpans()
+
+
+def context(session: Session, collection: Collection, request: ContextRequest) -> ContextResponse:
+    """Packs the relevant passages into a cited context within `max_tokens` (cl100k tokens)."""
+    grounding = retrieve(
+        session,
+        collection,
+        request.query,
+        k=CONTEXT_CANDIDATES,
+        mode=request.mode,
+        min_score=request.min_score,
+        metadata_filter=request.filter,
+    )
+    packed = pack(merge_passages(grounding.passages), request.max_tokens, _prompt_tokens().count)
+    text = "\n\n".join(block for _, _, block in packed)
+    return ContextResponse(
+        grounded=bool(packed),
+        threshold=grounding.threshold,
+        best_score=grounding.best_score,
+        context=text,
+        tokens=_prompt_tokens().count(text) if text else 0,
+        citations=[
+            Citation(
+                n=n,
+                document_id=span.document_id,
+                title=span.title,
+                source=span.source,
+                score=span.score,
+                chunk=CitationChunk(ordinals=list(span.ordinals), start=span.start, end=span.end),
+            )
+            for n, span, _ in packed
         ],
     )

@@ -1,39 +1,93 @@
-"""The retrieval statement is answered from the collection's partial HNSW index."""
+"""Each retrieval mode is answered from the collection's partial HNSW and GIN indexes."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+import pytest
 from psycopg import sql
+from sqlalchemy import text as sql_text
 
 from services.db import driver_connection, session_scope
 from services.models import Collection
-from services.query.retrieval import vector_search_sql
+from services.query.filters import compile_filter
+from services.query.retrieval import search_sql
+from workers import pipeline
 
 
-def explain(collection: Collection, executions: int = 1) -> str:
+def explain(
+    collection: Collection,
+    mode: Any,
+    metadata_filter: Any = None,
+    disabled: tuple[str, ...] = ("enable_seqscan", "enable_bitmapscan", "enable_sort"),
+) -> str:
+    filter_sql: Any = None
+    params: dict[str, Any] = {}
+    if metadata_filter is not None:
+        filter_sql, params = compile_filter(metadata_filter, sql.SQL("d.metadata"))
+    statement = search_sql(collection, mode, filter_sql)
+    values = {
+        "q": np.ones(collection.dimensions, dtype=np.float32),
+        "text": "lighthouse keepers",
+        "k": 5,
+        "pool": 50,
+        **params,
+    }
     with session_scope() as session:
         conn = driver_connection(session)
-        query = vector_search_sql(collection.id, collection.dimensions)
-        vector = np.ones(collection.dimensions, dtype=np.float32)
         # On a tiny table a full scan is cheapest; discourage the alternatives so the plan
-        # shows whether the partial HNSW index *can* serve the statement at all.
-        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+        # shows whether the partial indexes *can* serve the statement at all.
+        for setting in disabled:
             conn.execute(sql.SQL("SET LOCAL {} = off").format(sql.Identifier(setting)))
         # Run it often enough for psycopg to prepare it and Postgres to consider a generic plan.
-        for _ in range(executions):
-            conn.execute(query, {"q": vector, "k": 5}, prepare=True)
-        rows = conn.execute(sql.SQL("EXPLAIN ") + query, {"q": vector, "k": 5}).fetchall()
+        for _ in range(7):
+            conn.execute(statement, values, prepare=True)
+        rows = conn.execute(sql.SQL("EXPLAIN ") + statement, values).fetchall()
     return "\n".join(r[0] for r in rows)
 
 
-def test_hnsw_index_serves_the_query(api: Any, make_collection: Any) -> None:
+@pytest.mark.parametrize("mode", ["vector", "hybrid"])
+def test_hnsw_index_serves_vector_search(api: Any, make_collection: Any, mode: str) -> None:
     names = [make_collection("hash"), make_collection("hash")]
     with session_scope() as session:
         collections = [session.query(Collection).filter_by(name=n).one() for n in names]
+    # GIN is read by bitmap scans only, so hybrid plans keep those allowed.
+    disabled = ("enable_seqscan", "enable_sort") + (
+        ("enable_bitmapscan",) if mode == "vector" else ()
+    )
     for collection in collections:
-        plan = explain(collection, executions=7)
+        plan = explain(collection, mode, disabled=disabled)
         assert f"chunks_hnsw_c{collection.id}" in plan, plan
         assert "Seq Scan on chunks" not in plan, plan
-        assert "chunks_collection" not in plan, plan
+        if mode == "hybrid":
+            assert f"chunks_fts_c{collection.id}" in plan, plan
+        filtered = explain(collection, mode, {"team": "hr"}, disabled=disabled)
+        assert f"chunks_hnsw_c{collection.id}" in filtered, filtered
+
+
+def test_keyword_search_uses_the_gin_index(api: Any, make_collection: Any) -> None:
+    name = make_collection("hash", chunk_tokens=32, chunk_overlap=0)
+    words = ["harbour", "granite", "meadow", "copper", "violin", "saddle", "orbit", "lantern"]
+    docs = [
+        {"id": f"d{i}", "text": " ".join(words[(i + j) % len(words)] + f"{j}" for j in range(20))}
+        for i in range(300)
+    ]
+    docs[7]["text"] += " The lighthouse keepers kept the lamp lit."
+    for start in range(0, len(docs), 100):
+        accepted = api.post(
+            f"/v1/collections/{name}/documents", json={"documents": docs[start : start + 100]}
+        )
+        assert accepted.status_code == 202
+    with session_scope() as session:
+        collection = session.query(Collection).filter_by(name=name).one()
+        ids = session.execute(
+            sql_text("SELECT id, version FROM documents WHERE collection_id = :c"),
+            {"c": collection.id},
+        ).all()
+    for doc_id, version in ids:
+        pipeline.process_document(doc_id, version)
+    with session_scope() as session:
+        session.execute(sql_text("ANALYZE chunks"))
+    plan = explain(collection, "keyword", disabled=("enable_seqscan",))
+    assert f"chunks_fts_c{collection.id}" in plan, plan

@@ -8,10 +8,10 @@ from services.query.grounding import Scored, ground
 from workers.retry import retry_delay
 
 
-def test_ground_keeps_passing_candidates_best_first() -> None:
-    result = ground([Scored(0.2), Scored(0.9), Scored(0.5)], threshold=0.4, k=5)
+def test_ground_keeps_passing_candidates_in_rank_order() -> None:
+    result = ground([Scored(0.5), Scored(0.2), Scored(0.9)], threshold=0.4, k=5)
     assert result.grounded and result.best_score == 0.9
-    assert [c.score for c in result.passages] == [0.9, 0.5]
+    assert [c.score for c in result.passages] == [0.5, 0.9]
 
 
 def test_ground_says_nothing_relevant_explicitly() -> None:

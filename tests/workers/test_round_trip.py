@@ -62,6 +62,7 @@ def test_unrelated_question_is_not_grounded(api: Any, make_collection: Any) -> N
     answer = query(api, name, "quarterly invoice reconciliation spreadsheet")
     assert answer == {
         "grounded": False,
+        "mode": "hybrid",
         "threshold": answer["threshold"],
         "best_score": answer["best_score"],
         "results": [],
