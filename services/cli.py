@@ -47,7 +47,48 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("-k", type=int, default=5)
     query.add_argument("--min-score", type=float, default=None)
     query.add_argument("--url", default=DEFAULT_URL)
+
+    evaluate = sub.add_parser("eval", help="measure retrieval and grounding on BEIR-format data")
+    evaluate.add_argument(
+        "data", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels.tsv"
+    )
+    evaluate.add_argument("--collection", "-c", default=None, help="default: eval-<folder name>")
+    evaluate.add_argument("--embedder", default=None, help="for a new collection")
+    evaluate.add_argument("--modes", default="hybrid,vector,keyword")
+    evaluate.add_argument("--calibrate", action="store_true", help="pick the threshold")
+    evaluate.add_argument("--target-false-grounding", type=float, default=0.05)
+    evaluate.add_argument("--write", action="store_true", help="store the calibrated threshold")
+    evaluate.add_argument("--max-queries", type=int, default=None)
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.add_argument("--url", default=DEFAULT_URL)
     return parser
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Runs `groundwire eval` against the API at `args.url`."""
+    import json
+
+    import httpx
+
+    from services.evaluation import beir
+    from services.evaluation.runner import evaluate, format_report
+
+    data = beir.load(args.data)
+    collection = args.collection or f"eval-{args.data.resolve().name}"
+    with httpx.Client(base_url=args.url, timeout=300) as client:
+        report = evaluate(
+            client,
+            data,
+            collection,
+            embedder=args.embedder,
+            modes=[m.strip() for m in args.modes.split(",") if m.strip()],
+            target_false_grounding=args.target_false_grounding if args.calibrate else None,
+            write_threshold=args.write,
+            max_queries=args.max_queries,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    print(json.dumps(report.as_dict(), indent=2) if args.json else format_report(report))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         from services.client import ingest
 
         return ingest(args.url, args.collection, args.paths, args.embedder)
+    if args.command == "eval":
+        return run_eval(args)
     if args.command == "query":
         from services.client import query
 

@@ -1,0 +1,1 @@
+"""`groundwire eval`: retrieval quality and the "nothing relevant" threshold on BEIR data."""

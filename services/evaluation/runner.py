@@ -1,0 +1,236 @@
+"""Runs an evaluation through the real API: ingest the corpus, ask every question per mode."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+
+from services.evaluation.beir import Dataset, document_text
+from services.evaluation.metrics import (
+    Operating,
+    calibrate,
+    document_ranking,
+    mrr_at,
+    ndcg_at,
+    operating_point,
+    percentile,
+    recall_at,
+)
+
+INGEST_BATCH = 500
+RETRIEVE_K = 100
+Progress = Callable[[str], None]
+
+
+class EvalError(RuntimeError):
+    """The service refused something the evaluation needs."""
+
+
+@dataclass(frozen=True)
+class ModeResult:
+    """Retrieval quality and latency of one mode."""
+
+    mode: str
+    queries: int
+    ndcg_at_10: float
+    recall_at_10: float
+    recall_at_100: float
+    mrr_at_10: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+
+
+@dataclass
+class Report:
+    """Everything `groundwire eval` measured."""
+
+    collection: str
+    documents: int
+    chunks: int
+    ingest_seconds: float
+    failed_documents: int
+    modes: list[ModeResult] = field(default_factory=list)
+    grounding_mode: str = "hybrid"
+    at_collection_threshold: Operating | None = None
+    calibrated: Operating | None = None
+    held_out: Operating | None = None
+    threshold_written: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return asdict(self)
+
+
+def _check(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 400:
+        raise EvalError(
+            f"{response.request.method} {response.request.url.path}: {response.text[:300]}"
+        )
+    return dict(response.json()) if response.content else {}
+
+
+def ingest_corpus(
+    client: httpx.Client, data: Dataset, collection: str, embedder: str | None, progress: Progress
+) -> tuple[float, int]:
+    """Creates the collection if needed and ingests the corpus; returns (seconds, failures)."""
+    if client.get(f"/v1/collections/{collection}").status_code == 404:
+        body: dict[str, Any] = {"name": collection}
+        if embedder:
+            body["embedder"] = embedder
+        _check(client.post("/v1/collections", json=body))
+    started = time.perf_counter()
+    items = list(data.corpus.items())
+    batches = []
+    for start in range(0, len(items), INGEST_BATCH):
+        documents = [
+            {"id": doc_id, "title": title or None, "text": document_text(title, text)}
+            for doc_id, (title, text) in items[start : start + INGEST_BATCH]
+        ]
+        batches.append(
+            _check(
+                client.post(
+                    f"/v1/collections/{collection}/documents", json={"documents": documents}
+                )
+            )["batch_id"]
+        )
+    while True:
+        states = [_check(client.get(f"/v1/batches/{b}")) for b in batches]
+        done = sum(s["done"] + s["unchanged"] + s["failed"] for s in states)
+        progress(f"ingest: {done}/{len(items)} documents processed")
+        if all(s["finished"] for s in states):
+            return time.perf_counter() - started, sum(s["failed"] for s in states)
+        time.sleep(1.0)
+
+
+def ask(
+    client: httpx.Client, collection: str, questions: Sequence[str], mode: str, progress: Progress
+) -> tuple[list[list[str]], list[float], list[float]]:
+    """Asks each question; returns document rankings, best scores and latencies (ms)."""
+    rankings, best, latencies = [], [], []
+    for i, question in enumerate(questions):
+        started = time.perf_counter()
+        answer = _check(
+            client.post(
+                f"/v1/collections/{collection}/query",
+                json={"query": question, "k": RETRIEVE_K, "mode": mode, "min_score": -1},
+            )
+        )
+        latencies.append((time.perf_counter() - started) * 1000)
+        rankings.append(document_ranking([r["document_id"] for r in answer["results"]]))
+        best.append(answer["best_score"] if answer["best_score"] is not None else -1.0)
+        if (i + 1) % 100 == 0:
+            progress(f"{mode}: {i + 1}/{len(questions)} questions")
+    return rankings, best, latencies
+
+
+def held_out_estimate(
+    answerable: list[float], unanswerable: list[float], target: float
+) -> Operating:
+    """Two-fold estimate: calibrate on one half of each set, measure on the other, average."""
+    points = []
+    for fold in (0, 1):
+        fit = calibrate(answerable[fold::2], unanswerable[fold::2], target)
+        points.append(
+            operating_point(answerable[1 - fold :: 2], unanswerable[1 - fold :: 2], fit.threshold)
+        )
+    return Operating(
+        threshold=sum(p.threshold for p in points) / 2,
+        coverage=sum(p.coverage for p in points) / 2,
+        false_grounding=sum(p.false_grounding for p in points) / 2,
+    )
+
+
+def evaluate(
+    client: httpx.Client,
+    data: Dataset,
+    collection: str,
+    *,
+    embedder: str | None = None,
+    modes: Sequence[str] = ("hybrid", "vector", "keyword"),
+    target_false_grounding: float | None = None,
+    write_threshold: bool = False,
+    max_queries: int | None = None,
+    progress: Progress = lambda _: None,
+) -> Report:
+    """Ingests the corpus, measures every mode, and reports (and optionally calibrates) the
+    threshold on the first mode's best scores."""
+    seconds, failed = ingest_corpus(client, data, collection, embedder, progress)
+    info = _check(client.get(f"/v1/collections/{collection}"))
+    report = Report(
+        collection, len(data.corpus), info["chunks"], seconds, failed, grounding_mode=modes[0]
+    )
+    judged = [q for q in data.queries if q in data.qrels][:max_queries]
+    unanswerable = list(data.unanswerable.values())[:max_queries]
+    for mode in modes:
+        rankings, best, latencies = ask(
+            client, collection, [data.queries[q] for q in judged], mode, progress
+        )
+        qrels = [data.qrels[q] for q in judged]
+        n = len(judged)
+        report.modes.append(
+            ModeResult(
+                mode=mode,
+                queries=n,
+                ndcg_at_10=sum(ndcg_at(r, j, 10) for r, j in zip(rankings, qrels, strict=True)) / n,
+                recall_at_10=sum(recall_at(r, j, 10) for r, j in zip(rankings, qrels, strict=True))
+                / n,
+                recall_at_100=sum(
+                    recall_at(r, j, 100) for r, j in zip(rankings, qrels, strict=True)
+                )
+                / n,
+                mrr_at_10=sum(mrr_at(r, j, 10) for r, j in zip(rankings, qrels, strict=True)) / n,
+                latency_p50_ms=percentile(latencies, 50),
+                latency_p95_ms=percentile(latencies, 95),
+            )
+        )
+        if mode == modes[0] and unanswerable:
+            _, off_topic, _ = ask(client, collection, unanswerable, mode, progress)
+            report.at_collection_threshold = operating_point(
+                best, off_topic, float(info["threshold"])
+            )
+            if target_false_grounding is not None:
+                report.calibrated = calibrate(best, off_topic, target_false_grounding)
+                report.held_out = held_out_estimate(best, off_topic, target_false_grounding)
+                if write_threshold:
+                    _check(
+                        client.patch(
+                            f"/v1/collections/{collection}",
+                            json={"threshold": report.calibrated.threshold},
+                        )
+                    )
+                    report.threshold_written = True
+    return report
+
+
+def format_report(report: Report) -> str:
+    """A plain-text table of the report."""
+    lines = [
+        f"collection {report.collection}: {report.documents} documents, {report.chunks} chunks, "
+        f"ingested in {report.ingest_seconds:.1f} s ({report.failed_documents} failed)",
+        "",
+        f"{'mode':<8} {'queries':>7} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} {'MRR@10':>7}"
+        f" {'p50 ms':>7} {'p95 ms':>7}",
+    ]
+    for m in report.modes:
+        lines.append(
+            f"{m.mode:<8} {m.queries:>7} {m.ndcg_at_10:>8.4f} {m.recall_at_10:>7.4f} "
+            f"{m.recall_at_100:>7.4f} {m.mrr_at_10:>7.4f} {m.latency_p50_ms:>7.1f}"
+            f" {m.latency_p95_ms:>7.1f}"
+        )
+    for label, point in (
+        ("collection threshold", report.at_collection_threshold),
+        ("calibrated threshold", report.calibrated),
+        ("held-out (2-fold)", report.held_out),
+    ):
+        if point is not None:
+            lines.append(
+                f"{label:<21} {point.threshold:.4f}: coverage {point.coverage:.3f}, "
+                f"false grounding {point.false_grounding:.3f} ({report.grounding_mode} best score)"
+            )
+    if report.threshold_written:
+        lines.append("calibrated threshold written to the collection")
+    return "\n".join(lines)
