@@ -23,6 +23,8 @@ from services.query.grounding import Scored
 
 Mode = Literal["hybrid", "vector", "keyword"]
 RRF_K = 60
+BM25_K1 = 1.2
+BM25_B = 0.75
 
 
 @dataclass(frozen=True)
@@ -72,24 +74,48 @@ def search_sql(
     question = sql.SQL("%(q)s::{}({})").format(
         sql.SQL(vector_type(collection.dimensions)), sql.Literal(collection.dimensions)
     )
-    # Any of the question's words, not all: plainto_tsquery ANDs them, which finds nothing for
-    # most natural-language questions. Lexemes come out quoted, so the swap is safe.
-    tsquery = sql.SQL(
-        "to_tsquery('simple', replace(plainto_tsquery({cfg}::regconfig, %(text)s)::text,"
-        " ' & ', ' | '))"
-    ).format(cfg=sql.Literal(collection.language))
     where = _document_filter(collection.id, filter_sql)
     vector_cte = sql.SQL(
         "vec AS (SELECT id, row_number() OVER (ORDER BY distance) AS r, 1 - distance AS s"
         " FROM (SELECT id, {expr} <=> {q} AS distance FROM chunks"
         " WHERE collection_id = {cid}{where} ORDER BY {expr} <=> {q} LIMIT %(pool)s) AS v)"
     ).format(expr=expr, q=question, cid=cid, where=where)
+    # Okapi BM25 in two steps. First, term at a time: each question term's postings come from
+    # the collection's GIN index (which also gives its document frequency), scored as if each
+    # term occurred once; collection size and mean chunk length come from the documents table.
+    # Then the best 2 x pool of those are scored exactly, with term frequencies read from their
+    # tsvectors, so only a few hundred tsvectors are ever decompressed.
     keyword_cte = sql.SQL(
-        "kw AS (SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS r, rank AS s"
-        " FROM (SELECT id, ts_rank(tsv, query, 1) AS rank FROM chunks, {tsq} AS query"
-        " WHERE collection_id = {cid} AND tsv @@ query{where}"
-        " ORDER BY rank DESC LIMIT %(pool)s) AS t)"
-    ).format(tsq=tsquery, cid=cid, where=where)
+        "terms AS (SELECT DISTINCT lexeme AS term"
+        " FROM unnest(to_tsvector({cfg}::regconfig, %(text)s))),"
+        " stats AS (SELECT greatest(sum(chunk_count), 1)::float8 AS n,"
+        " greatest(sum(token_count)::float8 / greatest(sum(chunk_count), 1), 1) AS avgdl"
+        " FROM documents WHERE collection_id = {cid} AND indexed_version IS NOT NULL),"
+        " postings AS (SELECT terms.term, c.id, c.document_id, c.token_count FROM terms"
+        " CROSS JOIN LATERAL (SELECT id, document_id, token_count FROM chunks"
+        " WHERE collection_id = {cid}"
+        " AND tsv @@ to_tsquery('simple', quote_literal(terms.term))) AS c),"
+        " idf AS (SELECT term, ln(1 + (stats.n - count(*) + 0.5) / (count(*) + 0.5)) AS w"
+        " FROM postings CROSS JOIN stats GROUP BY term, stats.n),"
+        " rough AS (SELECT postings.id FROM postings JOIN idf USING (term) CROSS JOIN stats"
+        " WHERE true{where} GROUP BY postings.id"
+        " ORDER BY sum(idf.w / (1 + {k1} * (1 - {b} + {b} * postings.token_count / stats.avgdl)))"
+        " DESC LIMIT 2 * %(pool)s),"
+        " kw AS (SELECT id, row_number() OVER (ORDER BY s DESC, id) AS r, s FROM"
+        " (SELECT c.id, sum(idf.w * u.tf * {k1p1} / (u.tf + {k1} * (1 - {b} + {b}"
+        " * c.token_count / stats.avgdl))) AS s"
+        " FROM rough JOIN chunks AS c ON c.id = rough.id"
+        " CROSS JOIN LATERAL (SELECT lexeme, coalesce(array_length(positions, 1), 1) AS tf"
+        " FROM unnest(c.tsv)) AS u JOIN idf ON idf.term = u.lexeme CROSS JOIN stats"
+        " GROUP BY c.id ORDER BY s DESC LIMIT %(pool)s) AS t)"
+    ).format(
+        cfg=sql.Literal(collection.language),
+        cid=cid,
+        where=where,
+        k1=sql.Literal(BM25_K1),
+        k1p1=sql.Literal(BM25_K1 + 1),
+        b=sql.Literal(BM25_B),
+    )
     ranked: sql.Composable
     if mode == "vector":
         ctes, ranked = [vector_cte], sql.SQL("SELECT id, s AS rank_score FROM vec")
@@ -137,7 +163,8 @@ def search(
     with conn.cursor() as cursor:
         cursor.execute(
             "SELECT set_config('hnsw.ef_search', %s, true),"
-            " set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+            " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+            " set_config('plan_cache_mode', 'force_custom_plan', true)",
             [str(max(40, pool))],
         )
         cursor.execute(

@@ -9,18 +9,25 @@ from pydantic import BaseModel, ConfigDict, Field
 Mode = Literal["hybrid", "vector", "keyword"]
 
 
-class QueryRequest(BaseModel):
-    """A question; `min_score` overrides the collection's relevance threshold."""
+class RetrievalRequest(BaseModel):
+    """What every retrieval takes: the question, the mode, a threshold override and a filter."""
 
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=8000)
-    k: int = Field(default=5, ge=1, le=100)
-    min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
+    min_score: float | None = Field(
+        default=None, ge=-1.0, le=1.0, description="overrides the collection's threshold"
+    )
     mode: Mode = "hybrid"
     filter: dict[str, Any] | None = Field(
         default=None, description="metadata filter, e.g. {'team': 'hr', 'year': {'$gte': 2020}}"
     )
+
+
+class QueryRequest(RetrievalRequest):
+    """A question and how many passages to return at most."""
+
+    k: int = Field(default=5, ge=1, le=100)
 
 
 class ChunkRef(BaseModel):
@@ -55,16 +62,10 @@ class QueryResponse(BaseModel):
     results: list[Passage]
 
 
-class ContextRequest(BaseModel):
+class ContextRequest(RetrievalRequest):
     """A question and a token budget for prompt-ready context."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    query: str = Field(min_length=1, max_length=8000)
     max_tokens: int = Field(default=1500, ge=16, le=100_000)
-    min_score: float | None = Field(default=None, ge=-1.0, le=1.0)
-    mode: Mode = "hybrid"
-    filter: dict[str, Any] | None = None
 
 
 class CitationChunk(BaseModel):
