@@ -59,7 +59,8 @@ class LocalEmbedder:
     space = "local:all-MiniLM-L6-v2-int8:384"
     dimensions = 384
     max_input_tokens = MAX_WORD_PIECES - 2
-    default_threshold = 0.35
+    # Calibrated on SciFact (dev) at a 5% false-grounding target; recalibrate on your data.
+    default_threshold = 0.39
 
     def __init__(self, *, threads: int = 2, batch_size: int = 8) -> None:
         self.threads = threads
