@@ -11,6 +11,7 @@ from services.health import router as health_router
 from services.ingest.routes import router as ingest_router
 from services.limits import BodySizeLimit
 from services.query.routes import router as query_router
+from services.queues import router as queues_router
 
 
 def create_app() -> FastAPI:
@@ -22,6 +23,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=get_settings().max_body_bytes)
-    for router in (health_router, collections_router, ingest_router, query_router):
+    routers = (health_router, collections_router, ingest_router, query_router, queues_router)
+    for router in routers:
         app.include_router(router)
     return app

@@ -9,6 +9,7 @@ from typing import Any
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -48,6 +49,7 @@ class Collection(Base):
     chunk_overlap: Mapped[int] = mapped_column(Integer)
     threshold: Mapped[float] = mapped_column(Float)
     language: Mapped[str] = mapped_column(Text, default="english")
+    bulk_load: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
 
 

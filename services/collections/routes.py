@@ -7,6 +7,8 @@ from sqlalchemy.orm import Session
 
 from services.collections import service
 from services.collections.schemas import (
+    BulkLoad,
+    BulkLoadOut,
     CollectionCreate,
     CollectionDetail,
     CollectionList,
@@ -55,6 +57,15 @@ def update_collection(
     collection.threshold = body.threshold
     session.commit()
     return CollectionOut.model_validate(collection, from_attributes=True)
+
+
+@router.put("/{name}/bulk-load", response_model=BulkLoadOut)
+def bulk_load(name: str, body: BulkLoad, session: Session = Depends(get_session)) -> object:
+    """Enters bulk-load mode (no vector index while loading) or leaves it (builds the index)."""
+    collection = service.get_collection(session, name)
+    seconds = service.set_bulk_load(session, collection, body.enabled)
+    session.commit()
+    return BulkLoadOut(bulk_load=collection.bulk_load, index_build_seconds=seconds)
 
 
 @router.delete("/{name}", status_code=204)

@@ -19,6 +19,10 @@ class CollectionCreate(BaseModel):
     chunk_tokens: int | None = Field(default=None, ge=16, le=8192)
     chunk_overlap: int | None = Field(default=None, ge=0, le=4096)
     threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    bulk_load: bool = Field(
+        default=False,
+        description="load without the vector index; build it when the load is done",
+    )
     language: str = Field(
         default="english",
         pattern=r"^[a-z_]{1,63}$",
@@ -32,6 +36,21 @@ class CollectionUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     threshold: float = Field(ge=-1.0, le=1.0)
+
+
+class BulkLoad(BaseModel):
+    """Turns bulk-load mode on (drop the vector index) or off (build it now)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool
+
+
+class BulkLoadOut(BaseModel):
+    """The mode now, and how long building the index took when it was just built."""
+
+    bulk_load: bool
+    index_build_seconds: float | None
 
 
 class DocumentCounts(BaseModel):
@@ -53,6 +72,7 @@ class CollectionOut(BaseModel):
     chunk_overlap: int
     threshold: float
     language: str
+    bulk_load: bool
     created_at: datetime
 
 

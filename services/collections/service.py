@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from psycopg import sql
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -103,6 +105,7 @@ def create_collection(session: Session, body: CollectionCreate) -> Collection:
         chunk_overlap=overlap,
         threshold=body.threshold if body.threshold is not None else embedder.default_threshold,
         language=body.language,
+        bulk_load=body.bulk_load,
     )
     session.add(collection)
     try:
@@ -110,10 +113,32 @@ def create_collection(session: Session, body: CollectionCreate) -> Collection:
     except IntegrityError as error:
         raise ApiError(409, "conflict", f"collection {body.name!r} already exists") from error
     ddl = index_ddl(collection.id, collection.dimensions)
-    if ddl is not None:
+    if ddl is not None and not collection.bulk_load:
         session.execute(text(ddl.as_string()))
     session.execute(text(text_index_ddl(collection.id).as_string()))
     return collection
+
+
+def set_bulk_load(session: Session, collection: Collection, enabled: bool) -> float | None:
+    """Drops the vector index for a bulk load, or builds it afterwards; returns build seconds.
+
+    Building one index over loaded rows is far cheaper than maintaining it row by row; the
+    build gets generous memory and parallel workers for its transaction only. Until it
+    exists, vector search is exact (a scan), so results stay correct throughout.
+    """
+    collection.bulk_load = enabled
+    if enabled:
+        drop = sql.SQL("DROP INDEX IF EXISTS {}").format(index_name(collection.id))
+        session.execute(text(drop.as_string()))
+        return None
+    ddl = index_ddl(collection.id, collection.dimensions)
+    if ddl is None:
+        return None
+    session.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
+    session.execute(text("SET LOCAL max_parallel_maintenance_workers = 2"))
+    started = time.perf_counter()
+    session.execute(text(ddl.as_string()))
+    return time.perf_counter() - started
 
 
 def get_collection(session: Session, name: str) -> Collection:

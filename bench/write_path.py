@@ -1,0 +1,166 @@
+"""Write path: chunks/s through Groundwire's store (binary COPY, one transaction per document)
+against naive one-row-per-INSERT commits, the same vectors into the same table: once in
+bulk-load mode (no vector index while loading) and once with the HNSW index live. Then the
+time bulk-load mode saves: load + one index build, against loading with the index live.
+
+    .venv/bin/python -m bench.write_path [--rows 20000] [--naive-rows 1000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from sqlalchemy import text
+
+from bench.common import database, median_of
+from services.config import get_settings
+from services.db import reset_engine, session_scope
+from services.models import DONE, QUEUED, Collection, Document
+from workers.chunking import Chunk
+from workers.store import lock_document, replace_chunks
+
+DIMS = 384
+CHUNKS_PER_DOC = 20
+
+
+def make_collection(name: str, bulk: bool) -> int:
+    from services.collections.service import index_ddl, text_index_ddl
+
+    with session_scope() as session:
+        collection = Collection(
+            name=name, embedder="local", dimensions=DIMS, max_input_tokens=254,
+            chunk_tokens=200, chunk_overlap=0, threshold=0.4, language="english",
+            bulk_load=bulk,
+        )  # fmt: skip
+        session.add(collection)
+        session.flush()
+        session.execute(text(text_index_ddl(collection.id).as_string()))
+        if not bulk:
+            ddl = index_ddl(collection.id, DIMS)
+            assert ddl is not None
+            session.execute(text(ddl.as_string()))
+        return collection.id
+
+
+def make_documents(collection_id: int, count: int) -> list[int]:
+    with session_scope() as session:
+        docs = [
+            Document(collection_id=collection_id, external_id=f"d{i}", content="x",
+                     content_hash="h", metadata_={}, status=QUEUED)
+            for i in range(count)
+        ]  # fmt: skip
+        session.add_all(docs)
+        session.flush()
+        return [d.id for d in docs]
+
+
+def workload(rows: int, rng: np.random.Generator) -> tuple[list[Chunk], np.ndarray]:
+    vectors = rng.standard_normal((rows, DIMS)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    words = ["postgres", "vector", "index", "chunk", "worker", "queue", "grounding", "citation"]
+    chunks = [
+        Chunk(" ".join(words[(i + j) % len(words)] for j in range(150)) + f" n{i}", 0, 10, 150)
+        for i in range(rows)
+    ]
+    return chunks, vectors
+
+
+def store_load(rows: int, rng: np.random.Generator, tag: str, bulk: bool) -> tuple[int, float]:
+    """Loads `rows` chunks through replace_chunks; returns (collection id, seconds)."""
+    collection_id = make_collection(f"store-{tag}", bulk)
+    doc_ids = make_documents(collection_id, rows // CHUNKS_PER_DOC)
+    chunks, vectors = workload(rows, rng)
+    started = time.perf_counter()
+    for n, doc_id in enumerate(doc_ids):
+        part = slice(n * CHUNKS_PER_DOC, (n + 1) * CHUNKS_PER_DOC)
+        with session_scope() as session:
+            document = lock_document(session, doc_id)
+            assert document is not None
+            assert replace_chunks(session, document, 1, chunks[part], vectors[part])
+    elapsed = time.perf_counter() - started
+    with session_scope() as session:
+        done = session.execute(
+            text("SELECT count(*) FROM documents WHERE collection_id = :c AND status = :s"),
+            {"c": collection_id, "s": DONE},
+        ).scalar_one()
+        assert done == len(doc_ids)
+    return collection_id, elapsed
+
+
+def build_index(collection_id: int) -> float:
+    """Leaves bulk-load mode: builds the HNSW index; returns seconds."""
+    from services.collections.service import set_bulk_load
+
+    with session_scope() as session:
+        collection = session.get(Collection, collection_id)
+        assert collection is not None
+        seconds = set_bulk_load(session, collection, False)
+    assert seconds is not None
+    return seconds
+
+
+def naive_rate(url: str, rows: int, rng: np.random.Generator, tag: str, bulk: bool) -> float:
+    """Rows/s inserting one chunk per INSERT, each committed on its own."""
+    collection_id = make_collection(f"naive-{tag}", bulk)
+    doc_ids = make_documents(collection_id, max(1, rows // CHUNKS_PER_DOC))
+    chunks, vectors = workload(rows, rng)
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        register_vector(conn)
+        started = time.perf_counter()
+        for i, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
+            conn.execute(
+                "INSERT INTO chunks (collection_id, document_id, doc_version, ordinal, text,"
+                " char_start, char_end, token_count, content_hash, embedding)"
+                " VALUES (%s, %s, 1, %s, %s, %s, %s, %s, %s, %s)",
+                [collection_id, doc_ids[i // CHUNKS_PER_DOC], i, chunk.text, chunk.start,
+                 chunk.end, chunk.token_count, chunk.content_hash, vector],
+            )  # fmt: skip
+            conn.commit()
+        return rows / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--naive-rows", type=int, default=1_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    rng = np.random.default_rng(1)
+    tags = iter(range(1000))
+    lines = [f"{args.rows:,} chunks of {DIMS}-dim float32 vectors; naive on {args.naive_rows:,}"]
+    with database() as url:
+        os.environ["DATABASE_URL"] = url
+        get_settings.cache_clear()
+        reset_engine()
+        for bulk, label in ((True, "bulk-load mode (no vector index)"), (False, "HNSW index live")):
+
+            def store() -> float:
+                _, seconds = store_load(args.rows, rng, str(next(tags)), bulk)  # noqa: B023
+                return args.rows / seconds
+
+            def naive() -> float:
+                return naive_rate(url, args.naive_rows, rng, str(next(tags)), bulk)  # noqa: B023
+
+            fast, slow = median_of(args.repeats, store), median_of(args.repeats, naive)
+            lines.append(
+                f"{label}: store {fast:,.0f} rows/s, naive {slow:,.0f} rows/s,"
+                f" ratio {fast / slow:.1f}x (medians of {args.repeats})"
+            )
+        bulk_id, bulk_load_s = store_load(args.rows, rng, "saved-bulk", True)
+        build_s = build_index(bulk_id)
+        _, live_s = store_load(args.rows, rng, "saved-live", False)
+        lines.append(
+            f"loading {args.rows:,} chunks: bulk {bulk_load_s:.1f} s + index build {build_s:.1f} s"
+            f" = {bulk_load_s + build_s:.1f} s, against {live_s:.1f} s with the index live"
+            f" ({live_s / (bulk_load_s + build_s):.1f}x faster)"
+        )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
