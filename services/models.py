@@ -73,6 +73,9 @@ class Document(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     token_count: Mapped[int] = mapped_column(Integer, default=0)
+    embedded_chunks: Mapped[int] = mapped_column(Integer, default=0)
+    cached_chunks: Mapped[int] = mapped_column(Integer, default=0)
+    embedded_tokens: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
     accepted_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
@@ -138,3 +141,20 @@ class BatchItem(Base):
     )
     version: Mapped[int] = mapped_column(Integer)
     accepted_status: Mapped[str] = mapped_column(Text)
+
+
+class EmbeddingUsage(Base):
+    """One embedding run: what was sent to the embedder, what the cache answered, how long."""
+
+    __tablename__ = "embedding_usage"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+    collection_id: Mapped[int] = mapped_column(BigInteger)
+    document_id: Mapped[int | None] = mapped_column(BigInteger)
+    space: Mapped[str] = mapped_column(Text)
+    inputs: Mapped[int] = mapped_column(Integer)
+    cached: Mapped[int] = mapped_column(Integer)
+    tokens: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(Text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 from services.db import session_scope
 from services.embedding import Embedder, get_embedder
 from services.embedding.base import Vectors
-from services.models import DONE, FAILED, PROCESSING, Collection
+from services.models import DONE, FAILED, PROCESSING, Collection, EmbeddingUsage
 from workers.chunking import Chunk, chunk_text
 from workers.store import cached_vectors, lock_document, remember_vectors, replace_chunks
 
@@ -101,8 +102,14 @@ def process_document(document_id: int, version: int) -> Outcome:
     )
     with session_scope() as session:
         known = cached_vectors(session, embedder.space, [c.content_hash for c in chunks])
+    started = time.perf_counter()
     vectors, fresh = embed_missing(embedder, chunks, known)
+    latency_ms = (time.perf_counter() - started) * 1000
     embedded_at = datetime.now(UTC)
+    cached = sum(1 for c in chunks if c.content_hash not in fresh)
+    tokens = sum(
+        {c.content_hash: c.token_count for c in chunks if c.content_hash in fresh}.values()
+    )
     with session_scope() as session:
         remember_vectors(session, embedder.space, fresh)
         document = lock_document(session, document_id)
@@ -112,6 +119,21 @@ def process_document(document_id: int, version: int) -> Outcome:
             return Outcome("skipped", "fenced out by a newer or finished run")
         document.embedded_at = embedded_at
         document.finished_at = func.now()
+        document.embedded_chunks = len(fresh)
+        document.cached_chunks = cached
+        document.embedded_tokens = tokens
+        session.add(
+            EmbeddingUsage(
+                collection_id=document.collection_id,
+                document_id=document.id,
+                space=embedder.space,
+                inputs=len(fresh),
+                cached=cached,
+                tokens=tokens,
+                latency_ms=latency_ms,
+                outcome="ok",
+            )
+        )
     return Outcome("done", chunks=len(chunks), embedded=len(fresh))
 
 

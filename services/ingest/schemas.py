@@ -53,6 +53,9 @@ class DocumentOut(BaseModel):
     chunks: int
     tokens: int
     attempts: int
+    embedded_chunks: int
+    cached_chunks: int
+    embedded_tokens: int
     error: str | None
     title: str | None
     source: str | None
@@ -77,3 +80,5 @@ class BatchOut(BaseModel):
     unchanged: int
     deleted: int
     finished: bool
+    embedded_chunks: int
+    cached_chunks: int

@@ -171,6 +171,9 @@ def document_out(document: Document) -> DocumentOut:
         chunks=document.chunk_count,
         tokens=document.token_count,
         attempts=document.attempts,
+        embedded_chunks=document.embedded_chunks,
+        cached_chunks=document.cached_chunks,
+        embedded_tokens=document.embedded_tokens,
         error=document.error,
         title=document.title,
         source=document.source,
@@ -202,6 +205,15 @@ def batch_progress(session: Session, batch_id: uuid.UUID) -> BatchOut:
     )
     counts = {s: int(n) for s, n in rows}
     present = sum(counts.values())
+    embedded, cached = session.execute(
+        select(
+            func.coalesce(func.sum(Document.embedded_chunks), 0),
+            func.coalesce(func.sum(Document.cached_chunks), 0),
+        )
+        .select_from(BatchItem)
+        .join(Document, Document.id == BatchItem.document_id)
+        .where(BatchItem.batch_id == batch_id, BatchItem.accepted_status != UNCHANGED)
+    ).one()
     return BatchOut(
         batch_id=batch.id,
         collection=collection.name,
@@ -213,6 +225,8 @@ def batch_progress(session: Session, batch_id: uuid.UUID) -> BatchOut:
         unchanged=counts.get(UNCHANGED, 0),
         deleted=batch.total - present,
         finished=counts.get(QUEUED, 0) + counts.get("processing", 0) == 0,
+        embedded_chunks=int(embedded),
+        cached_chunks=int(cached),
     )
 
 

@@ -8,7 +8,15 @@ import psycopg
 
 from services import migrate
 
-TABLES = {"collections", "documents", "chunks", "embedding_cache", "ingest_batches", "batch_items"}
+TABLES = {
+    "collections",
+    "documents",
+    "chunks",
+    "embedding_cache",
+    "ingest_batches",
+    "batch_items",
+    "embedding_usage",
+}
 
 
 def tables(url: str) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -105,3 +106,17 @@ def test_local_model_round_trip(api: Any, make_collection: Any) -> None:
     assert answer["grounded"] is True
     assert answer["results"][0]["document_id"] == "volcanoes"
     assert query(api, name, "What is the capital city of Peru?")["grounded"] is False
+
+
+def test_identical_text_is_embedded_once(api: Any, make_collection: Any) -> None:
+    name = make_collection("hash")
+    original = {"id": "volcanoes", "text": f"Magma and basalt, sample {uuid.uuid4().hex}."}
+    wait_finished(api, ingest(api, name, [original])["batch_id"])
+    first = document(api, name, "volcanoes")
+    assert first["embedded_chunks"] == first["chunks"] and first["cached_chunks"] == 0
+    assert first["embedded_tokens"] > 0
+    copy = dict(original, id="volcanoes-copy")
+    batch = wait_finished(api, ingest(api, name, [copy])["batch_id"])
+    assert batch["embedded_chunks"] == 0 and batch["cached_chunks"] == first["chunks"]
+    second = document(api, name, "volcanoes-copy")
+    assert second["embedded_chunks"] == 0 and second["cached_chunks"] == second["chunks"]
