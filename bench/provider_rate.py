@@ -78,10 +78,13 @@ def run(workers: int, docs: list[dict[str, Any]], base_env: dict[str, str], args
         "OPENAI_BASE_URL": base_url,
         "OPENAI_API_KEY": "bench",
         "GROUNDWIRE_OPENAI_DIMENSIONS": "64",
-        "GROUNDWIRE_OPENAI_REQUESTS_PER_MINUTE": str(args.rpm),
-        "GROUNDWIRE_OPENAI_TOKENS_PER_MINUTE": str(args.tpm),
         "GROUNDWIRE_INGEST_QUEUE": f"bench-{uuid.uuid4().hex[:6]}",
     }
+    for name in ("GROUNDWIRE_OPENAI_REQUESTS_PER_MINUTE", "GROUNDWIRE_OPENAI_TOKENS_PER_MINUTE"):
+        os.environ.pop(name, None)
+    if not args.no_budget:
+        env["GROUNDWIRE_OPENAI_REQUESTS_PER_MINUTE"] = str(args.rpm)
+        env["GROUNDWIRE_OPENAI_TOKENS_PER_MINUTE"] = str(args.tpm)
     os.environ.update(env)
     from fastapi.testclient import TestClient
 
@@ -136,6 +139,9 @@ def main() -> None:
     parser.add_argument("--tpm", type=int, default=300_000)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument(
+        "--no-budget", action="store_true", help="workers without the shared budget, to compare"
+    )
     args = parser.parse_args()
     rows = [json.loads(line) for line in CORPUS.read_text().splitlines()[: args.documents]]
     docs = [{"id": str(r["id"]), "text": f"{r['title']}\n\n{r['text']}"} for r in rows]
