@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from services import migrate
 
@@ -34,3 +39,45 @@ def database() -> Iterator[str]:
 def median_of(repeats: int, run: Callable[[], float]) -> float:
     """Runs `run` `repeats` times and returns the median of what it returns."""
     return statistics.median(run() for _ in range(repeats))
+
+
+def start_workers(
+    count: int, env: dict[str, str], concurrency: int = 1
+) -> list[subprocess.Popen[bytes]]:
+    """Starts `count` Celery worker processes on the env's queue; waits for them to connect."""
+    cmd = [
+        sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+        "-Q", env["GROUNDWIRE_INGEST_QUEUE"], "-c", str(concurrency), "--loglevel", "WARNING",
+        "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    workers = [
+        subprocess.Popen(
+            [*cmd, "-n", f"bench-{uuid.uuid4().hex[:6]}@%h"], env={**os.environ, **env}, **quiet
+        )
+        for _ in range(count)
+    ]
+    time.sleep(6)
+    return workers
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    """Stops worker processes and waits for them."""
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.wait(60)
+
+
+def point_this_process_at(env: dict[str, str]) -> None:
+    """Makes the in-process API and the Celery producer use `env`'s services and queue."""
+    os.environ.update(env)
+    from services.config import get_settings
+    from services.db import reset_engine
+    from services.embedding.registry import clear_embedders
+    from workers.celery_app import app, configure
+
+    get_settings.cache_clear()
+    reset_engine()
+    clear_embedders()
+    configure(app, get_settings())

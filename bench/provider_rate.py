@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import database
+from bench.common import database, point_this_process_at, start_workers, stop_workers
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact-dev" / "corpus.jsonl"
 
@@ -37,38 +37,6 @@ def start_fake(rpm: int, tpm: int, latency: float) -> tuple[subprocess.Popen[str
     )  # fmt: skip
     assert process.stdout is not None
     return process, process.stdout.readline().strip()
-
-
-def start_workers(count: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
-    workers = []
-    for _ in range(count):
-        workers.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "workers.celery_app",
-                    "worker",
-                    "-Q",
-                    env["GROUNDWIRE_INGEST_QUEUE"],
-                    "-c",
-                    "1",
-                    "--loglevel",
-                    "WARNING",
-                    "-n",
-                    f"bench-{uuid.uuid4().hex[:6]}@%h",
-                    "--without-gossip",
-                    "--without-mingle",
-                ],
-                env={**os.environ, **env},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-    time.sleep(6)  # let them connect
-    return workers
 
 
 def run(workers: int, docs: list[dict[str, Any]], base_env: dict[str, str], args: Any) -> str:
@@ -85,19 +53,11 @@ def run(workers: int, docs: list[dict[str, Any]], base_env: dict[str, str], args
     if not args.no_budget:
         env["GROUNDWIRE_OPENAI_REQUESTS_PER_MINUTE"] = str(args.rpm)
         env["GROUNDWIRE_OPENAI_TOKENS_PER_MINUTE"] = str(args.tpm)
-    os.environ.update(env)
+    point_this_process_at(env)
     from fastapi.testclient import TestClient
 
     from services.app import create_app
-    from services.config import get_settings
-    from services.db import reset_engine
-    from services.embedding.registry import clear_embedders
-    from workers.celery_app import app, configure
 
-    get_settings.cache_clear()
-    reset_engine()
-    clear_embedders()
-    configure(app, get_settings())
     pool = start_workers(workers, env)
     try:
         with TestClient(create_app()) as api:
@@ -119,10 +79,7 @@ def run(workers: int, docs: list[dict[str, Any]], base_env: dict[str, str], args
             failed = sum(api.get(f"/v1/batches/{b}").json()["failed"] for b in batches)
         stats = httpx.get(base_url.removesuffix("/v1") + "/stats").json()
     finally:
-        for worker in pool:
-            worker.terminate()
-        for worker in pool:
-            worker.wait(30)
+        stop_workers(pool)
         fake.terminate()
     allowed = args.tpm + args.tpm * elapsed / 60
     return (
