@@ -190,4 +190,10 @@ class OpenAIEmbedder:
         rows = sorted(response.data, key=lambda item: item.index)
         if len(rows) != len(texts):
             raise TransientEmbeddingError(f"provider returned {len(rows)} vectors for {len(texts)}")
-        return normalise(np.array([r.embedding for r in rows], dtype=np.float32))
+        vectors = np.array([r.embedding for r in rows], dtype=np.float32)
+        if vectors.shape[1] != getattr(self, "dimensions", vectors.shape[1]):
+            raise PermanentEmbeddingError(
+                f"provider returned {vectors.shape[1]}-dimensional vectors for {self.model};"
+                f" the collection's embedding space has {self.dimensions}"
+            )
+        return normalise(vectors)

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
 
 from services.collections.service import get_collection
 from services.config import get_settings
 from services.deps import get_session
+from services.errors import ApiError
 from services.ingest import service
 from services.ingest.enqueue import enqueue
-from services.ingest.schemas import BatchOut, DocumentOut, IngestRequest, IngestResponse
+from services.ingest.schemas import (
+    AcceptedDocument,
+    BatchOut,
+    DocumentList,
+    DocumentOut,
+    IngestRequest,
+    IngestResponse,
+    RetryRequest,
+    RetryResponse,
+)
+from services.models import QUEUED
 
 router = APIRouter(tags=["documents"])
 
@@ -28,6 +40,54 @@ def ingest_documents(
     session.commit()
     enqueue(accepted.to_enqueue)
     return IngestResponse(batch_id=accepted.batch_id, documents=accepted.documents)
+
+
+@router.get("/v1/collections/{name}/documents", response_model=DocumentList)
+def list_documents(
+    name: str,
+    status: Literal["queued", "processing", "done", "failed"] | None = None,
+    after: str | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+    session: Session = Depends(get_session),
+) -> object:
+    """Lists documents by client id, e.g. `?status=failed` for the dead letters with reasons."""
+    collection = get_collection(session, name)
+    rows, cursor = service.list_documents(session, collection, status, after, limit)
+    return DocumentList(documents=[service.document_out(d) for d in rows], next=cursor)
+
+
+@router.post(
+    "/v1/collections/{name}/documents/retry", status_code=202, response_model=RetryResponse
+)
+def retry_documents(
+    name: str, body: RetryRequest, session: Session = Depends(get_session)
+) -> object:
+    """Queues failed documents again: the listed ids, or up to 1,000 failed ones."""
+    collection = get_collection(session, name)
+    retried = service.retry_failed(session, collection, body.ids)
+    session.commit()
+    enqueue([(doc_id, version) for doc_id, version, _ in retried])
+    return RetryResponse(
+        retried=len(retried),
+        documents=[AcceptedDocument(id=ext, status=QUEUED) for _, _, ext in retried],
+    )
+
+
+@router.post(
+    "/v1/collections/{name}/documents/{document_id}/retry",
+    status_code=202,
+    response_model=AcceptedDocument,
+)
+def retry_document(name: str, document_id: str, session: Session = Depends(get_session)) -> object:
+    """Queues one failed document again; 409 if it has not failed."""
+    collection = get_collection(session, name)
+    document = service.get_document(session, collection, document_id)
+    retried = service.retry_failed(session, collection, [document.external_id])
+    if not retried:
+        raise ApiError(409, "not_failed", f"document {document_id!r} is {document.status}")
+    session.commit()
+    enqueue([(doc_id, version) for doc_id, version, _ in retried])
+    return AcceptedDocument(id=document_id, status=QUEUED)
 
 
 @router.get("/v1/collections/{name}/documents/{document_id}", response_model=DocumentOut)

@@ -82,3 +82,25 @@ class BatchOut(BaseModel):
     finished: bool
     embedded_chunks: int
     cached_chunks: int
+
+
+class DocumentList(BaseModel):
+    """A page of documents, oldest first; pass `next` as `after` for the following page."""
+
+    documents: list[DocumentOut]
+    next: str | None
+
+
+class RetryRequest(BaseModel):
+    """Which failed documents to replay: the listed ids, or every failed one when omitted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[str] | None = Field(default=None, min_length=1, max_length=1000)
+
+
+class RetryResponse(BaseModel):
+    """The documents queued again."""
+
+    retried: int
+    documents: list[AcceptedDocument]

@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -233,3 +233,51 @@ def batch_progress(session: Session, batch_id: uuid.UUID) -> BatchOut:
 def delete_document(session: Session, document: Document) -> None:
     """Deletes the document; its chunks go with it in the same transaction."""
     session.delete(document)
+
+
+def list_documents(
+    session: Session, collection: Collection, status: str | None, after: str | None, limit: int
+) -> tuple[list[Document], str | None]:
+    """Returns a page of the collection's documents by client id, optionally by status."""
+    query = select(Document).where(Document.collection_id == collection.id)
+    if status is not None:
+        query = query.where(Document.status == status)
+    if after is not None:
+        query = query.where(Document.external_id > after)
+    rows = list(session.scalars(query.order_by(Document.external_id).limit(limit + 1)))
+    more = len(rows) > limit
+    return rows[:limit], rows[limit - 1].external_id if more else None
+
+
+def retry_failed(
+    session: Session, collection: Collection, external_ids: list[str] | None, limit: int = 1000
+) -> list[tuple[int, int, str]]:
+    """Queues failed documents again (all of them, or those listed that failed).
+
+    Returns (id, version, client id) of each one queued; documents that are not failed are
+    left alone. The caller commits, then enqueues.
+    """
+    query = (
+        update(Document)
+        .where(Document.collection_id == collection.id, Document.status == FAILED)
+        .values(
+            status=QUEUED,
+            error=None,
+            attempts=0,
+            enqueued_at=func.now(),
+            started_at=None,
+            embedded_at=None,
+            finished_at=None,
+        )
+        .returning(Document.id, Document.version, Document.external_id)
+    )
+    if external_ids is not None:
+        query = query.where(Document.external_id.in_(external_ids))
+    else:
+        failed = (
+            select(Document.id)
+            .where(Document.collection_id == collection.id, Document.status == FAILED)
+            .limit(limit)
+        )
+        query = query.where(Document.id.in_(failed))
+    return [(int(i), int(v), str(e)) for i, v, e in session.execute(query)]

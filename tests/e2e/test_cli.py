@@ -102,7 +102,7 @@ def test_up_ingest_query_and_clean_stop(
         (bad / "fine.md").write_text("A perfectly ordinary note.\n")
         (bad / "poison.md").write_text("This note carries a POISON marker the provider rejects.\n")
         failing = groundwire(
-            "ingest", str(bad), "-c", "cli-fail", "--embedder", "openai:fake-embedding-model",
+            "ingest", str(bad), "-c", "cli-fail", "--embedder", "openai:cli-model",
             "--url", url, env=env,
         )  # fmt: skip
         assert failing.returncode == 1, failing.stdout + failing.stderr
