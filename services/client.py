@@ -10,7 +10,15 @@ from typing import Any
 
 import httpx
 
-TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
+CONTENT_TYPES = {
+    ".txt": "text/plain",
+    ".text": "text/plain",
+    ".rst": "text/plain",
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".html": "text/html",
+    ".htm": "text/html",
+}
 MAX_BATCH_DOCUMENTS = 1000
 MAX_BATCH_BYTES = 32 * 1024 * 1024
 
@@ -20,7 +28,7 @@ def find_files(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
     for path in paths:
         if path.is_dir():
             for file in sorted(path.rglob("*")):
-                if file.is_file() and file.suffix.lower() in TEXT_SUFFIXES:
+                if file.is_file() and file.suffix.lower() in CONTENT_TYPES:
                     yield file, path
         elif path.is_file():
             yield path, path.parent
@@ -44,7 +52,14 @@ def read_documents(paths: list[Path]) -> Iterator[dict[str, Any]]:
             print(f"skipping empty file {file}", file=sys.stderr)
             continue
         rel = file.relative_to(root).as_posix() if file != root else file.name
-        yield {"id": rel, "text": text, "title": title_of(text, file.stem), "source": str(file)}
+        content_type = CONTENT_TYPES.get(file.suffix.lower(), "text/plain")
+        yield {
+            "id": rel,
+            "text": text,
+            "content_type": content_type,
+            "title": title_of(text, file.stem) if content_type != "text/html" else file.stem,
+            "source": str(file),
+        }
 
 
 def batches(documents: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

@@ -65,6 +65,7 @@ class Document(Base):
     source: Mapped[str | None] = mapped_column(Text)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
     content: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(Text, default="text/plain")
     content_hash: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
     indexed_version: Mapped[int | None] = mapped_column(Integer)

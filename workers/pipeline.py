@@ -16,6 +16,7 @@ from services.embedding import Embedder, get_embedder
 from services.embedding.base import Vectors
 from services.models import DONE, FAILED, PROCESSING, Collection, EmbeddingUsage
 from workers.chunking import Chunk, chunk_text
+from workers.parsing import parse
 from workers.store import cached_vectors, lock_document, remember_vectors, replace_chunks
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class Claim:
     """The document text and settings a run needs, read while claiming it."""
 
     content: str
+    content_type: str
     space_spec: str
     chunk_tokens: int
     chunk_overlap: int
@@ -60,6 +62,7 @@ def claim(session: Session, document_id: int, version: int) -> Claim | Outcome:
     document.started_at = func.now()
     return Claim(
         document.content,
+        document.content_type,
         collection.embedder,
         collection.chunk_tokens,
         collection.chunk_overlap,
@@ -97,9 +100,8 @@ def process_document(document_id: int, version: int) -> Outcome:
     if isinstance(claimed, Outcome):
         return claimed
     embedder = get_embedder(claimed.space_spec)
-    chunks = chunk_text(
-        claimed.content, embedder.tokenizer, claimed.chunk_tokens, claimed.chunk_overlap
-    )
+    text = parse(claimed.content, claimed.content_type)
+    chunks = chunk_text(text, embedder.tokenizer, claimed.chunk_tokens, claimed.chunk_overlap)
     with session_scope() as session:
         known = cached_vectors(session, embedder.space, [c.content_hash for c in chunks])
     started = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,9 @@ class DocumentIn(BaseModel):
 
     id: str | None = Field(default=None, min_length=1, max_length=512)
     text: str
+    content_type: Literal["text/plain", "text/markdown", "text/html"] = Field(
+        default="text/plain", description="how workers parse `text` before chunking"
+    )
     title: str | None = Field(default=None, max_length=2000)
     source: str | None = Field(default=None, max_length=4000)
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -59,6 +62,7 @@ class DocumentOut(BaseModel):
     error: str | None
     title: str | None
     source: str | None
+    content_type: str
     metadata: dict[str, Any]
     created_at: datetime
     accepted_at: datetime

@@ -34,6 +34,12 @@ class Accepted:
     to_enqueue: list[tuple[int, int]]
 
 
+def content_hash(text: str, content_type: str) -> str:
+    """Identifies a document's content: the same text read as another type is other content."""
+    data = text if content_type == "text/plain" else f"{content_type}\0{text}"
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
 def validate_documents(documents: list[DocumentIn], settings: Settings) -> None:
     """Raises ApiError for the first document that cannot be stored faithfully."""
     seen: set[str] = set()
@@ -88,7 +94,8 @@ def accept_documents(
             "source": doc.source,
             "metadata": doc.metadata,
             "content": doc.text,
-            "content_hash": hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
+            "content_type": doc.content_type,
+            "content_hash": content_hash(doc.text, doc.content_type),
         }
         for doc in documents
     ]
@@ -108,6 +115,7 @@ def accept_documents(
             "source": new.source,
             "metadata": new.metadata,
             "content": new.content,
+            "content_type": new.content_type,
             "content_hash": new.content_hash,
             "version": case((text_changed, Document.version + 1), else_=Document.version),
             "status": when_redo(literal(QUEUED), Document.status),
@@ -177,6 +185,7 @@ def document_out(document: Document) -> DocumentOut:
         error=document.error,
         title=document.title,
         source=document.source,
+        content_type=document.content_type,
         metadata=document.metadata_,
         created_at=document.created_at,
         accepted_at=document.accepted_at,

@@ -120,3 +120,27 @@ def test_identical_text_is_embedded_once(api: Any, make_collection: Any) -> None
     assert batch["embedded_chunks"] == 0 and batch["cached_chunks"] == first["chunks"]
     second = document(api, name, "volcanoes-copy")
     assert second["embedded_chunks"] == 0 and second["cached_chunks"] == second["chunks"]
+
+
+def test_html_is_parsed_before_chunking(api: Any, make_collection: Any) -> None:
+    name = make_collection("hash")
+    page = (
+        "<html><head><style>.x{}</style></head><body><h1>Tidal power</h1>"
+        "<p>Turbines in estuaries harvest <em>tidal</em> currents &amp; store energy.</p>"
+        "<script>var turbines = 1;</script></body></html>"
+    )
+    doc = {"id": "tides.html", "text": page, "content_type": "text/html"}
+    wait_finished(api, ingest(api, name, [doc])["batch_id"])
+    answer = query(api, name, "estuaries tidal turbines currents")
+    top = answer["results"][0]
+    assert top["text"] == (
+        "# Tidal power\n\nTurbines in estuaries harvest tidal currents & store energy."
+    )
+    assert document(api, name, "tides.html")["content_type"] == "text/html"
+    as_text = ingest(api, name, [dict(doc, content_type="text/plain")])
+    assert as_text["documents"][0]["status"] == "queued", "another content type is new content"
+    bad = api.post(
+        f"/v1/collections/{name}/documents",
+        json={"documents": [{"text": "x", "content_type": "application/pdf"}]},
+    )
+    assert bad.status_code == 422

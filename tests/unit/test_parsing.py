@@ -1,0 +1,32 @@
+"""HTML becomes structured plain text; text and Markdown pass through."""
+
+from __future__ import annotations
+
+import pytest
+
+from workers.parsing import html_to_text, parse
+
+PAGE = """<!doctype html><html><head><title>Ignored</title><style>p{color:red}</style></head>
+<body><nav>Home</nav><h1>Backups</h1><p>Use <b>pg_dump</b> &amp; restore
+   with <code>pg_restore</code>.</p><script>alert(1)</script>
+<h2>Options</h2><ul><li>--format</li><li>--jobs</li></ul>
+<pre>pg_dump -Fc db
+  &gt; out.dump</pre><table><tr><td>a</td><td>b</td></tr></table></body></html>"""
+
+
+def test_html_keeps_structure_and_drops_noise() -> None:
+    assert html_to_text(PAGE) == (
+        "Home\n\n# Backups\n\nUse pg_dump & restore with pg_restore.\n\n## Options\n\n"
+        "- --format\n- --jobs\n\npg_dump -Fc db\n> out.dump\n\na b"
+    )
+
+
+def test_plain_and_markdown_pass_through() -> None:
+    text = "# Title\n\n  indented  text <b>not html</b>"
+    assert parse(text, "text/plain") == text
+    assert parse(text, "text/markdown") == text
+
+
+def test_unknown_type() -> None:
+    with pytest.raises(ValueError):
+        parse("x", "application/pdf")
