@@ -3,13 +3,17 @@
 Plain text and Markdown pass through unchanged (Markdown headings already guide chunking). HTML
 becomes text with its structure kept as line breaks: block elements end paragraphs, headings
 become Markdown headings (so chunks start at sections), scripts, styles and the head are
-dropped, and entities are decoded. Character offsets of chunks refer to this text.
+dropped, and entities are decoded. lxml (libxml2's HTML parser, tolerant of real-world markup)
+does the parsing: the standard library's pure-Python parser took 39% of a worker's time on the
+load corpus. Character offsets of chunks refer to this text.
 """
 
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
+
+from lxml import etree
+from lxml import html as lxml_html
 
 PLAIN = "text/plain"
 MARKDOWN = "text/markdown"
@@ -27,14 +31,15 @@ _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
-class _TextExtractor(HTMLParser):
+class _TextExtractor:
+    """Builds structured text from start tags, end tags and text, in document order."""
+
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.skipping = 0
         self.preformatted = 0
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def handle_starttag(self, tag: str) -> None:
         if tag in _SKIP:
             self.skipping += 1
         elif tag in _HEADINGS:
@@ -64,9 +69,24 @@ class _TextExtractor(HTMLParser):
 
 def html_to_text(html: str) -> str:
     """Returns the readable text of an HTML document, paragraphs separated by blank lines."""
+    if not html.strip():
+        return ""
+    parser = lxml_html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True)
+    try:
+        root = lxml_html.document_fromstring(html.encode("utf-8", "replace"), parser=parser)
+    except etree.ParserError:
+        return ""
     extractor = _TextExtractor()
-    extractor.feed(html)
-    extractor.close()
+    for event, element in etree.iterwalk(root, events=("start", "end")):
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if event == "start":
+            extractor.handle_starttag(tag)
+            if element.text and tag:
+                extractor.handle_data(element.text)
+        else:
+            extractor.handle_endtag(tag)
+            if element.tail:
+                extractor.handle_data(element.tail)
     lines = [line.strip() for line in "".join(extractor.parts).split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -54,7 +55,13 @@ class HashEmbedder:
         require_non_empty(texts)
         out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         for row, text in enumerate(texts):
-            for feature in self._features(text):
-                digest = hashlib.blake2b(feature.encode("utf-8", "replace"), digest_size=8)
-                out[row, int.from_bytes(digest.digest(), "little") % self.dimensions] += 1.0
+            buckets = [_bucket(feature, self.dimensions) for feature in self._features(text)]
+            np.add.at(out[row], buckets, 1.0)
         return normalise(out)
+
+
+@lru_cache(maxsize=1 << 16)
+def _bucket(feature: str, dimensions: int) -> int:
+    """The bucket of one feature: BLAKE2b, so the same on every machine; cached per process."""
+    digest = hashlib.blake2b(feature.encode("utf-8", "replace"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % dimensions
