@@ -1,9 +1,10 @@
-"""Write path: chunks/s through Groundwire's store (binary COPY, one transaction per document)
-against naive one-row-per-INSERT commits, the same vectors into the same table: once in
-bulk-load mode (no vector index while loading) and once with the HNSW index live. Then the
+"""Write path: chunks/s through Groundwire's store (binary COPY, one transaction per
+embedding batch of documents, as the embed stage writes them) against naive
+one-row-per-INSERT commits, the same vectors into the same table: once in bulk-load mode (no vector index while loading) and once with the HNSW index live. Then the
 time bulk-load mode saves: load + one index build, against loading with the index live.
 
     .venv/bin/python -m bench.write_path [--rows 20000] [--naive-rows 1000] [--repeats 3]
+        [--batch-chunks 256]
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+import uuid
 
 import numpy as np
 import psycopg
@@ -22,7 +24,8 @@ from services.config import get_settings
 from services.db import reset_engine, session_scope
 from services.models import DONE, QUEUED, Collection, Document
 from workers.chunking import Chunk
-from workers.store import lock_document, replace_chunks
+from workers.store import Written, claim_documents, store_documents
+from workers.work import DocumentWork
 
 DIMS = 384
 CHUNKS_PER_DOC = 20
@@ -70,18 +73,29 @@ def workload(rows: int, rng: np.random.Generator) -> tuple[list[Chunk], np.ndarr
     return chunks, vectors
 
 
-def store_load(rows: int, rng: np.random.Generator, tag: str, bulk: bool) -> tuple[int, float]:
-    """Loads `rows` chunks through replace_chunks; returns (collection id, seconds)."""
+def store_load(
+    rows: int, rng: np.random.Generator, tag: str, bulk: bool, batch_chunks: int = 256
+) -> tuple[int, float]:
+    """Loads `rows` chunks through the store in batches; returns (collection id, seconds)."""
     collection_id = make_collection(f"store-{tag}", bulk)
     doc_ids = make_documents(collection_id, rows // CHUNKS_PER_DOC)
     chunks, vectors = workload(rows, rng)
+    owner = uuid.uuid4()
+    with session_scope() as session:
+        claim_documents(session, [(d, 1) for d in doc_ids], owner, 3600)
+    works = [
+        DocumentWork(doc_id, 1, owner, collection_id, "local", "english",
+                     tuple(chunks[n * CHUNKS_PER_DOC : (n + 1) * CHUNKS_PER_DOC]))
+        for n, doc_id in enumerate(doc_ids)
+    ]  # fmt: skip
+    by_hash = {c.content_hash: v for c, v in zip(chunks, vectors, strict=True)}
+    per_batch = max(1, batch_chunks // CHUNKS_PER_DOC)
     started = time.perf_counter()
-    for n, doc_id in enumerate(doc_ids):
-        part = slice(n * CHUNKS_PER_DOC, (n + 1) * CHUNKS_PER_DOC)
+    for start in range(0, len(works), per_batch):
+        batch = works[start : start + per_batch]
+        counts = {w.id: Written(len(w.chunks), 0, 0) for w in batch}
         with session_scope() as session:
-            document = lock_document(session, doc_id)
-            assert document is not None
-            assert replace_chunks(session, document, 1, chunks[part], vectors[part])
+            assert len(store_documents(session, batch, by_hash, counts)) == len(batch)
     elapsed = time.perf_counter() - started
     with session_scope() as session:
         done = session.execute(
@@ -129,6 +143,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--naive-rows", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-chunks", type=int, default=256)
     args = parser.parse_args()
     rng = np.random.default_rng(1)
     tags = iter(range(1000))
@@ -140,7 +155,13 @@ def main() -> None:
         for bulk, label in ((True, "bulk-load mode (no vector index)"), (False, "HNSW index live")):
 
             def store() -> float:
-                _, seconds = store_load(args.rows, rng, str(next(tags)), bulk)  # noqa: B023
+                _, seconds = store_load(
+                    args.rows,
+                    rng,
+                    str(next(tags)),
+                    bulk,  # noqa: B023
+                    args.batch_chunks,
+                )
                 return args.rows / seconds
 
             def naive() -> float:

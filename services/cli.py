@@ -28,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run a Celery worker")
     worker.add_argument("--concurrency", type=int, default=2)
-    worker.add_argument("--queues", default=None)
+    worker.add_argument(
+        "--queues", default=None, help="comma-separated queues to consume (default: ingest,embed)"
+    )
     worker.add_argument("--beat", action="store_true", help="also run the periodic sweeper")
 
     sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
@@ -120,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         from services.config import get_settings
         from services.supervisor import worker_command
 
-        cmd = worker_command(args.concurrency, args.queues or get_settings().ingest_queue, None)
+        settings = get_settings()
+        queues = args.queues or f"{settings.ingest_queue},{settings.embed_queue}"
+        cmd = worker_command(args.concurrency, queues, None)
         if args.beat:
             cmd.append("-B")
         os.execv(sys.executable, cmd)

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     openai_max_inputs_per_request: int = 2048
     openai_max_tokens_per_request: int = 300_000
     openai_max_tokens_per_input: int = 8192
+    # Chunk texts per embedding task, per provider: a task's texts fill as few requests as
+    # the request limits above allow, across documents.
+    openai_batch_inputs: int = 2048
     # A budget shared by all workers through Redis; unset means no local limit.
     openai_requests_per_minute: int | None = None
     openai_tokens_per_minute: int | None = None
@@ -42,6 +45,8 @@ class Settings(BaseSettings):
     # Bundled local model.
     local_threads: int = 2
     local_batch_size: int = 8
+    local_batch_inputs: int = 256
+    hash_batch_inputs: int = 1024
 
     # Ingestion limits.
     max_body_bytes: int = 64 * 1024 * 1024
@@ -51,6 +56,9 @@ class Settings(BaseSettings):
 
     # Workers and broker.
     ingest_queue: str = "ingest"
+    embed_queue: str = "embed"
+    # Documents per parse-and-chunk task (the API and the sweeper group ids into tasks).
+    ingest_batch_documents: int = 32
     visibility_timeout_s: int = 3600
     task_max_retries: int = 8
     task_retry_backoff_max_s: int = 600

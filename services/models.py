@@ -71,6 +71,9 @@ class Document(Base):
     indexed_version: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(Text, default=QUEUED)
     error: Mapped[str | None] = mapped_column(Text)
+    error_class: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     token_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -159,3 +162,23 @@ class EmbeddingUsage(Base):
     tokens: Mapped[int] = mapped_column(Integer)
     latency_ms: Mapped[float] = mapped_column(Float)
     outcome: Mapped[str] = mapped_column(Text)
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class EmbeddingRequest(Base):
+    """One request to an embedding provider (or one local model call), however it ended."""
+
+    __tablename__ = "embedding_requests"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+    batch_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    collection_id: Mapped[int] = mapped_column(BigInteger)
+    space: Mapped[str] = mapped_column(Text)
+    inputs: Mapped[int] = mapped_column(Integer)
+    tokens: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer)
+    rate_limited: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from services.config import get_settings
@@ -17,13 +17,17 @@ router = APIRouter(tags=["operations"])
 
 
 class QueueDepth(BaseModel):
-    """One broker queue, with the database's view of the work behind it."""
+    """One broker queue, with the database's view of the documents waiting on that stage.
+
+    `ingest` parses and chunks: its documents are `queued`. `embed` embeds and writes: its
+    documents are `processing` (chunked and waiting, or being embedded).
+    """
 
     name: str
+    stage: str
     messages: int
-    queued_documents: int
-    processing_documents: int
-    oldest_queued_age_seconds: float | None
+    documents: int
+    oldest_age_seconds: float | None
 
 
 class Queues(BaseModel):
@@ -43,30 +47,39 @@ def broker_lengths(names: list[str]) -> dict[str, int]:
         client.close()
 
 
+def waiting(session: Session) -> dict[str, tuple[int, float | None]]:
+    """Returns, per unfinished status, how many documents and the oldest one's age in seconds."""
+    since = case(
+        (Document.status == QUEUED, Document.enqueued_at),
+        else_=func.coalesce(Document.started_at, Document.enqueued_at),
+    )
+    rows = session.execute(
+        select(Document.status, func.count(), func.extract("epoch", func.now() - func.min(since)))
+        .where(Document.status.in_((QUEUED, PROCESSING)))
+        .group_by(Document.status)
+    )
+    return {status: (int(n), float(age) if age is not None else None) for status, n, age in rows}
+
+
 @router.get("/v1/queues", response_model=Queues)
 def queues(session: Session = Depends(get_session)) -> object:
-    """Queue lengths and the age of the oldest queued document, for autoscaling workers."""
-    name = get_settings().ingest_queue
-    counts = dict(
-        session.execute(
-            select(Document.status, func.count())
-            .where(Document.status.in_((QUEUED, PROCESSING)))
-            .group_by(Document.status)
-        ).all()
-    )
-    oldest = session.scalar(
-        select(func.extract("epoch", func.now() - func.min(Document.enqueued_at))).where(
-            Document.status == QUEUED
-        )
-    )
+    """Queue lengths, waiting documents and the oldest one's age per stage, for autoscalers."""
+    settings = get_settings()
+    stages = {
+        "ingest": (settings.ingest_queue, QUEUED),
+        "embed": (settings.embed_queue, PROCESSING),
+    }
+    lengths = broker_lengths([name for name, _ in stages.values()])
+    counts = waiting(session)
     return Queues(
         queues=[
             QueueDepth(
                 name=name,
-                messages=broker_lengths([name])[name],
-                queued_documents=int(counts.get(QUEUED, 0)),
-                processing_documents=int(counts.get(PROCESSING, 0)),
-                oldest_queued_age_seconds=float(oldest) if oldest is not None else None,
+                stage=stage,
+                messages=lengths[name],
+                documents=counts.get(status, (0, None))[0],
+                oldest_age_seconds=counts.get(status, (0, None))[1],
             )
+            for stage, (name, status) in stages.items()
         ]
     )

@@ -117,7 +117,11 @@ def up(host: str, port: int, data_dir: Path, concurrency: int) -> int:
         )
         supervisor.spawn(
             "worker",
-            worker_command(concurrency, settings.ingest_queue, data_dir / "celerybeat-schedule"),
+            worker_command(
+                concurrency,
+                f"{settings.ingest_queue},{settings.embed_queue}",
+                data_dir / "celerybeat-schedule",
+            ),
             worker_env,
         )
         supervisor.spawn("api", api_command(host, port), env)

@@ -84,10 +84,12 @@ def service_env(
     from services.embedding.registry import clear_embedders
     from workers.celery_app import app, configure
 
+    session_tag = uuid.uuid4().hex[:8]
     env = {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
-        "GROUNDWIRE_INGEST_QUEUE": f"ingest-test-{uuid.uuid4().hex[:8]}",
+        "GROUNDWIRE_INGEST_QUEUE": f"ingest-test-{session_tag}",
+        "GROUNDWIRE_EMBED_QUEUE": f"embed-test-{session_tag}",
         "OPENAI_BASE_URL": fake_openai.base_url,
         "OPENAI_API_KEY": "test-key",
         "GROUNDWIRE_OPENAI_MAX_RETRIES": "3",
@@ -125,9 +127,10 @@ class Worker:
 
 
 def start_worker(env: dict[str, str], log: Path, concurrency: int = 2) -> Worker:
+    queues = f"{env['GROUNDWIRE_INGEST_QUEUE']},{env['GROUNDWIRE_EMBED_QUEUE']}"
     cmd = [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-        "-Q", env["GROUNDWIRE_INGEST_QUEUE"], "-c", str(concurrency), "--loglevel", "INFO",
+        "-Q", queues, "-c", str(concurrency), "--loglevel", "INFO",
         "-n", f"test-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle",
     ]  # fmt: skip
     handle = log.open("wb")

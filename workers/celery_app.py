@@ -9,7 +9,8 @@ from celery.signals import worker_process_init
 
 from services.config import Settings, get_settings
 
-PROCESS_DOCUMENT = "groundwire.process_document"
+PREPARE = "groundwire.prepare_documents"
+EMBED = "groundwire.embed_documents"
 SWEEP = "groundwire.sweep"
 
 
@@ -30,6 +31,8 @@ def configure(app: Celery, settings: Settings) -> None:
     """
     if settings.task_retry_backoff_max_s >= settings.visibility_timeout_s:
         raise ValueError("task_retry_backoff_max_s must stay below visibility_timeout_s")
+    if settings.task_retry_backoff_max_s >= settings.processing_lease_s:
+        raise ValueError("task_retry_backoff_max_s must stay below processing_lease_s")
     app.conf.update(
         broker_url=broker_url(settings.redis_url or "redis://127.0.0.1:6379/0"),
         broker_connection_retry_on_startup=True,
@@ -38,6 +41,10 @@ def configure(app: Celery, settings: Settings) -> None:
         task_reject_on_worker_lost=True,
         task_ignore_result=True,
         task_default_queue=settings.ingest_queue,
+        task_routes={
+            PREPARE: {"queue": settings.ingest_queue},
+            EMBED: {"queue": settings.embed_queue},
+        },
         task_serializer="json",
         accept_content=["json"],
         worker_prefetch_multiplier=1,

@@ -1,151 +1,297 @@
-"""Processes one document version: claim, chunk, embed (through the cache), store."""
+"""The two stages of processing, as plain functions the Celery tasks wrap.
+
+`prepare` (queue `ingest`) claims a batch of documents under one lease owner, parses and
+chunks them, and looks their chunks up in the embedding cache: documents with nothing left to
+embed are written at once, the rest leave as embedding batches. `embed_and_store` (queue
+`embed`) embeds the texts a batch still lacks in as few provider requests as the limits allow,
+across documents, then writes every still-owned document in one transaction. No transaction
+stays open while the embedder runs.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-import numpy as np
-from sqlalchemy import func
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from services.config import get_settings
 from services.db import session_scope
-from services.embedding import Embedder, get_embedder
+from services.embedding import Embedder, PermanentEmbeddingError, get_embedder
 from services.embedding.base import Vectors
-from services.models import DONE, FAILED, PROCESSING, Collection, EmbeddingUsage
-from workers.chunking import Chunk, chunk_text
+from services.embedding.requests import Timer
+from workers.chunking import chunk_text
 from workers.parsing import parse
-from workers.store import cached_vectors, lock_document, remember_vectors, replace_chunks
+from workers.store import (
+    Failure,
+    Written,
+    cached_vectors,
+    claim_documents,
+    fail_documents,
+    record_requests,
+    remember_vectors,
+    renew_leases,
+    store_documents,
+)
+from workers.work import DocumentWork, embedding_batches
 
 log = logging.getLogger(__name__)
 
+# Failure classes stored in documents.error_class.
+PARSE = "parse"
+EMBEDDING = "embedding"
+GAVE_UP = "gave_up"
+INTERNAL = "internal"
 
-@dataclass(frozen=True)
-class Outcome:
-    """What a run did: `done`, `skipped` (nothing to do) or `failed`, with a reason."""
 
-    status: str
-    reason: str = ""
-    chunks: int = 0
+@dataclass
+class Prepared:
+    """What the parse-and-chunk stage did, and the embedding batches it leaves."""
+
+    claimed: int = 0
+    done: int = 0
+    failed: int = 0
+    batches: list[list[DocumentWork]] = field(default_factory=list)
+
+
+@dataclass
+class Stored:
+    """What the embedding stage did."""
+
+    done: int = 0
+    failed: int = 0
+    fenced: int = 0
     embedded: int = 0
 
 
-@dataclass(frozen=True)
-class Claim:
-    """The document text and settings a run needs, read while claiming it."""
-
-    content: str
-    content_type: str
-    space_spec: str
-    chunk_tokens: int
-    chunk_overlap: int
-    language: str
-
-
-def claim(session: Session, document_id: int, version: int) -> Claim | Outcome:
-    """Marks the document `processing` for `version`, or says why there is nothing to do."""
-    document = lock_document(session, document_id)
-    if document is None:
-        return Outcome("skipped", "document deleted")
-    if document.version != version:
-        return Outcome("skipped", f"superseded by version {document.version}")
-    if document.status == DONE and document.indexed_version == version:
-        return Outcome("skipped", "already done")
-    if document.status == FAILED:
-        return Outcome("skipped", "already failed")
-    collection = session.get(Collection, document.collection_id)
-    assert collection is not None
-    document.status = PROCESSING
-    document.attempts += 1
-    document.started_at = func.now()
-    return Claim(
-        document.content,
-        document.content_type,
-        collection.embedder,
-        collection.chunk_tokens,
-        collection.chunk_overlap,
-        collection.language,
-    )
-
-
-def embed_missing(
-    embedder: Embedder, chunks: list[Chunk], known: dict[bytes, Vectors]
-) -> tuple[Vectors, dict[bytes, Vectors]]:
-    """Returns a vector per chunk, embedding only texts `known` lacks, and the new vectors."""
-    missing: dict[bytes, str] = {}
-    for chunk in chunks:
-        if chunk.content_hash not in known:
-            missing.setdefault(chunk.content_hash, chunk.text)
-    fresh: dict[bytes, Vectors] = {}
-    if missing:
-        fresh = dict(zip(missing.keys(), embedder.embed(list(missing.values())), strict=True))
-    vectors = np.empty((len(chunks), embedder.dimensions), dtype=np.float32)
-    for i, chunk in enumerate(chunks):
-        vectors[i] = (
-            fresh[chunk.content_hash] if chunk.content_hash in fresh else known[chunk.content_hash]
-        )
-    return vectors, fresh
-
-
-def process_document(document_id: int, version: int) -> Outcome:
-    """Runs the whole pipeline for one document version; safe to run any number of times.
-
-    No transaction stays open while the embedder runs: the claim, the cache lookup and the
-    final write are three short transactions, and the write is fenced by version.
-    """
+def prepare(items: Sequence[tuple[int, int]]) -> Prepared:
+    """Claims, parses and chunks `items` (document id, version); writes those fully cached."""
+    settings = get_settings()
+    owner = uuid.uuid4()
     with session_scope() as session:
-        claimed = claim(session, document_id, version)
-    if isinstance(claimed, Outcome):
-        return claimed
-    embedder = get_embedder(claimed.space_spec)
-    text = parse(claimed.content, claimed.content_type)
-    chunks = chunk_text(text, embedder.tokenizer, claimed.chunk_tokens, claimed.chunk_overlap)
-    with session_scope() as session:
-        known = cached_vectors(session, embedder.space, [c.content_hash for c in chunks])
-    started = time.perf_counter()
-    vectors, fresh = embed_missing(embedder, chunks, known)
-    latency_ms = (time.perf_counter() - started) * 1000
-    embedded_at = datetime.now(UTC)
-    cached = sum(1 for c in chunks if c.content_hash not in fresh)
-    tokens = sum(
-        {c.content_hash: c.token_count for c in chunks if c.content_hash in fresh}.values()
-    )
-    with session_scope() as session:
-        remember_vectors(session, embedder.space, fresh)
-        document = lock_document(session, document_id)
-        if document is None or not replace_chunks(
-            session, document, version, chunks, vectors, claimed.language
-        ):
-            return Outcome("skipped", "fenced out by a newer or finished run")
-        document.embedded_at = embedded_at
-        document.finished_at = func.now()
-        document.embedded_chunks = len(fresh)
-        document.cached_chunks = cached
-        document.embedded_tokens = tokens
-        session.add(
-            EmbeddingUsage(
-                collection_id=document.collection_id,
-                document_id=document.id,
-                space=embedder.space,
-                inputs=len(fresh),
-                cached=cached,
-                tokens=tokens,
-                latency_ms=latency_ms,
-                outcome="ok",
+        claimed = claim_documents(session, items, owner, settings.processing_lease_s)
+    result = Prepared(claimed=len(claimed))
+    works: list[DocumentWork] = []
+    failures: list[Failure] = []
+    for doc in claimed:
+        try:
+            embedder = get_embedder(doc.space_spec)  # transient errors retry the whole task
+        except PermanentEmbeddingError as error:
+            failures.append(Failure(doc.id, doc.version, owner, EMBEDDING, f"embedding: {error}"))
+            continue
+        try:
+            body = parse(doc.content, doc.content_type)
+        except Exception as error:  # unparseable content fails its document only
+            failures.append(Failure(doc.id, doc.version, owner, PARSE, f"parse: {error}"))
+            continue
+        chunks = chunk_text(body, embedder.tokenizer, doc.chunk_tokens, doc.chunk_overlap)
+        works.append(
+            DocumentWork(
+                doc.id,
+                doc.version,
+                owner,
+                doc.collection_id,
+                doc.space_spec,
+                doc.language,
+                tuple(chunks),
             )
         )
-    return Outcome("done", chunks=len(chunks), embedded=len(fresh))
-
-
-def mark_failed(document_id: int, version: int, reason: str) -> bool:
-    """Marks `version` of the document failed with `reason`; False if it was superseded."""
     with session_scope() as session:
-        document = lock_document(session, document_id)
-        if document is None or document.version != version or document.status == DONE:
-            return False
-        document.status = FAILED
-        document.error = reason[:2000]
-        document.finished_at = func.now()
-        return True
+        known = _cached(session, works)
+        complete = [w for w in works if all(c.content_hash in known for c in w.chunks)]
+        complete_ids = {w.id for w in complete}
+        pending = [w for w in works if w.id not in complete_ids]
+        counts = {w.id: Written(0, len(w.chunks), 0) for w in complete}
+        written = store_documents(session, complete, known, counts)
+        _record_usage(session, written, counts, None, 0.0)
+        result.failed = len(fail_documents(session, failures))
+    result.done = len(written)
+    missing = {w.id: sum(1 for c in w.chunks if c.content_hash not in known) for w in pending}
+    for batch in embedding_batches(pending, missing, _batch_inputs(pending)):
+        result.batches.append(batch)
+    return result
+
+
+def _batch_inputs(works: Sequence[DocumentWork]) -> int:
+    return get_embedder(works[0].space_spec).batch_inputs if works else 1
+
+
+def _cached(session: Session, works: Sequence[DocumentWork]) -> dict[bytes, Vectors]:
+    known: dict[bytes, Vectors] = {}
+    by_space: dict[str, list[bytes]] = {}
+    for work in works:
+        space = get_embedder(work.space_spec).space
+        by_space.setdefault(space, []).extend(c.content_hash for c in work.chunks)
+    for space, hashes in by_space.items():
+        known.update(cached_vectors(session, space, hashes))
+    return known
+
+
+def embed_and_store(works: Sequence[DocumentWork]) -> Stored:
+    """Embeds what a batch of one collection still lacks, then writes its documents.
+
+    A provider that rejects the shared request (one bad input) gets each document's texts on
+    their own, so only the documents it rejects fail. Transient errors propagate to the task,
+    which retries the whole batch; vectors already computed stay in the cache.
+    """
+    settings = get_settings()
+    result = Stored()
+    if not works:
+        return result
+    embedder = get_embedder(works[0].space_spec)
+    collection_id = works[0].collection_id
+    batch_id = uuid.uuid4()
+    with session_scope() as session:
+        owned = renew_leases(session, works, settings.processing_lease_s)
+        live = [w for w in works if w.id in owned]
+        known = cached_vectors(
+            session, embedder.space, [c.content_hash for w in live for c in w.chunks]
+        )
+    result.fenced = len(works) - len(live)
+    missing = _missing_texts(live, known)
+    timer = Timer()
+    fresh: dict[bytes, Vectors] = {}
+    failures: list[Failure] = []
+    try:
+        try:
+            fresh = _embed(embedder, missing)
+        except PermanentEmbeddingError as error:
+            if len(live) > 1:
+                fresh, failures = _embed_each(embedder, live, known)
+            else:
+                failures = [_embedding_failure(w, error) for w in live]
+    finally:
+        latency_ms = timer.ms()
+        with session_scope() as session:  # what was paid for is kept, whatever comes next
+            record_requests(
+                session, batch_id, collection_id, embedder.space, embedder.requests.drain()
+            )
+            remember_vectors(session, embedder.space, fresh)
+    failed_ids = {f.id for f in failures}
+    ready = [w for w in live if w.id not in failed_ids]
+    vectors = {**known, **fresh}
+    counts = _attribute(ready, known)
+    with session_scope() as session:
+        written = store_documents(session, ready, vectors, counts, timer.started)
+        _record_usage(session, written, counts, batch_id, latency_ms)
+        result.failed = len(fail_documents(session, failures))
+    result.done = len(written)
+    result.fenced += len(ready) - len(written)
+    result.embedded = len(fresh)
+    return result
+
+
+def _missing_texts(works: Sequence[DocumentWork], known: dict[bytes, Vectors]) -> dict[bytes, str]:
+    missing: dict[bytes, str] = {}
+    for work in works:
+        for chunk in work.chunks:
+            if chunk.content_hash not in known:
+                missing.setdefault(chunk.content_hash, chunk.text)
+    return missing
+
+
+def _embed(embedder: Embedder, texts: dict[bytes, str]) -> dict[bytes, Vectors]:
+    if not texts:
+        return {}
+    rows = embedder.embed(list(texts.values()))
+    return dict(zip(texts.keys(), rows, strict=True))
+
+
+def _embed_each(
+    embedder: Embedder, works: Sequence[DocumentWork], known: dict[bytes, Vectors]
+) -> tuple[dict[bytes, Vectors], list[Failure]]:
+    """Embeds document by document after a shared request was rejected."""
+    fresh: dict[bytes, Vectors] = {}
+    failures: list[Failure] = []
+    for work in works:
+        try:
+            fresh.update(_embed(embedder, _missing_texts([work], {**known, **fresh})))
+        except PermanentEmbeddingError as error:
+            failures.append(_embedding_failure(work, error))
+    return fresh, failures
+
+
+def _embedding_failure(work: DocumentWork, error: Exception) -> Failure:
+    return Failure(work.id, work.version, work.owner, EMBEDDING, f"embedding: {error}")
+
+
+def _attribute(works: Sequence[DocumentWork], known: dict[bytes, Vectors]) -> dict[int, Written]:
+    """Charges each newly embedded text to the first document of the batch that has it."""
+    seen: set[bytes] = set(known)
+    counts: dict[int, Written] = {}
+    for work in works:
+        embedded = cached = tokens = 0
+        for chunk in work.chunks:
+            if chunk.content_hash in seen:
+                cached += 1
+            else:
+                seen.add(chunk.content_hash)
+                embedded += 1
+                tokens += chunk.token_count
+        counts[work.id] = Written(embedded, cached, tokens)
+    return counts
+
+
+def _record_usage(
+    session: Session,
+    written: Sequence[DocumentWork],
+    counts: dict[int, Written],
+    batch_id: uuid.UUID | None,
+    latency_ms: float,
+) -> None:
+    if not written:
+        return
+    session.execute(
+        text(
+            "INSERT INTO embedding_usage (collection_id, document_id, space, inputs, cached,"
+            " tokens, latency_ms, outcome, batch_id) VALUES (:coll, :doc, :space, :inputs,"
+            " :cached, :tokens, :latency, 'ok', :batch)"
+        ),
+        [
+            {
+                "coll": w.collection_id,
+                "doc": w.id,
+                "space": get_embedder(w.space_spec).space,
+                "inputs": counts[w.id].embedded,
+                "cached": counts[w.id].cached,
+                "tokens": counts[w.id].embedded_tokens,
+                "latency": latency_ms,
+                "batch": batch_id,
+            }
+            for w in written
+        ],
+    )
+
+
+def fail(works: Sequence[DocumentWork], error_class: str, reason: str) -> int:
+    """Marks the batch's still-owned documents failed; returns how many."""
+    with session_scope() as session:
+        return len(
+            fail_documents(
+                session, [Failure(w.id, w.version, w.owner, error_class, reason) for w in works]
+            )
+        )
+
+
+def fail_unclaimed(items: Sequence[tuple[int, int]], error_class: str, reason: str) -> int:
+    """Marks listed versions failed whoever holds them (a batch that could not be prepared)."""
+    with session_scope() as session:
+        return len(
+            fail_documents(session, [Failure(i, v, None, error_class, reason) for i, v in items])
+        )
+
+
+def process_now(items: Sequence[tuple[int, int]]) -> Stored:
+    """Runs both stages in this process, one after the other (for tests and benchmarks)."""
+    prepared = prepare(items)
+    total = Stored(done=prepared.done, failed=prepared.failed)
+    for batch in prepared.batches:
+        stored = embed_and_store(batch)
+        total.done += stored.done
+        total.failed += stored.failed
+        total.fenced += stored.fenced
+        total.embedded += stored.embedded
+    return total

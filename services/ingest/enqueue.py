@@ -3,30 +3,41 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import islice
 
 from services.config import get_settings
 
 log = logging.getLogger(__name__)
 
 
+def groups(items: Iterable[tuple[int, int]], size: int) -> Iterator[list[tuple[int, int]]]:
+    """Yields consecutive lists of at most `size` items."""
+    it = iter(items)
+    while group := list(islice(it, max(1, size))):
+        yield group
+
+
 def enqueue(items: Iterable[tuple[int, int]]) -> int:
-    """Sends one task per (document id, version); returns how many were sent.
+    """Sends (document id, version) pairs in tasks of `ingest_batch_documents`; returns how many.
 
     Called only after the rows are committed. If the broker is unreachable the documents stay
     `queued` in the database and the sweeper sends them again later: nothing is lost.
     """
-    from workers.celery_app import PROCESS_DOCUMENT, app
+    from workers.celery_app import PREPARE, app
 
-    queue = get_settings().ingest_queue
+    settings = get_settings()
     sent = 0
     try:
         with app.producer_or_acquire() as producer:
-            for document_id, version in items:
+            for group in groups(items, settings.ingest_batch_documents):
                 app.send_task(
-                    PROCESS_DOCUMENT, args=[document_id, version], queue=queue, producer=producer
+                    PREPARE,
+                    args=[[[i, v] for i, v in group]],
+                    queue=settings.ingest_queue,
+                    producer=producer,
                 )
-                sent += 1
+                sent += len(group)
     except Exception:
-        log.exception("enqueue failed after %d tasks; the sweeper will resend the rest", sent)
+        log.exception("enqueue failed after %d documents; the sweeper will resend the rest", sent)
     return sent

@@ -28,9 +28,10 @@ def test_queue_depth_reports_broker_and_database(
     low = client.llen(queue)
     body = api.get("/v1/queues").json()
     high = client.llen(queue)
-    (depth,) = body["queues"]
-    assert depth["name"] == queue
-    assert min(low, high) <= depth["messages"] <= max(low, high)
-    assert depth["queued_documents"] >= 1
-    assert depth["oldest_queued_age_seconds"] >= 3600
+    ingest, embed = body["queues"]
+    assert (ingest["name"], ingest["stage"]) == (queue, "ingest")
+    assert (embed["name"], embed["stage"]) == (service_env["GROUNDWIRE_EMBED_QUEUE"], "embed")
+    assert min(low, high) <= ingest["messages"] <= max(low, high)
+    assert ingest["documents"] >= 1
+    assert ingest["oldest_age_seconds"] >= 3600
     assert api.delete(f"/v1/collections/{name}").status_code == 204

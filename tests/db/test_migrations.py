@@ -16,6 +16,7 @@ TABLES = {
     "ingest_batches",
     "batch_items",
     "embedding_usage",
+    "embedding_requests",
 }
 
 

@@ -85,8 +85,7 @@ def test_keyword_search_uses_the_gin_index(api: Any, make_collection: Any) -> No
             sql_text("SELECT id, version FROM documents WHERE collection_id = :c"),
             {"c": collection.id},
         ).all()
-    for doc_id, version in ids:
-        pipeline.process_document(doc_id, version)
+    assert pipeline.process_now([(int(i), int(v)) for i, v in ids]).done == len(ids)
     with session_scope() as session:
         session.execute(sql_text("ANALYZE chunks"))
     plan = explain(collection, "keyword", disabled=("enable_seqscan",))

@@ -48,30 +48,30 @@ TEXT = "\n\n".join(f"Section {i} is about lighthouses and their keepers." for i 
 def test_running_twice_changes_nothing(service_env: Any, make_collection: Any) -> None:
     name = make_collection("hash", chunk_tokens=16, chunk_overlap=0)
     doc_id, version = add_document(name, "twice", TEXT)
-    first = pipeline.process_document(doc_id, version)
-    assert first.status == "done" and first.chunks > 1
+    first = pipeline.process_now([(doc_id, version)])
     stored = chunk_rows(doc_id)
-    second = pipeline.process_document(doc_id, version)
-    assert second.status == "skipped"
-    assert chunk_rows(doc_id) == stored == [(1, i) for i in range(first.chunks)]
+    assert first.done == 1 and len(stored) > 1
+    second = pipeline.process_now([(doc_id, version)])
+    assert second.done == 0 and second.failed == 0
+    assert chunk_rows(doc_id) == stored == [(1, i) for i in range(len(stored))]
 
 
 def test_concurrent_runs_write_one_set(service_env: Any, make_collection: Any) -> None:
     name = make_collection("hash", chunk_tokens=16, chunk_overlap=0)
     doc_id, version = add_document(name, "racing", TEXT)
-    outcomes: list[str] = []
+    outcomes: list[int] = []
     barrier = threading.Barrier(4)
 
     def run() -> None:
         barrier.wait()
-        outcomes.append(pipeline.process_document(doc_id, version).status)
+        outcomes.append(pipeline.process_now([(doc_id, version)]).done)
 
     threads = [threading.Thread(target=run) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert outcomes.count("done") == 1, outcomes
+    assert sum(outcomes) == 1, outcomes
     rows = chunk_rows(doc_id)
     assert rows == [(1, i) for i in range(len(rows))] and rows
 
@@ -83,7 +83,7 @@ def test_stale_version_is_fenced_out(service_env: Any, make_collection: Any) -> 
         session.execute(
             update(Document).where(Document.id == doc_id).values(version=Document.version + 1)
         )
-    assert pipeline.process_document(doc_id, version).status == "skipped"
+    assert pipeline.process_now([(doc_id, version)]).done == 0
     assert chunk_rows(doc_id) == []
 
 

@@ -90,7 +90,7 @@ def test_killed_worker_still_ends_done_exactly_once(
     fake_openai.reset(dimensions=64)
 
     done = wait_status(api, name, "victim", "done", timeout=90)
-    assert done["attempts"] >= 2, "the task ran again after its process was killed"
+    assert fake_openai.requests, "the embedding task ran again after its process was killed"
     expected = chunk_text(V3, TiktokenSpans(), 50, 0)
     stored = chunk_versions(name, "victim")
     assert len(stored) == len(expected) == done["chunks"]

@@ -1,0 +1,79 @@
+"""What travels from the parse-and-chunk stage to the embedding stage, and how it is batched.
+
+An embedding task carries the chunks of one or more documents of one collection: derived data
+that the document row can always reproduce. If the message is lost (a Redis restart), the
+document stays `processing` until its lease runs out and the sweeper starts it again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from workers.chunking import Chunk
+
+
+@dataclass(frozen=True)
+class DocumentWork:
+    """One claimed document version, chunked, with the lease token that may write it."""
+
+    id: int
+    version: int
+    owner: uuid.UUID
+    collection_id: int
+    space_spec: str
+    language: str
+    chunks: tuple[Chunk, ...]
+
+    def to_message(self) -> dict[str, Any]:
+        """Returns a JSON-ready form of this work."""
+        return {
+            "id": self.id,
+            "version": self.version,
+            "owner": str(self.owner),
+            "collection_id": self.collection_id,
+            "space": self.space_spec,
+            "language": self.language,
+            "chunks": [[c.text, c.start, c.end, c.token_count] for c in self.chunks],
+        }
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> DocumentWork:
+        """Rebuilds work from `to_message`'s form."""
+        return cls(
+            id=int(message["id"]),
+            version=int(message["version"]),
+            owner=uuid.UUID(message["owner"]),
+            collection_id=int(message["collection_id"]),
+            space_spec=str(message["space"]),
+            language=str(message["language"]),
+            chunks=tuple(Chunk(str(t), int(s), int(e), int(n)) for t, s, e, n in message["chunks"]),
+        )
+
+
+def embedding_batches(
+    works: Sequence[DocumentWork], missing: dict[int, int], max_inputs: int
+) -> Iterator[list[DocumentWork]]:
+    """Groups documents of one collection into tasks of at most `max_inputs` texts to embed.
+
+    `missing` gives each document's count of texts the cache lacks. Documents are never split:
+    a document with more texts than `max_inputs` travels alone (the embedder still splits it
+    into requests inside the provider's limits). Collections never share a task.
+    """
+    by_collection: dict[int, list[DocumentWork]] = {}
+    for work in works:
+        by_collection.setdefault(work.collection_id, []).append(work)
+    for group in by_collection.values():
+        batch: list[DocumentWork] = []
+        inputs = 0
+        for work in group:
+            need = missing.get(work.id, 0)
+            if batch and inputs + need > max_inputs:
+                yield batch
+                batch, inputs = [], 0
+            batch.append(work)
+            inputs += need
+        if batch:
+            yield batch
