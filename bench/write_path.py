@@ -1,7 +1,8 @@
 """Write path: chunks/s through Groundwire's store (binary COPY, one transaction per
 embedding batch of documents, as the embed stage writes them) against naive
-one-row-per-INSERT commits, the same vectors into the same table: once in bulk-load mode (no vector index while loading) and once with the HNSW index live. Then the
-time bulk-load mode saves: load + one index build, against loading with the index live.
+one-row-per-INSERT commits, the same vectors into the same table: once in bulk-load mode
+(no vector index while loading) and once with the HNSW index live. Then the time bulk-load
+mode saves: load + one index build, against loading with the index live.
 
     .venv/bin/python -m bench.write_path [--rows 20000] [--naive-rows 1000] [--repeats 3]
         [--batch-chunks 256]

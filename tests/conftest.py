@@ -126,8 +126,11 @@ class Worker:
         return self.log.read_text(errors="replace")
 
 
-def start_worker(env: dict[str, str], log: Path, concurrency: int = 2) -> Worker:
-    queues = f"{env['GROUNDWIRE_INGEST_QUEUE']},{env['GROUNDWIRE_EMBED_QUEUE']}"
+def start_worker(
+    env: dict[str, str], log: Path, concurrency: int = 2, queues: str | None = None
+) -> Worker:
+    """Starts a worker on `queues` (default: the ingest and embed queues of `env`)."""
+    queues = queues or f"{env['GROUNDWIRE_INGEST_QUEUE']},{env['GROUNDWIRE_EMBED_QUEUE']}"
     cmd = [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
         "-Q", queues, "-c", str(concurrency), "--loglevel", "INFO",

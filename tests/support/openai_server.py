@@ -68,6 +68,7 @@ class Seen:
     inputs: int
     tokens: int
     status: int
+    first_text: str = ""
 
 
 @dataclass
@@ -206,7 +207,9 @@ class FakeOpenAI:
                         or (b.reject_marker and any(b.reject_marker in t for t in texts))
                     ):
                         status = 400
-                    fake.state.requests.append(Seen(len(texts), sum(counts), status))
+                    fake.state.requests.append(
+                        Seen(len(texts), sum(counts), status, texts[0] if texts else "")
+                    )
                     latency, dims = b.latency_s, b.dimensions
                 if latency:
                     time.sleep(latency)
