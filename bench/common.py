@@ -44,10 +44,11 @@ def median_of(repeats: int, run: Callable[[], float]) -> float:
 def start_workers(
     count: int, env: dict[str, str], concurrency: int = 1
 ) -> list[subprocess.Popen[bytes]]:
-    """Starts `count` Celery worker processes on the env's queue; waits for them to connect."""
+    """Starts `count` Celery worker processes on the env's queues; waits for them to connect."""
+    queues = f"{env['GROUNDWIRE_INGEST_QUEUE']},{env['GROUNDWIRE_EMBED_QUEUE']}"
     cmd = [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-        "-Q", env["GROUNDWIRE_INGEST_QUEUE"], "-c", str(concurrency), "--loglevel", "WARNING",
+        "-Q", queues, "-c", str(concurrency), "--loglevel", "WARNING",
         "--without-gossip", "--without-mingle",
     ]  # fmt: skip
     quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -67,6 +68,15 @@ def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
         worker.terminate()
     for worker in workers:
         worker.wait(60)
+
+
+def run_queues() -> dict[str, str]:
+    """Fresh ingest and embed queue names, so runs never share leftover messages."""
+    tag = uuid.uuid4().hex[:6]
+    return {
+        "GROUNDWIRE_INGEST_QUEUE": f"b-ingest-{tag}",
+        "GROUNDWIRE_EMBED_QUEUE": f"b-embed-{tag}",
+    }
 
 
 def point_this_process_at(env: dict[str, str]) -> None:

@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import database, point_this_process_at, start_workers, stop_workers
+from bench.common import database, point_this_process_at, run_queues, start_workers, stop_workers
 from services.embedding.local import LocalEmbedder
 from workers.chunking import chunk_text
 
@@ -33,7 +33,7 @@ def end_to_end(
     run_env = {
         **env,
         "GROUNDWIRE_LOCAL_THREADS": str(threads),
-        "GROUNDWIRE_INGEST_QUEUE": f"b-{uuid.uuid4().hex[:6]}",
+        **run_queues(),
     }
     point_this_process_at(run_env)
     from fastapi.testclient import TestClient

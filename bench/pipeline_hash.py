@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import database, point_this_process_at, start_workers, stop_workers
+from bench.common import database, point_this_process_at, run_queues, start_workers, stop_workers
 from services.client import CONTENT_TYPES
 
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
@@ -48,7 +48,7 @@ def requests_of(docs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 
 def run(docs: list[dict[str, Any]], env: dict[str, str], workers: int, bulk: bool) -> str:
-    run_env = {**env, "GROUNDWIRE_INGEST_QUEUE": f"b-{uuid.uuid4().hex[:6]}"}
+    run_env = {**env, **run_queues()}
     point_this_process_at(run_env)
     from fastapi.testclient import TestClient
     from sqlalchemy import text

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import database, point_this_process_at, start_workers, stop_workers
+from bench.common import database, point_this_process_at, run_queues, start_workers, stop_workers
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact-dev" / "corpus.jsonl"
 
@@ -46,7 +46,7 @@ def run(workers: int, docs: list[dict[str, Any]], base_env: dict[str, str], args
         "OPENAI_BASE_URL": base_url,
         "OPENAI_API_KEY": "bench",
         "GROUNDWIRE_OPENAI_DIMENSIONS": "64",
-        "GROUNDWIRE_INGEST_QUEUE": f"bench-{uuid.uuid4().hex[:6]}",
+        **run_queues(),
     }
     for name in ("GROUNDWIRE_OPENAI_REQUESTS_PER_MINUTE", "GROUNDWIRE_OPENAI_TOKENS_PER_MINUTE"):
         os.environ.pop(name, None)

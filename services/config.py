@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,11 +63,15 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = 3600
     task_max_retries: int = 8
     task_retry_backoff_max_s: int = 600
+    # A port for the worker's Prometheus endpoint (needs PROMETHEUS_MULTIPROC_DIR, see
+    # services/metrics.py); unset serves none.
+    worker_metrics_port: int | None = None
     sweep_interval_s: float = 30.0
     queued_grace_s: float = 120.0
     processing_lease_s: float = 900.0
 
-    # Queries.
+    # Queries. The query log keeps the question's `text`, only its `hash`, or nothing (`off`).
+    query_log: Literal["text", "hash", "off"] = "text"
     default_k: int = 5
     max_k: int = 100
 

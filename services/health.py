@@ -1,14 +1,15 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes, and the Prometheus scrape endpoint."""
 
 from __future__ import annotations
 
 import redis
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from services.config import get_settings
 from services.db import get_engine
+from services.metrics import exposition
 
 router = APIRouter(tags=["health"])
 
@@ -17,6 +18,13 @@ router = APIRouter(tags=["health"])
 def healthz() -> dict[str, str]:
     """Answers while the process is alive."""
     return {"status": "ok"}
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics() -> Response:
+    """Prometheus text exposition: query metrics, documents by status, queue depth."""
+    body, content_type = exposition(include_system=True)
+    return Response(body, media_type=content_type)
 
 
 def _check_database() -> str | None:

@@ -182,3 +182,24 @@ class EmbeddingRequest(Base):
     latency_ms: Mapped[float] = mapped_column(Float)
     outcome: Mapped[str] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class QueryLogEntry(Base):
+    """One query or context request: what was asked (as configured), how it went."""
+
+    __tablename__ = "query_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+    collection_id: Mapped[int] = mapped_column(BigInteger)
+    endpoint: Mapped[str] = mapped_column(Text)
+    query_text: Mapped[str | None] = mapped_column(Text)
+    query_hash: Mapped[str | None] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(Text)
+    k: Mapped[int] = mapped_column(Integer)
+    filter: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    best_score: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    grounded: Mapped[bool] = mapped_column(Boolean)
+    results: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)

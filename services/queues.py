@@ -61,15 +61,16 @@ def waiting(session: Session) -> dict[str, tuple[int, float | None]]:
     return {status: (int(n), float(age) if age is not None else None) for status, n, age in rows}
 
 
+def stages() -> dict[str, tuple[str, str]]:
+    """Each stage's broker queue and the document status that waits on it."""
+    settings = get_settings()
+    return {"ingest": (settings.ingest_queue, QUEUED), "embed": (settings.embed_queue, PROCESSING)}
+
+
 @router.get("/v1/queues", response_model=Queues)
 def queues(session: Session = Depends(get_session)) -> object:
     """Queue lengths, waiting documents and the oldest one's age per stage, for autoscalers."""
-    settings = get_settings()
-    stages = {
-        "ingest": (settings.ingest_queue, QUEUED),
-        "embed": (settings.embed_queue, PROCESSING),
-    }
-    lengths = broker_lengths([name for name, _ in stages.values()])
+    lengths = broker_lengths([name for name, _ in stages().values()])
     counts = waiting(session)
     return Queues(
         queues=[
@@ -80,6 +81,6 @@ def queues(session: Session = Depends(get_session)) -> object:
                 documents=counts.get(status, (0, None))[0],
                 oldest_age_seconds=counts.get(status, (0, None))[1],
             )
-            for stage, (name, status) in stages.items()
+            for stage, (name, status) in stages().items()
         ]
     )

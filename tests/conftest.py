@@ -8,6 +8,7 @@ sharing a Redis never take each other's work.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -112,12 +113,20 @@ def service_env(
     reset_engine()
 
 
+def free_port() -> int:
+    """Returns a TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @dataclass
 class Worker:
     """A real Celery worker process and its log."""
 
     process: subprocess.Popen[bytes]
     log: Path
+    metrics_url: str | None = None
 
     def pool_children(self) -> list[psutil.Process]:
         return psutil.Process(self.process.pid).children()
@@ -169,7 +178,14 @@ def stop_worker(worker: Worker) -> None:
 def worker(
     service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Worker]:
-    handle = start_worker(service_env, tmp_path_factory.mktemp("worker") / "worker.log")
+    port = free_port()
+    env = {
+        **service_env,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("worker-metrics")),
+        "GROUNDWIRE_WORKER_METRICS_PORT": str(port),
+    }
+    handle = start_worker(env, tmp_path_factory.mktemp("worker") / "worker.log")
+    handle.metrics_url = f"http://127.0.0.1:{port}/metrics"
     yield handle
     stop_worker(handle)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 
 from services.config import Settings, get_settings
 
@@ -67,3 +67,27 @@ def _after_fork(**_: Any) -> None:
 
     reset_engine()
     clear_embedders()
+
+
+@worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    """Serves every pool process's metrics from the worker's main process, when configured."""
+    port = get_settings().worker_metrics_port
+    if port is None:
+        return
+    from prometheus_client import start_http_server
+
+    from services.metrics import process_registry
+
+    start_http_server(port, registry=process_registry())
+
+
+@worker_process_shutdown.connect
+def _forget_process(pid: int | None = None, **_: Any) -> None:
+    """Lets the multiprocess collector drop a pool process's live values when it exits."""
+    import os
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and pid is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)

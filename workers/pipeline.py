@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -22,7 +23,16 @@ from services.config import get_settings
 from services.db import session_scope
 from services.embedding import Embedder, PermanentEmbeddingError, get_embedder
 from services.embedding.base import Vectors
-from services.embedding.requests import Timer
+from services.embedding.requests import FAILED as FAILED_REQUEST
+from services.embedding.requests import RequestRecord, Timer
+from services.metrics import (
+    DOCUMENTS_FINISHED,
+    EMBEDDING_INPUTS,
+    EMBEDDING_REQUESTS,
+    EMBEDDING_TOKENS,
+    PROVIDER_RATE_LIMITED,
+    SEARCHABLE_SECONDS,
+)
 from workers.chunking import chunk_text
 from workers.parsing import parse
 from workers.store import (
@@ -106,13 +116,31 @@ def prepare(items: Sequence[tuple[int, int]]) -> Prepared:
         pending = [w for w in works if w.id not in complete_ids]
         counts = {w.id: Written(0, len(w.chunks), 0) for w in complete}
         written = store_documents(session, complete, known, counts)
-        _record_usage(session, written, counts, None, 0.0)
+        _record_usage(session, [w for w in complete if w.id in written], counts, None, 0.0)
         result.failed = len(fail_documents(session, failures))
     result.done = len(written)
+    _finished(written, result.failed)
     missing = {w.id: sum(1 for c in w.chunks if c.content_hash not in known) for w in pending}
     for batch in embedding_batches(pending, missing, _batch_inputs(pending)):
         result.batches.append(batch)
     return result
+
+
+def _finished(written: dict[int, float], failed: int) -> None:
+    DOCUMENTS_FINISHED.labels("done").inc(len(written))
+    DOCUMENTS_FINISHED.labels("failed").inc(failed)
+    for seconds in written.values():
+        SEARCHABLE_SECONDS.observe(seconds)
+
+
+def observe_requests(space: str, requests: Sequence[RequestRecord]) -> None:
+    """Counts finished embedding requests in this process's metrics."""
+    for request in requests:
+        EMBEDDING_REQUESTS.labels(space, request.outcome).inc()
+        PROVIDER_RATE_LIMITED.labels(space).inc(request.rate_limited)
+        if request.outcome != FAILED_REQUEST:
+            EMBEDDING_TOKENS.labels(space).inc(request.tokens)
+            EMBEDDING_INPUTS.labels(space).inc(request.inputs)
 
 
 def _batch_inputs(works: Sequence[DocumentWork]) -> int:
@@ -165,20 +193,22 @@ def embed_and_store(works: Sequence[DocumentWork]) -> Stored:
                 failures = [_embedding_failure(w, error) for w in live]
     finally:
         latency_ms = timer.ms()
+        requests = embedder.requests.drain()
         with session_scope() as session:  # what was paid for is kept, whatever comes next
-            record_requests(
-                session, batch_id, collection_id, embedder.space, embedder.requests.drain()
-            )
+            record_requests(session, batch_id, collection_id, embedder.space, requests)
             remember_vectors(session, embedder.space, fresh)
+        observe_requests(embedder.space, requests)
+    embedded_at = datetime.now(UTC)
     failed_ids = {f.id for f in failures}
     ready = [w for w in live if w.id not in failed_ids]
     vectors = {**known, **fresh}
     counts = _attribute(ready, known)
     with session_scope() as session:
-        written = store_documents(session, ready, vectors, counts, timer.started)
-        _record_usage(session, written, counts, batch_id, latency_ms)
+        written = store_documents(session, ready, vectors, counts, embedded_at)
+        _record_usage(session, [w for w in ready if w.id in written], counts, batch_id, latency_ms)
         result.failed = len(fail_documents(session, failures))
     result.done = len(written)
+    _finished(written, result.failed)
     result.fenced += len(ready) - len(written)
     result.embedded = len(fresh)
     return result
@@ -268,20 +298,19 @@ def _record_usage(
 
 def fail(works: Sequence[DocumentWork], error_class: str, reason: str) -> int:
     """Marks the batch's still-owned documents failed; returns how many."""
-    with session_scope() as session:
-        return len(
-            fail_documents(
-                session, [Failure(w.id, w.version, w.owner, error_class, reason) for w in works]
-            )
-        )
+    return _fail([Failure(w.id, w.version, w.owner, error_class, reason) for w in works])
 
 
 def fail_unclaimed(items: Sequence[tuple[int, int]], error_class: str, reason: str) -> int:
     """Marks listed versions failed whoever holds them (a batch that could not be prepared)."""
+    return _fail([Failure(i, v, None, error_class, reason) for i, v in items])
+
+
+def _fail(failures: list[Failure]) -> int:
     with session_scope() as session:
-        return len(
-            fail_documents(session, [Failure(i, v, None, error_class, reason) for i, v in items])
-        )
+        failed = len(fail_documents(session, failures))
+    DOCUMENTS_FINISHED.labels("failed").inc(failed)
+    return failed
 
 
 def process_now(items: Sequence[tuple[int, int]]) -> Stored:

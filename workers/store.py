@@ -86,6 +86,7 @@ _MARK_DONE = text(
                 CAST(:embedded_tokens AS int[]), CAST(:embedded_at AS timestamptz[]))
          AS s(id, chunks, tokens, embedded, cached, embedded_tokens, embedded_at)
     WHERE d.id = s.id
+    RETURNING d.id, extract(epoch FROM now() - d.accepted_at)::float8
     """
 )
 
@@ -262,8 +263,10 @@ def store_documents(
     vectors: Mapping[bytes, Vectors],
     counts: Mapping[int, Written],
     embedded_at: Any = None,
-) -> list[DocumentWork]:
-    """Replaces each still-owned document's chunks and marks it done; returns those written.
+) -> dict[int, float]:
+    """Replaces each still-owned document's chunks and marks it done.
+
+    Returns the id of each document written, with its seconds from acceptance to searchable.
 
     Rows are locked in id order, and only a document whose version and lease owner still
     match is written: a superseded version, a run whose lease was taken over, a deleted or
@@ -271,11 +274,11 @@ def store_documents(
     new ones: never none, never two versions.
     """
     if not works:
-        return []
+        return {}
     owned = {int(i) for (i,) in session.execute(_LOCK_OWNED, _keys(works))}
     writable = [w for w in works if w.id in owned]
     if not writable:
-        return []
+        return {}
     ids = [w.id for w in writable]
     session.execute(text("DELETE FROM chunks WHERE document_id = ANY(:ids)"), {"ids": ids})
     ts_configs = {w.language: text_search_oid(session, w.language) for w in writable}
@@ -301,7 +304,7 @@ def store_documents(
                     )
                 )
     zero = Written(0, 0, 0)
-    session.execute(
+    rows = session.execute(
         _MARK_DONE,
         {
             "ids": ids,
@@ -313,7 +316,7 @@ def store_documents(
             "embedded_at": [embedded_at] * len(writable),
         },
     )
-    return writable
+    return {int(i): float(seconds) for i, seconds in rows}
 
 
 def fail_documents(session: Session, failures: Sequence[Failure]) -> set[int]:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from services.config import get_settings
 from services.embedding import TransientEmbeddingError
+from services.metrics import STAGE_SECONDS
 from workers import pipeline, sweeper
 from workers.celery_app import EMBED, PREPARE, SWEEP, app
 from workers.retry import retry_delay
@@ -42,7 +43,8 @@ def prepare_documents(self: Any, items: list[list[int]]) -> dict[str, int]:
     """Parses and chunks a batch of documents, then hands embedding batches to `embed`."""
     pairs = [(int(i), int(v)) for i, v in items]
     try:
-        prepared = pipeline.prepare(pairs)
+        with STAGE_SECONDS.labels("ingest").time():
+            prepared = pipeline.prepare(pairs)
         for batch in prepared.batches:
             embed_documents.apply_async(
                 args=[[w.to_message() for w in batch]], queue=get_settings().embed_queue
@@ -66,7 +68,8 @@ def embed_documents(self: Any, batch: list[dict[str, Any]]) -> dict[str, int]:
     """Embeds a batch of chunked documents of one collection and writes them."""
     works = [DocumentWork.from_message(m) for m in batch]
     try:
-        stored = pipeline.embed_and_store(works)
+        with STAGE_SECONDS.labels("embed").time():
+            stored = pipeline.embed_and_store(works)
     except TRANSIENT as error:
         if _gave_up(self):
             failed = pipeline.fail(works, pipeline.GAVE_UP, f"gave up embedding: {error}")

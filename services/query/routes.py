@@ -16,10 +16,14 @@ router = APIRouter(tags=["query"])
 @router.post("/v1/collections/{name}/query", response_model=QueryResponse)
 def query(name: str, body: QueryRequest, session: Session = Depends(get_session)) -> object:
     """Returns grounded passages with scores and citations, or `grounded: false`."""
-    return service.answer(session, get_collection(session, name), body)
+    response = service.answer(session, get_collection(session, name), body)
+    session.commit()  # the query log entry
+    return response
 
 
 @router.post("/v1/collections/{name}/context", response_model=ContextResponse)
 def context(name: str, body: ContextRequest, session: Session = Depends(get_session)) -> object:
     """Returns the relevant passages packed into a token budget, each marked [n] for citing."""
-    return service.context(session, get_collection(session, name), body)
+    response = service.context(session, get_collection(session, name), body)
+    session.commit()  # the query log entry
+    return response

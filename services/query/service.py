@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from functools import lru_cache
 from threading import Lock
@@ -12,10 +13,12 @@ from sqlalchemy.orm import Session
 from services.embedding import EmbeddingError, get_embedder
 from services.embedding.base import Vectors
 from services.errors import ApiError
+from services.metrics import observe_query
 from services.models import Collection
 from services.query.context import merge_passages, pack
 from services.query.filters import FilterError
 from services.query.grounding import Grounding, ground
+from services.query.log import record_query
 from services.query.retrieval import Candidate, Mode, search
 from services.query.schemas import (
     ChunkRef,
@@ -26,6 +29,7 @@ from services.query.schemas import (
     Passage,
     QueryRequest,
     QueryResponse,
+    RetrievalRequest,
 )
 
 CONTEXT_CANDIDATES = 30
@@ -87,6 +91,7 @@ def retrieve(
 
 def answer(session: Session, collection: Collection, request: QueryRequest) -> QueryResponse:
     """Returns the passages scoring at least the threshold, or an explicit ungrounded answer."""
+    started = time.perf_counter()
     grounding = retrieve(
         session,
         collection,
@@ -96,6 +101,7 @@ def answer(session: Session, collection: Collection, request: QueryRequest) -> Q
         min_score=request.min_score,
         metadata_filter=request.filter,
     )
+    _log(session, collection, "query", request, request.k, grounding, started)
     return QueryResponse(
         grounded=grounding.grounded,
         mode=request.mode,
@@ -117,6 +123,33 @@ def answer(session: Session, collection: Collection, request: QueryRequest) -> Q
     )
 
 
+def _log(
+    session: Session,
+    collection: Collection,
+    endpoint: str,
+    request: RetrievalRequest,
+    k: int,
+    grounding: Grounding[Candidate],
+    started: float,
+) -> None:
+    latency_ms = (time.perf_counter() - started) * 1000
+    record_query(
+        session,
+        collection_id=collection.id,
+        endpoint=endpoint,
+        question=request.query,
+        mode=request.mode,
+        k=k,
+        metadata_filter=request.filter,
+        best_score=grounding.best_score,
+        threshold=grounding.threshold,
+        grounded=grounding.grounded,
+        results=len(grounding.passages),
+        latency_ms=latency_ms,
+    )
+    observe_query(endpoint, request.mode, grounding.grounded, latency_ms / 1000)
+
+
 @lru_cache(maxsize=1)
 def _prompt_tokens() -> Any:
     from services.embedding.openai_provider import TiktokenSpans
@@ -126,6 +159,7 @@ def _prompt_tokens() -> Any:
 
 def context(session: Session, collection: Collection, request: ContextRequest) -> ContextResponse:
     """Packs the relevant passages into a cited context within `max_tokens` (cl100k tokens)."""
+    started = time.perf_counter()
     grounding = retrieve(
         session,
         collection,
@@ -137,6 +171,7 @@ def context(session: Session, collection: Collection, request: ContextRequest) -
     )
     packed = pack(merge_passages(grounding.passages), request.max_tokens, _prompt_tokens().count)
     text = "\n\n".join(block for _, _, block in packed)
+    _log(session, collection, "context", request, CONTEXT_CANDIDATES, grounding, started)
     return ContextResponse(
         grounded=bool(packed),
         threshold=grounding.threshold,

@@ -17,6 +17,8 @@ TABLES = {
     "batch_items",
     "embedding_usage",
     "embedding_requests",
+    "query_log",
+    "embedding_prices",
 }
 
 

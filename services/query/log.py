@@ -1,0 +1,62 @@
+"""The query log: one row per query or context request, for analysts and knowledge-gap reports.
+
+What is kept of the question follows `query_log` in the settings: `text` (the question and its
+hash), `hash` (only a SHA-256 of the normalised question, enough to count repeats), or `off`
+(neither; volumes, scores and latencies are still logged).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from services.config import get_settings
+from services.models import QueryLogEntry
+
+
+def normalise_question(question: str) -> str:
+    """Lower-cases and collapses whitespace, so trivially different spellings count as one."""
+    return " ".join(question.lower().split())
+
+
+def question_hash(question: str) -> str:
+    """SHA-256 (hex) of the normalised question."""
+    return hashlib.sha256(normalise_question(question).encode("utf-8")).hexdigest()
+
+
+def record_query(
+    session: Session,
+    *,
+    collection_id: int,
+    endpoint: str,
+    question: str,
+    mode: str,
+    k: int,
+    metadata_filter: dict[str, Any] | None,
+    best_score: float | None,
+    threshold: float,
+    grounded: bool,
+    results: int,
+    latency_ms: float,
+) -> None:
+    """Adds one query to the log, in the caller's transaction."""
+    keep = get_settings().query_log
+    session.execute(
+        insert(QueryLogEntry).values(
+            collection_id=collection_id,
+            endpoint=endpoint,
+            query_text=question if keep == "text" else None,
+            query_hash=question_hash(question) if keep in ("text", "hash") else None,
+            mode=mode,
+            k=k,
+            filter=metadata_filter,
+            best_score=best_score,
+            threshold=threshold,
+            grounded=grounded,
+            results=results,
+            latency_ms=latency_ms,
+        )
+    )
