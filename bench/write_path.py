@@ -85,7 +85,7 @@ def store_load(
     with session_scope() as session:
         claim_documents(session, [(d, 1) for d in doc_ids], owner, 3600)
     works = [
-        DocumentWork(doc_id, 1, owner, collection_id, "local", "english",
+        DocumentWork(doc_id, 1, owner, collection_id, "local", DIMS, "english",
                      tuple(chunks[n * CHUNKS_PER_DOC : (n + 1) * CHUNKS_PER_DOC]))
         for n, doc_id in enumerate(doc_ids)
     ]  # fmt: skip

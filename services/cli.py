@@ -35,6 +35,19 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
 
+    analytics = sub.add_parser("analytics", help="analyst access to the analytics views")
+    analytics_sub = analytics.add_subparsers(dest="analytics_command", required=True)
+    grant = analytics_sub.add_parser(
+        "grant", help="let a role read the analytics schema, and nothing else"
+    )
+    grant.add_argument("role")
+    grant.add_argument("--create", action="store_true", help="create the login role first")
+    grant.add_argument(
+        "--password-env",
+        default=None,
+        help="with --create: the environment variable holding the role's password",
+    )
+
     ingest = sub.add_parser("ingest", help="ingest text and Markdown files or folders")
     ingest.add_argument("paths", nargs="+", type=Path)
     ingest.add_argument("--collection", "-c", default="default")
@@ -136,6 +149,17 @@ def main(argv: list[str] | None = None) -> int:
         if not url:
             raise SystemExit("DATABASE_URL is not set")
         migrate.upgrade(url)
+        return 0
+    if args.command == "analytics":
+        from services.analytics import grant
+        from services.config import get_settings
+
+        url = get_settings().database_url
+        if not url:
+            raise SystemExit("DATABASE_URL is not set")
+        password = os.environ.get(args.password_env) if args.password_env else None
+        grant(url, args.role, create=args.create, password=password)
+        print(f"{args.role} can read the analytics schema")
         return 0
     if args.command == "ingest":
         from services.client import ingest

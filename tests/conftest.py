@@ -7,6 +7,7 @@ sharing a Redis never take each other's work.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -80,11 +81,6 @@ def service_env(
     database_url: str, redis_url: str, fake_openai: FakeOpenAI
 ) -> Iterator[dict[str, str]]:
     """Points this process (the in-process API) and the workers at the test services."""
-    from services.config import get_settings
-    from services.db import reset_engine
-    from services.embedding.registry import clear_embedders
-    from workers.celery_app import app, configure
-
     session_tag = uuid.uuid4().hex[:8]
     env = {
         "DATABASE_URL": database_url,
@@ -97,20 +93,36 @@ def service_env(
         "GROUNDWIRE_TASK_RETRY_BACKOFF_MAX_S": "5",
         "GROUNDWIRE_LOCAL_THREADS": "1",
     }
+    with pointed_at(env):
+        yield env
+
+
+@contextlib.contextmanager
+def pointed_at(env: dict[str, str]) -> Iterator[None]:
+    """Sets `env` for this process (settings, engine, embedders, Celery), then restores it."""
+    from services.config import get_settings
+    from services.db import reset_engine
+    from services.embedding.registry import clear_embedders
+    from workers.celery_app import app, configure
+
+    def apply() -> None:
+        get_settings.cache_clear()
+        reset_engine()
+        clear_embedders()
+        configure(app, get_settings())
+
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    get_settings.cache_clear()
-    reset_engine()
-    clear_embedders()
-    configure(app, get_settings())
-    yield env
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    get_settings.cache_clear()
-    reset_engine()
+    apply()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        apply()
 
 
 def free_port() -> int:

@@ -88,7 +88,7 @@ def prepare(items: Sequence[tuple[int, int]]) -> Prepared:
     failures: list[Failure] = []
     for doc in claimed:
         try:
-            embedder = get_embedder(doc.space_spec)  # transient errors retry the whole task
+            embedder = get_embedder(doc.space_spec, doc.dimensions)  # transient: task retries
         except PermanentEmbeddingError as error:
             failures.append(Failure(doc.id, doc.version, owner, EMBEDDING, f"embedding: {error}"))
             continue
@@ -105,6 +105,7 @@ def prepare(items: Sequence[tuple[int, int]]) -> Prepared:
                 owner,
                 doc.collection_id,
                 doc.space_spec,
+                doc.dimensions,
                 doc.language,
                 tuple(chunks),
             )
@@ -121,8 +122,8 @@ def prepare(items: Sequence[tuple[int, int]]) -> Prepared:
     result.done = len(written)
     _finished(written, result.failed)
     missing = {w.id: sum(1 for c in w.chunks if c.content_hash not in known) for w in pending}
-    for batch in embedding_batches(pending, missing, _batch_inputs(pending)):
-        result.batches.append(batch)
+    limits = {w.collection_id: w.embedder().batch_inputs for w in pending}
+    result.batches.extend(embedding_batches(pending, missing, limits))
     return result
 
 
@@ -143,15 +144,11 @@ def observe_requests(space: str, requests: Sequence[RequestRecord]) -> None:
             EMBEDDING_INPUTS.labels(space).inc(request.inputs)
 
 
-def _batch_inputs(works: Sequence[DocumentWork]) -> int:
-    return get_embedder(works[0].space_spec).batch_inputs if works else 1
-
-
 def _cached(session: Session, works: Sequence[DocumentWork]) -> dict[bytes, Vectors]:
     known: dict[bytes, Vectors] = {}
     by_space: dict[str, list[bytes]] = {}
     for work in works:
-        space = get_embedder(work.space_spec).space
+        space = work.embedder().space
         by_space.setdefault(space, []).extend(c.content_hash for c in work.chunks)
     for space, hashes in by_space.items():
         known.update(cached_vectors(session, space, hashes))
@@ -169,7 +166,7 @@ def embed_and_store(works: Sequence[DocumentWork]) -> Stored:
     result = Stored()
     if not works:
         return result
-    embedder = get_embedder(works[0].space_spec)
+    embedder = works[0].embedder()
     collection_id = works[0].collection_id
     batch_id = uuid.uuid4()
     with session_scope() as session:
@@ -284,7 +281,7 @@ def _record_usage(
             {
                 "coll": w.collection_id,
                 "doc": w.id,
-                "space": get_embedder(w.space_spec).space,
+                "space": w.embedder().space,
                 "inputs": counts[w.id].embedded,
                 "cached": counts[w.id].cached,
                 "tokens": counts[w.id].embedded_tokens,

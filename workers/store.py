@@ -46,7 +46,7 @@ _CLAIM = text(
     FROM target t, collections c
     WHERE d.id = t.id AND c.id = d.collection_id
     RETURNING d.id, d.version, d.collection_id, d.content, d.content_type, c.embedder,
-              c.chunk_tokens, c.chunk_overlap, c.language
+              c.dimensions, c.chunk_tokens, c.chunk_overlap, c.language
     """
 )
 
@@ -115,6 +115,7 @@ class Claimed:
     content: str
     content_type: str
     space_spec: str
+    dimensions: int
     chunk_tokens: int
     chunk_overlap: int
     language: str

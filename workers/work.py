@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.embedding import Embedder, get_embedder
 from workers.chunking import Chunk
 
 
@@ -24,8 +25,13 @@ class DocumentWork:
     owner: uuid.UUID
     collection_id: int
     space_spec: str
+    dimensions: int
     language: str
     chunks: tuple[Chunk, ...]
+
+    def embedder(self) -> Embedder:
+        """This process's embedder for the document's embedding space."""
+        return get_embedder(self.space_spec, self.dimensions)
 
     def to_message(self) -> dict[str, Any]:
         """Returns a JSON-ready form of this work."""
@@ -35,6 +41,7 @@ class DocumentWork:
             "owner": str(self.owner),
             "collection_id": self.collection_id,
             "space": self.space_spec,
+            "dimensions": self.dimensions,
             "language": self.language,
             "chunks": [[c.text, c.start, c.end, c.token_count] for c in self.chunks],
         }
@@ -48,15 +55,16 @@ class DocumentWork:
             owner=uuid.UUID(message["owner"]),
             collection_id=int(message["collection_id"]),
             space_spec=str(message["space"]),
+            dimensions=int(message["dimensions"]),
             language=str(message["language"]),
             chunks=tuple(Chunk(str(t), int(s), int(e), int(n)) for t, s, e, n in message["chunks"]),
         )
 
 
 def embedding_batches(
-    works: Sequence[DocumentWork], missing: dict[int, int], max_inputs: int
+    works: Sequence[DocumentWork], missing: dict[int, int], max_inputs: dict[int, int]
 ) -> Iterator[list[DocumentWork]]:
-    """Groups documents of one collection into tasks of at most `max_inputs` texts to embed.
+    """Groups documents into tasks of one collection and at most its `max_inputs` texts to embed.
 
     `missing` gives each document's count of texts the cache lacks. Documents are never split:
     a document with more texts than `max_inputs` travels alone (the embedder still splits it
@@ -65,12 +73,13 @@ def embedding_batches(
     by_collection: dict[int, list[DocumentWork]] = {}
     for work in works:
         by_collection.setdefault(work.collection_id, []).append(work)
-    for group in by_collection.values():
+    for collection_id, group in by_collection.items():
+        limit = max_inputs[collection_id]
         batch: list[DocumentWork] = []
         inputs = 0
         for work in group:
             need = missing.get(work.id, 0)
-            if batch and inputs + need > max_inputs:
+            if batch and inputs + need > limit:
                 yield batch
                 batch, inputs = [], 0
             batch.append(work)

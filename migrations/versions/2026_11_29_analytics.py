@@ -66,8 +66,8 @@ VIEWS = {
                coalesce(sum(r.inputs) FILTER (WHERE r.outcome <> 'failed'), 0) AS inputs,
                coalesce(sum(r.tokens) FILTER (WHERE r.outcome <> 'failed'), 0) AS tokens,
                p.usd_per_million_tokens,
-               round(coalesce(sum(r.tokens) FILTER (WHERE r.outcome <> 'failed'), 0)
-                     * p.usd_per_million_tokens / 1000000, 6) AS estimated_cost_usd
+               coalesce(sum(r.tokens) FILTER (WHERE r.outcome <> 'failed'), 0)
+                   * p.usd_per_million_tokens / 1000000 AS estimated_cost_usd
         FROM analytics.embedding_requests r
         LEFT JOIN public.embedding_prices p ON p.provider = r.provider AND p.model = r.model
         GROUP BY r.at::date, r.collection, r.provider, r.model, p.usd_per_million_tokens

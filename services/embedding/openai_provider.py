@@ -102,7 +102,14 @@ class OpenAIEmbedder:
 
     default_threshold = 0.3
 
-    def __init__(self, model: str, settings: Settings, *, client: openai.OpenAI | None = None):
+    def __init__(
+        self,
+        model: str,
+        settings: Settings,
+        *,
+        client: openai.OpenAI | None = None,
+        dimensions: int | None = None,
+    ):
         self.model = model
         self.settings = settings
         self.spec = f"openai:{model}"
@@ -112,7 +119,7 @@ class OpenAIEmbedder:
         self._client = client
         self.batch_inputs = settings.openai_batch_inputs
         self.requests = RequestLog()
-        dims = settings.openai_dimensions or KNOWN_DIMENSIONS.get(model)
+        dims = dimensions or settings.openai_dimensions or KNOWN_DIMENSIONS.get(model)
         self.dimensions = dims if dims is not None else self._probe_dimensions()
         self.space = f"openai:{model}:{self.dimensions}"
 

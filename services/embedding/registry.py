@@ -29,7 +29,7 @@ def parse_embedder_spec(spec: str) -> tuple[str, str | None]:
     )
 
 
-def _build(spec: str) -> Embedder:
+def _build(spec: str, dimensions: int | None) -> Embedder:
     kind, model = parse_embedder_spec(spec)
     settings = get_settings()
     if kind == "hash":
@@ -45,14 +45,18 @@ def _build(spec: str) -> Embedder:
     from services.embedding.openai_provider import OpenAIEmbedder
 
     assert model is not None
-    return OpenAIEmbedder(model, settings)
+    return OpenAIEmbedder(model, settings, dimensions=dimensions)
 
 
-def get_embedder(spec: str) -> Embedder:
-    """Returns the process-wide embedder for `spec`, building it on first use."""
+def get_embedder(spec: str, dimensions: int | None = None) -> Embedder:
+    """Returns the process-wide embedder for `spec`, building it on first use.
+
+    `dimensions`, when the caller knows them (a collection records its space's), spares a
+    provider-backed embedder the request that would discover them.
+    """
     with _lock:
         if spec not in _instances:
-            _instances[spec] = _build(spec)
+            _instances[spec] = _build(spec, dimensions)
         return _instances[spec]
 
 

@@ -43,9 +43,9 @@ class QueryVectorCache:
         self._items: OrderedDict[tuple[str, str], Vectors] = OrderedDict()
         self._lock = Lock()
 
-    def vector(self, spec: str, question: str) -> Vectors:
+    def vector(self, spec: str, question: str, dimensions: int | None = None) -> Vectors:
         """Returns the question's vector in the space of embedder `spec`."""
-        embedder = get_embedder(spec)
+        embedder = get_embedder(spec, dimensions)
         key = (embedder.space, question)
         with self._lock:
             if key in self._items:
@@ -76,7 +76,7 @@ def retrieve(
     if not question.strip():
         raise ApiError(422, "empty_query", "query is empty")
     try:
-        vector = _cache.vector(collection.embedder, question)
+        vector = _cache.vector(collection.embedder, question, collection.dimensions)
     except EmbeddingError as error:
         status = 503 if error.transient else 502
         message = f"could not embed the query: {error}"

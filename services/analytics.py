@@ -1,0 +1,49 @@
+"""Read-only access for analysts: the `analytics` schema's views, and nothing else.
+
+The views run with their owner's rights (PostgreSQL's default for views), so a role granted
+SELECT on them reads the answers without any right on the tables underneath.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+SCHEMA = "analytics"
+
+
+def grant_statements(role: str) -> list[sql.Composed]:
+    """Returns the statements that let `role` read every analytics view, now and later."""
+    who = sql.Identifier(role)
+    schema = sql.Identifier(SCHEMA)
+    return [
+        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, who),
+        sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(schema, who),
+        # Views added by later migrations (run by the same owner) are readable too.
+        sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(
+            schema, who
+        ),
+    ]
+
+
+def create_role_statement(role: str, password: str | None) -> sql.Composed:
+    """Returns CREATE ROLE for a login role with no other rights."""
+    if password is None:
+        return sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role))
+    return sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+        sql.Identifier(role), sql.Literal(password)
+    )
+
+
+def grant(
+    database_url: str, role: str, *, create: bool = False, password: str | None = None
+) -> None:
+    """Grants `role` read access to the analytics views (creating the role first if asked)."""
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        if create:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+            if exists is None:
+                conn.execute(create_role_statement(role, password))
+        for statement in grant_statements(role):
+            conn.execute(statement)
