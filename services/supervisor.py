@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -115,6 +116,12 @@ def up(host: str, port: int, data_dir: Path, concurrency: int) -> int:
         worker_env.setdefault(
             "GROUNDWIRE_LOCAL_THREADS", str(max(1, (os.cpu_count() or 1) // concurrency))
         )
+        # The worker's Prometheus endpoint, aggregated over its pool processes.
+        metrics_dir = data_dir / "worker-metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        worker_env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+        worker_env.setdefault("GROUNDWIRE_WORKER_METRICS_PORT", str(port + 1))
         supervisor.spawn(
             "worker",
             worker_command(
