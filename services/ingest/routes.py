@@ -69,7 +69,10 @@ def retry_documents(
     enqueue([(doc_id, version) for doc_id, version, _ in retried])
     return RetryResponse(
         retried=len(retried),
-        documents=[AcceptedDocument(id=ext, status=QUEUED) for _, _, ext in retried],
+        documents=[
+            AcceptedDocument(id=ext, status=QUEUED, version=version)
+            for _, version, ext in retried
+        ],
     )
 
 
@@ -87,7 +90,7 @@ def retry_document(name: str, document_id: str, session: Session = Depends(get_s
         raise ApiError(409, "not_failed", f"document {document_id!r} is {document.status}")
     session.commit()
     enqueue([(doc_id, version) for doc_id, version, _ in retried])
-    return AcceptedDocument(id=document_id, status=QUEUED)
+    return AcceptedDocument(id=document_id, status=QUEUED, version=retried[0][1])
 
 
 @router.get("/v1/collections/{name}/documents/{document_id}", response_model=DocumentOut)

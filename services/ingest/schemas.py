@@ -33,10 +33,11 @@ class IngestRequest(BaseModel):
 
 
 class AcceptedDocument(BaseModel):
-    """A document's id and what happened to it: `queued` or `unchanged`."""
+    """A document's id, what happened to it (`queued` or `unchanged`) and its version."""
 
     id: str
     status: str
+    version: int
 
 
 class IngestResponse(BaseModel):

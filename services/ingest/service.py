@@ -142,7 +142,7 @@ def accept_documents(
         external_id = str(row["external_id"])
         doc_id, version, fresh = result[external_id]
         status = QUEUED if fresh else UNCHANGED
-        accepted.append(AcceptedDocument(id=external_id, status=status))
+        accepted.append(AcceptedDocument(id=external_id, status=status, version=version))
         items.append(
             {
                 "batch_id": batch.id,

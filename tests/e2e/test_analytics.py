@@ -9,7 +9,6 @@ folder (e.g. the SciFact dev set) its corpus is ingested and its queries asked i
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import uuid
@@ -27,6 +26,8 @@ from psycopg.rows import dict_row
 
 from services.analytics import grant
 from services.embedding.openai_provider import PROBE_TEXT
+from services.evaluation.beir import document_text
+from services.evaluation.beir import load as load_beir
 from services.query.log import normalise_question
 from tests.conftest import pointed_at, start_worker, stop_worker
 from tests.helpers import ingest, wait_finished
@@ -117,15 +118,13 @@ def run_sql(url: str, statement: str) -> list[dict[str, Any]]:
 def handbook_documents() -> tuple[list[dict[str, Any]], list[str]]:
     beir = os.environ.get("GROUNDWIRE_ANALYTICS_BEIR")
     if beir:
-        folder = Path(beir)
-        corpus = [json.loads(line) for line in (folder / "corpus.jsonl").open()]
+        data = load_beir(Path(beir))
         docs = [
-            {"id": d["_id"], "title": d.get("title") or None, "text": d["text"]}
-            for d in corpus
-            if d["text"].strip()
+            {"id": doc_id, "title": title or None, "text": document_text(title, text)}
+            for doc_id, (title, text) in data.corpus.items()
+            if text.strip()
         ]
-        queries = [json.loads(line)["text"] for line in (folder / "queries.jsonl").open()]
-        return docs, queries
+        return docs, [*data.queries.values(), *data.unanswerable.values()]
     docs = [{"id": f"hb-{i}", "text": text} for i, text in enumerate(TOPICS)]
     docs.append({"id": "hb-copy", "text": TOPICS[0]})  # the cache answers its chunks
     questions = [TOPICS[1], TOPICS[2], "When does the lifeboat crew train?", TOPICS[6]]

@@ -12,6 +12,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import random
 import re
 import threading
 import time
@@ -35,6 +36,7 @@ class Behaviour:
     max_tokens_per_input: int = 8192
     latency_s: float = 0.0
     rate_limit_next: int = 0
+    rate_limit_ratio: float = 0.0  # answer this share of requests with 429 (seeded, repeatable)
     retry_after_s: float = 0.2
     reject_marker: str | None = None
     requests_per_minute: int | None = None
@@ -77,6 +79,7 @@ class State:
     requests: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     buckets: dict[str, Bucket] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
 
     def limit(self, tokens: int) -> tuple[float, dict[str, str]]:
         """Applies the per-minute limits: (seconds to wait or 0, rate-limit headers)."""
@@ -128,6 +131,7 @@ class FakeOpenAI:
             self.state.behaviour = Behaviour(**behaviour)
             self.state.requests.clear()
             self.state.buckets.clear()
+            self.state.rng = random.Random(7)
 
     @property
     def requests(self) -> list[Seen]:
@@ -197,6 +201,8 @@ class FakeOpenAI:
                     retry_after = b.retry_after_s
                     if b.rate_limit_next > 0:
                         b.rate_limit_next -= 1
+                        status = 429
+                    elif b.rate_limit_ratio and fake.state.rng.random() < b.rate_limit_ratio:
                         status = 429
                     elif wait > 0:
                         status, retry_after = 429, round(wait, 3)
