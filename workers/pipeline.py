@@ -34,6 +34,7 @@ from services.metrics import (
     SEARCHABLE_SECONDS,
 )
 from workers.chunking import chunk_text
+from workers.lease import LeaseKeeper
 from workers.parsing import parse
 from workers.store import (
     Failure,
@@ -181,13 +182,14 @@ def embed_and_store(works: Sequence[DocumentWork]) -> Stored:
     fresh: dict[bytes, Vectors] = {}
     failures: list[Failure] = []
     try:
-        try:
-            fresh = _embed(embedder, missing)
-        except PermanentEmbeddingError as error:
-            if len(live) > 1:
-                fresh, failures = _embed_each(embedder, live, known)
-            else:
-                failures = [_embedding_failure(w, error) for w in live]
+        with LeaseKeeper(live, settings.processing_lease_s):
+            try:
+                fresh = _embed(embedder, missing)
+            except PermanentEmbeddingError as error:
+                if len(live) > 1:
+                    fresh, failures = _embed_each(embedder, live, known)
+                else:
+                    failures = [_embedding_failure(w, error) for w in live]
     finally:
         latency_ms = timer.ms()
         requests = embedder.requests.drain()

@@ -15,9 +15,13 @@ from services.models import PROCESSING, QUEUED, Document
 
 
 def stale_documents(session: Session, grace_s: float, lease_s: float) -> list[tuple[int, int]]:
-    """Returns (id, version) of stale documents and restarts their clocks, in one statement."""
+    """Returns (id, version) of stale documents and restarts their clocks, in one statement.
+
+    A document is stale when it waited `grace_s` in `queued`, or when its processing lease ran
+    out: a busy worker renews its leases, a dead one stops. The lease is pushed forward so the
+    next sweep does not send the document again while it waits in the queue.
+    """
     now = func.now()
-    lease = now - timedelta(seconds=lease_s)
     rows = session.execute(
         update(Document)
         .where(
@@ -25,11 +29,10 @@ def stale_documents(session: Session, grace_s: float, lease_s: float) -> list[tu
                 (Document.status == QUEUED)
                 & (Document.enqueued_at < now - timedelta(seconds=grace_s)),
                 (Document.status == PROCESSING)
-                & (Document.started_at < lease)
-                & (Document.enqueued_at < lease),
+                & (func.coalesce(Document.lease_expires_at, Document.started_at) < now),
             )
         )
-        .values(enqueued_at=now)
+        .values(enqueued_at=now, lease_expires_at=now + timedelta(seconds=lease_s))
         .returning(Document.id, Document.version)
     )
     return [(int(i), int(v)) for i, v in rows]

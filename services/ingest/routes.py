@@ -70,8 +70,7 @@ def retry_documents(
     return RetryResponse(
         retried=len(retried),
         documents=[
-            AcceptedDocument(id=ext, status=QUEUED, version=version)
-            for _, version, ext in retried
+            AcceptedDocument(id=ext, status=QUEUED, version=version) for _, version, ext in retried
         ],
     )
 

@@ -165,3 +165,20 @@ def test_body_limit_is_enforced_before_reading(service_env: Any) -> None:
             yield b"y" * 512
 
     error_of(small.post("/v1/collections", content=chunks()), 413)
+
+
+def test_pathological_json_and_metadata_are_4xx(api: Any, make_collection: Any) -> None:
+    name = make_collection()
+    url = f"/v1/collections/{name}/documents"
+    headers = {"content-type": "application/json"}
+    # Nesting far past what a recursive parser handles: rejected, never a 500.
+    deep = b'{"documents": [{"text": "ok", "metadata": {"a": ' + b"[" * 100_000 + b"]" * 100_000
+    deep += b"}}]}"
+    assert api.post(url, content=deep, headers=headers).status_code in (400, 422)
+    huge = {"blob": "x" * (64 * 1024 + 1)}
+    assert error_of(post_docs(api, name, [{"text": "ok", "metadata": huge}]), 413)["code"] == (
+        "metadata_too_large"
+    )
+    assert error_of(post_docs(api, name, [{"text": "\ud800 lone"}]), 422)
+    listed = api.get(f"/v1/collections/{name}").json()
+    assert sum(listed["documents"].values()) == 0, "nothing half-written remains"

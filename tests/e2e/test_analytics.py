@@ -212,6 +212,8 @@ def test_every_example_query_answers_what_the_session_did(
 ) -> None:
     queries = examples()
     results = {name: run_sql(service.url, sql) for name, sql in queries.items()}
+    for name in ("ingest_last_7_days", "grounded_rate_daily", "top_knowledge_gaps"):
+        print(f"-- {name}", *results[name][:5], sep="\n")  # shown with pytest -s
     handbook_done, papers_done = done(session, "handbook"), done(session, "papers")
     assert len(papers_done) == len(session.docs["papers"]) - 1
 
@@ -274,7 +276,8 @@ def test_every_example_query_answers_what_the_session_did(
         assert rows[name]["grounded"] == sum(a[3] for a in asked)
 
     gaps = Counter(normalise_question(a[2]) for a in session.asked if not a[3])
-    assert gaps[normalise_question(GAP)] == len(GAP_SPELLINGS), "the gap was never answered"
+    if not os.environ.get("GROUNDWIRE_ANALYTICS_BEIR"):
+        assert gaps[normalise_question(GAP)] == len(GAP_SPELLINGS), "the gap was never answered"
     top = results["top_knowledge_gaps"][0]
     most = max(gaps.values())
     assert top["times_asked"] == most

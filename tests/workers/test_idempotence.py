@@ -107,3 +107,33 @@ def test_sweeper_resends_a_document_never_enqueued(api: Any, make_collection: An
         again = sweeper.stale_documents(session, grace_s=0, lease_s=0)
         session.rollback()
     assert (doc_id, version) not in again, "a done document is never sent again"
+
+
+def test_a_busy_worker_keeps_its_lease_and_a_dead_one_loses_it(
+    service_env: Any, make_collection: Any
+) -> None:
+    import time
+    import uuid
+
+    from workers.lease import LeaseKeeper
+    from workers.store import claim_documents
+    from workers.work import DocumentWork
+
+    name = make_collection("hash")
+    doc_id, version = add_document(name, "leased", TEXT)
+    owner = uuid.uuid4()
+    with session_scope() as session:
+        (claimed,) = claim_documents(session, [(doc_id, version)], owner, lease_s=1.5)
+    work = DocumentWork(doc_id, version, owner, claimed.collection_id, "hash", 256, "english", ())
+
+    def stale() -> bool:
+        with session_scope() as session:
+            found = sweeper.stale_documents(session, grace_s=120, lease_s=1.5)
+            session.rollback()  # look, do not push the lease forward
+        return (doc_id, version) in found
+
+    with LeaseKeeper([work], lease_s=1.5):
+        time.sleep(2.5)
+        assert not stale(), "renewed while the worker is busy"
+    time.sleep(2.0)
+    assert stale(), "a lease nobody renews runs out"
