@@ -37,13 +37,20 @@ def test_failed_documents_are_listed_and_replayed(
 
     fake_openai.reset(dimensions=32)  # the provider accepts them now
     one = api.post(f"/v1/collections/{name}/documents/bad-1/retry")
-    assert one.status_code == 202 and one.json() == {"id": "bad-1", "status": "queued"}
+    assert one.status_code == 202 and one.json() == {
+        "id": "bad-1",
+        "status": "queued",
+        "version": 1,
+    }
     assert wait_status(api, name, "bad-1", "done")["error"] is None
     not_failed = api.post(f"/v1/collections/{name}/documents/ok/retry")
     assert not_failed.status_code == 409 and not_failed.json()["error"]["code"] == "not_failed"
 
     everything = api.post(f"/v1/collections/{name}/documents/retry", json={}).json()
-    assert everything == {"retried": 1, "documents": [{"id": "bad-2", "status": "queued"}]}
+    assert everything == {
+        "retried": 1,
+        "documents": [{"id": "bad-2", "status": "queued", "version": 1}],
+    }
     wait_status(api, name, "bad-2", "done")
     assert api.get(f"/v1/collections/{name}/documents", params={"status": "failed"}).json() == {
         "documents": [],

@@ -49,7 +49,7 @@ def test_update_replaces_chunks_atomically(
 
     fake_openai.reset(dimensions=64, latency_s=1.5)
     accepted = ingest(api, name, [{"id": "doc", "text": V2}])
-    assert accepted["documents"] == [{"id": "doc", "status": "queued"}]
+    assert accepted["documents"] == [{"id": "doc", "status": "queued", "version": 2}]
     pending = document(api, name, "doc")
     assert pending["version"] == 2 and pending["indexed_version"] == 1
 
