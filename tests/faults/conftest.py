@@ -95,12 +95,10 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-@pytest.fixture(scope="module")
-def cluster(
-    service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Cluster]:
+def fault_env(service_env: dict[str, str], **overrides: str) -> dict[str, str]:
+    """The cluster's settings: the test services, own queues, leases and timeouts of seconds."""
     tag = uuid.uuid4().hex[:6]
-    env = {
+    return {
         **service_env,
         "GROUNDWIRE_INGEST_QUEUE": f"fault-ingest-{tag}",
         "GROUNDWIRE_EMBED_QUEUE": f"fault-embed-{tag}",
@@ -112,39 +110,62 @@ def cluster(
         "GROUNDWIRE_SWEEP_INTERVAL_S": "1",
         "GROUNDWIRE_VISIBILITY_TIMEOUT_S": "10",
         "GROUNDWIRE_TASK_RETRY_BACKOFF_MAX_S": "2",
+        **overrides,
     }
-    logs = tmp_path_factory.mktemp("cluster")
+
+
+def start_api(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Starts the API under uvicorn; returns the process and its URL once it answers."""
     port = free_port()
     api = spawn(
         [sys.executable, "-m", "uvicorn", "services.app:create_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env, logs / "api.log",
+        env, log,
     )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        if api.poll() is not None:
+            pytest.fail(log.read_text())
+        try:
+            return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(answers, timeout=60)
+    return api, url
+
+
+@contextlib.contextmanager
+def running_cluster(env: dict[str, str], logs: Path) -> Iterator[Cluster]:
+    """Starts the API, a beat (the sweeper) and two workers; stops them all at the end."""
     beat = spawn(
         [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat",
          "--schedule", str(logs / "beat-schedule"), "--loglevel", "WARNING"],
         env, logs / "beat.log",
     )  # fmt: skip
-    cluster = Cluster(env, logs, f"http://127.0.0.1:{port}", api, beat)
-
-    def api_ready() -> bool:
-        if api.poll() is not None:
-            pytest.fail((logs / "api.log").read_text())
-        try:
-            return httpx.get(f"{cluster.api_url}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    api: subprocess.Popen[bytes] | None = None
+    cluster: Cluster | None = None
     try:
-        wait_for(api_ready, timeout=60)
+        api, url = start_api(env, logs / "api.log")
+        cluster = Cluster(env, logs, url, api, beat)
         for _ in range(2):
             cluster.add_worker()
         yield cluster
     finally:
-        for worker in cluster.workers:
+        for worker in cluster.workers if cluster else []:
             stop_worker(worker)
         stop(beat)
-        stop(api)
+        if api is not None:
+            stop(api)
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    with running_cluster(fault_env(service_env), tmp_path_factory.mktemp("cluster")) as running:
+        yield running
 
 
 def wait_settled(database_url: str, collection_id: int, timeout: float = 120) -> float:

@@ -8,7 +8,6 @@ The CI subset runs with the suite; sizes grow with GROUNDWIRE_FAULTS_SCALE (e.g.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 import uuid
@@ -18,63 +17,11 @@ from typing import Any
 import httpx
 import psycopg
 
-from tests.conftest import free_port, wait_for
-from tests.faults.conftest import Cluster, report, spawn, stop, wait_settled
+from tests.faults.conftest import Cluster, start_api, stop, wait_settled
+from tests.faults.helpers import finish, paragraphs, post
 from tests.faults.invariants import counts, settled
 
 SCALE = int(os.environ.get("GROUNDWIRE_FAULTS_SCALE", "1"))
-
-
-def paragraphs(tag: str, n: int) -> str:
-    return "\n\n".join(
-        f"{tag} paragraph {i}: the keeper logged the tide, the wind and the ships at anchor."
-        for i in range(n)
-    )
-
-
-def post(cluster: Cluster, name: str, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    accepted = []
-    with cluster.client() as client:
-        for start in range(0, len(docs), 100):
-            response = client.post(
-                f"/v1/collections/{name}/documents", json={"documents": docs[start : start + 100]}
-            )
-            assert response.status_code == 202, response.text
-            accepted.extend(response.json()["documents"])
-    return accepted
-
-
-def finish(
-    cluster: Cluster,
-    scenario: str,
-    collection_id: int,
-    provider: Any = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """Waits for the collection to settle, reports the scenario and checks the four counts."""
-    recovery = wait_settled(cluster.env["DATABASE_URL"], collection_id)
-    found = counts(cluster.env["DATABASE_URL"], collection_id)
-    seen = provider.requests if provider is not None else []
-    provider_calls = len(seen) if provider is not None else None
-    if provider is not None:
-        extra["rate_limited"] = sum(r.status == 429 for r in seen)
-    row = {
-        "scenario": scenario,
-        "documents": found.documents,
-        "failed": found.failed,
-        "lost": found.lost,
-        "duplicates": found.duplicates,
-        "mixed": found.mixed,
-        "orphans": found.orphans,
-        "recovery_s": round(recovery, 1),
-        "provider_calls_per_document": (
-            round(provider_calls / found.documents, 2) if provider_calls is not None else None
-        ),
-        **extra,
-    }
-    report(row)
-    assert found.violations() == {}, row
-    return row
 
 
 def test_kill_9_workers_during_ingest(cluster: Cluster, fake_openai: Any) -> None:
@@ -101,16 +48,9 @@ def test_crash_between_commit_and_enqueue(
 ) -> None:
     """An API whose broker is unreachable commits and answers 202; the sweeper sends the work."""
     name, collection_id = cluster.collection("hash")
-    port = free_port()
     env = {**cluster.env, "REDIS_URL": "redis://127.0.0.1:1/0"}
-    api = spawn(
-        [sys.executable, "-m", "uvicorn", "services.app:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env, tmp_path / "api-no-broker.log",
-    )  # fmt: skip
+    api, url = start_api(env, tmp_path / "api-no-broker.log")
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(url), timeout=60)
         docs = [{"id": f"e-{i}", "text": paragraphs(f"e{i}", 2)} for i in range(40 * SCALE)]
         with httpx.Client(base_url=url, timeout=60) as client:
             response = client.post(f"/v1/collections/{name}/documents", json={"documents": docs})
@@ -118,13 +58,6 @@ def test_crash_between_commit_and_enqueue(
     finally:
         stop(api)
     finish(cluster, "crash between commit and enqueue", collection_id)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_fifty_concurrent_updates_of_one_document(cluster: Cluster) -> None:
