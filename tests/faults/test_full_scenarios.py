@@ -64,6 +64,13 @@ def test_redis_restarted_mid_ingest(
     docs = [{"id": f"rr-{i}", "text": paragraphs(f"rr{i}", 3)} for i in range(300)]
     post(tight_cluster, name, docs[:150])
     holder[0].stop()  # every message waiting in Redis is gone with it
+    with tight_cluster.client() as client:
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/v1/queues").status_code == 503
+        during = client.post(
+            f"/v1/collections/{name}/documents", json={"documents": [{"id": "down", "text": "x"}]}
+        )
+        assert during.status_code == 202, "accepted work waits in the database for the broker"
     time.sleep(2)
     holder[0] = start_redis(folder, persistent=False)
     assert holder[0].url == tight_cluster.env["REDIS_URL"]
@@ -154,6 +161,9 @@ def test_postgres_restarted_mid_ingest(
         docs = [{"id": f"pg-{i}", "text": paragraphs(f"pg{i}", 3)} for i in range(300)]
         post(cluster, name, docs[:200])
         server.stop()
+        with cluster.client() as client:
+            assert client.get(f"/v1/collections/{name}").status_code == 503
+            assert client.get("/readyz").status_code == 503
         time.sleep(3)
         own_postgres[0] = start_postgres(folder, database="faults")
         assert own_postgres[0].url == server.url, "the restarted server answers at the same URL"
