@@ -3,9 +3,10 @@ of HNSW against exact search on real embeddings.
 
     .venv/bin/groundwire up --port 8100 --data-dir /tmp/gw-bench &
     .venv/bin/python -m bench.query_latency --url http://127.0.0.1:8100 \\
-        [--documents 10000] [--recall-database-url URL --recall-collection eval-scifact-dev]
+        [--documents 10000] [--embedder hash:768]
+        [--recall-database-url URL --recall-collection eval-scifact-dev]
 
-Latency: a `hash` collection is loaded in bulk-load mode (10 chunks per document), its HNSW
+Latency: a `hash` collection (256 dimensions, or as many as `hash:<n>` asks) is loaded in bulk-load mode (10 chunks per document), its HNSW
 index built, then vector queries are timed; then bulk-load mode drops the index and the same
 queries run as exact scans. Recall: for SciFact claims embedded with the local model, the top
 10 from the HNSW index against the exact top 10 (index scans disabled) in a collection that
@@ -61,7 +62,7 @@ def timed_queries(client: httpx.Client, name: str, questions: list[str]) -> list
     return latencies
 
 
-def latency(url: str, documents: int, queries: int) -> None:
+def latency(url: str, documents: int, queries: int, embedder: str = "hash") -> None:
     rng = np.random.default_rng(3)
     name = f"latency-{uuid.uuid4().hex[:6]}"
     with httpx.Client(base_url=url, timeout=600) as client:
@@ -69,7 +70,7 @@ def latency(url: str, documents: int, queries: int) -> None:
             "/v1/collections",
             json={
                 "name": name,
-                "embedder": "hash",
+                "embedder": embedder,
                 "chunk_tokens": 160,
                 "chunk_overlap": 0,
                 "bulk_load": True,
@@ -139,12 +140,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--documents", type=int, default=10_000)
+    parser.add_argument("--embedder", default="hash", help="e.g. hash:768 for wider vectors")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--recall-database-url", default=None)
     parser.add_argument("--recall-collection", default="eval-scifact-dev")
     args = parser.parse_args()
     if args.documents:
-        latency(args.url, args.documents, args.queries)
+        latency(args.url, args.documents, args.queries, args.embedder)
     if args.recall_database_url:
         recall(args.recall_database_url, args.recall_collection, args.queries)
 

@@ -44,6 +44,7 @@ class HashEmbedder:
 
     def __init__(self, dimensions: int = 256, *, batch_inputs: int = 1024) -> None:
         self.dimensions = dimensions
+        self.spec = "hash" if dimensions == 256 else f"hash:{dimensions}"
         self.space = f"hash:v1:{dimensions}"
         self.tokenizer: TokenSpans = RegexTokenizer()
         self.batch_inputs = batch_inputs

@@ -22,10 +22,13 @@ def parse_embedder_spec(spec: str) -> tuple[str, str | None]:
     kind, _, model = spec.partition(":")
     if kind in ("local", "hash") and not model:
         return kind, None
+    if kind == "hash" and model.isdigit() and 16 <= int(model) <= 2000:
+        return kind, model  # the hash embedder with that many dimensions
     if kind == "openai" and model.strip():
         return kind, model.strip()
     raise UnknownEmbedder(
-        f"unknown embedder {spec!r}: use 'local' (default), 'hash' or 'openai:<model>'"
+        f"unknown embedder {spec!r}: use 'local' (default), 'hash', 'hash:<16-2000 dimensions>'"
+        " or 'openai:<model>'"
     )
 
 
@@ -33,7 +36,7 @@ def _build(spec: str, dimensions: int | None) -> Embedder:
     kind, model = parse_embedder_spec(spec)
     settings = get_settings()
     if kind == "hash":
-        return HashEmbedder(batch_inputs=settings.hash_batch_inputs)
+        return HashEmbedder(int(model or 256), batch_inputs=settings.hash_batch_inputs)
     if kind == "local":
         from services.embedding.local import LocalEmbedder
 

@@ -52,3 +52,15 @@ def test_plan_requests_rejects_oversized_input() -> None:
         list(
             plan_requests([10, 9000], max_inputs=10, max_tokens=100_000, max_tokens_per_input=8192)
         )
+
+
+def test_hash_embedder_takes_its_width_from_the_spec() -> None:
+    from services.embedding.registry import UnknownEmbedder, get_embedder, parse_embedder_spec
+
+    wide = get_embedder("hash:768")
+    assert (wide.dimensions, wide.space, wide.spec) == (768, "hash:v1:768", "hash:768")
+    assert wide.embed(["tide tables"]).shape == (1, 768)
+    assert get_embedder("hash").dimensions == 256
+    for bad in ("hash:8", "hash:4096", "hash:wide"):
+        with pytest.raises(UnknownEmbedder):
+            parse_embedder_spec(bad)
