@@ -6,11 +6,11 @@ of HNSW against exact search on real embeddings.
         [--documents 10000] [--embedder hash:768]
         [--recall-database-url URL --recall-collection eval-scifact-dev]
 
-Latency: a `hash` collection (256 dimensions, or as many as `hash:<n>` asks) is loaded in bulk-load mode (10 chunks per document), its HNSW
-index built, then vector queries are timed; then bulk-load mode drops the index and the same
-queries run as exact scans. Recall: for SciFact claims embedded with the local model, the top
-10 from the HNSW index against the exact top 10 (index scans disabled) in a collection that
-`groundwire eval` filled.
+Latency: a `hash` collection (256 dimensions, or as many as `hash:<n>` asks) is loaded in
+bulk-load mode (10 chunks per document), its HNSW index built, then vector queries are timed;
+then bulk-load mode drops the index and the same queries run as exact scans. Recall: for
+SciFact claims embedded with the local model, the top 10 from the HNSW index against the exact
+top 10 (index scans disabled) in a collection that `groundwire eval` filled.
 """
 
 from __future__ import annotations
