@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from services.embedding.base import TokenSpans
 
@@ -30,7 +31,7 @@ class Chunk:
     end: int
     token_count: int
 
-    @property
+    @cached_property
     def content_hash(self) -> bytes:
         """SHA-256 of the passage text: the embedding cache key within one embedding space."""
         return hashlib.sha256(self.text.encode("utf-8")).digest()

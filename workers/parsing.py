@@ -64,7 +64,14 @@ class _TextExtractor:
     def handle_data(self, data: str) -> None:
         if self.skipping:
             return
-        self.parts.append(data if self.preformatted else _SPACES.sub(" ", data.replace("\n", " ")))
+        if self.preformatted:
+            self.parts.append(data)
+            return
+        data = data.replace("\n", " ")
+        # Most text nodes hold no run of whitespace: skip the regular expression for them.
+        if "  " in data or "\t" in data or "\r" in data or "\f" in data or "\v" in data:
+            data = _SPACES.sub(" ", data)
+        self.parts.append(data)
 
 
 def html_to_text(html: str) -> str:
