@@ -25,7 +25,8 @@ from services.config import get_settings
 from services.db import reset_engine, session_scope
 from services.models import DONE, QUEUED, Collection, Document
 from workers.chunking import Chunk
-from workers.store import Written, claim_documents, store_documents
+from workers.claims import claim_documents
+from workers.store import Written, store_documents
 from workers.work import DocumentWork
 
 DIMS = 384

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from services.db import session_scope
-from workers.store import renew_leases
+from workers.claims import renew_leases
 from workers.work import DocumentWork
 
 log = logging.getLogger(__name__)

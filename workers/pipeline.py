@@ -16,37 +16,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from services.config import get_settings
 from services.db import session_scope
 from services.embedding import Embedder, PermanentEmbeddingError, get_embedder
 from services.embedding.base import Vectors
-from services.embedding.requests import FAILED as FAILED_REQUEST
-from services.embedding.requests import RequestRecord, Timer
-from services.metrics import (
-    DOCUMENTS_FINISHED,
-    EMBEDDING_INPUTS,
-    EMBEDDING_REQUESTS,
-    EMBEDDING_TOKENS,
-    PROVIDER_RATE_LIMITED,
-    SEARCHABLE_SECONDS,
-)
+from services.embedding.requests import Timer
 from workers.chunking import chunk_text
+from workers.claims import Failure, claim_documents, fail_documents, renew_leases
 from workers.lease import LeaseKeeper
-from workers.parsing import parse
-from workers.store import (
-    Failure,
-    Written,
-    cached_vectors,
-    claim_documents,
-    fail_documents,
+from workers.ledger import (
+    attribute,
+    count_finished,
+    observe_requests,
     record_requests,
-    remember_vectors,
-    renew_leases,
-    store_documents,
+    record_usage,
 )
+from workers.parsing import parse
+from workers.store import Written, cached_vectors, remember_vectors, store_documents
 from workers.work import DocumentWork, embedding_batches
 
 log = logging.getLogger(__name__)
@@ -118,31 +106,14 @@ def prepare(items: Sequence[tuple[int, int]]) -> Prepared:
         pending = [w for w in works if w.id not in complete_ids]
         counts = {w.id: Written(0, len(w.chunks), 0) for w in complete}
         written = store_documents(session, complete, known, counts)
-        _record_usage(session, [w for w in complete if w.id in written], counts, None, 0.0)
+        record_usage(session, [w for w in complete if w.id in written], counts, None, 0.0)
         result.failed = len(fail_documents(session, failures))
     result.done = len(written)
-    _finished(written, result.failed)
+    count_finished(written, result.failed)
     missing = {w.id: sum(1 for c in w.chunks if c.content_hash not in known) for w in pending}
     limits = {w.collection_id: w.embedder().batch_inputs for w in pending}
     result.batches.extend(embedding_batches(pending, missing, limits))
     return result
-
-
-def _finished(written: dict[int, float], failed: int) -> None:
-    DOCUMENTS_FINISHED.labels("done").inc(len(written))
-    DOCUMENTS_FINISHED.labels("failed").inc(failed)
-    for seconds in written.values():
-        SEARCHABLE_SECONDS.observe(seconds)
-
-
-def observe_requests(space: str, requests: Sequence[RequestRecord]) -> None:
-    """Counts finished embedding requests in this process's metrics."""
-    for request in requests:
-        EMBEDDING_REQUESTS.labels(space, request.outcome).inc()
-        PROVIDER_RATE_LIMITED.labels(space).inc(request.rate_limited)
-        if request.outcome != FAILED_REQUEST:
-            EMBEDDING_TOKENS.labels(space).inc(request.tokens)
-            EMBEDDING_INPUTS.labels(space).inc(request.inputs)
 
 
 def _cached(session: Session, works: Sequence[DocumentWork]) -> dict[bytes, Vectors]:
@@ -201,13 +172,13 @@ def embed_and_store(works: Sequence[DocumentWork]) -> Stored:
     failed_ids = {f.id for f in failures}
     ready = [w for w in live if w.id not in failed_ids]
     vectors = {**known, **fresh}
-    counts = _attribute(ready, known)
+    counts = attribute(ready, known)
     with session_scope() as session:
         written = store_documents(session, ready, vectors, counts, embedded_at)
-        _record_usage(session, [w for w in ready if w.id in written], counts, batch_id, latency_ms)
+        record_usage(session, [w for w in ready if w.id in written], counts, batch_id, latency_ms)
         result.failed = len(fail_documents(session, failures))
     result.done = len(written)
-    _finished(written, result.failed)
+    count_finished(written, result.failed)
     result.fenced += len(ready) - len(written)
     result.embedded = len(fresh)
     return result
@@ -247,54 +218,6 @@ def _embedding_failure(work: DocumentWork, error: Exception) -> Failure:
     return Failure(work.id, work.version, work.owner, EMBEDDING, f"embedding: {error}")
 
 
-def _attribute(works: Sequence[DocumentWork], known: dict[bytes, Vectors]) -> dict[int, Written]:
-    """Charges each newly embedded text to the first document of the batch that has it."""
-    seen: set[bytes] = set(known)
-    counts: dict[int, Written] = {}
-    for work in works:
-        embedded = cached = tokens = 0
-        for chunk in work.chunks:
-            if chunk.content_hash in seen:
-                cached += 1
-            else:
-                seen.add(chunk.content_hash)
-                embedded += 1
-                tokens += chunk.token_count
-        counts[work.id] = Written(embedded, cached, tokens)
-    return counts
-
-
-def _record_usage(
-    session: Session,
-    written: Sequence[DocumentWork],
-    counts: dict[int, Written],
-    batch_id: uuid.UUID | None,
-    latency_ms: float,
-) -> None:
-    if not written:
-        return
-    session.execute(
-        text(
-            "INSERT INTO embedding_usage (collection_id, document_id, space, inputs, cached,"
-            " tokens, latency_ms, outcome, batch_id) VALUES (:coll, :doc, :space, :inputs,"
-            " :cached, :tokens, :latency, 'ok', :batch)"
-        ),
-        [
-            {
-                "coll": w.collection_id,
-                "doc": w.id,
-                "space": w.embedder().space,
-                "inputs": counts[w.id].embedded,
-                "cached": counts[w.id].cached,
-                "tokens": counts[w.id].embedded_tokens,
-                "latency": latency_ms,
-                "batch": batch_id,
-            }
-            for w in written
-        ],
-    )
-
-
 def fail(works: Sequence[DocumentWork], error_class: str, reason: str) -> int:
     """Marks the batch's still-owned documents failed; returns how many."""
     return _fail([Failure(w.id, w.version, w.owner, error_class, reason) for w in works])
@@ -308,7 +231,7 @@ def fail_unclaimed(items: Sequence[tuple[int, int]], error_class: str, reason: s
 def _fail(failures: list[Failure]) -> int:
     with session_scope() as session:
         failed = len(fail_documents(session, failures))
-    DOCUMENTS_FINISHED.labels("failed").inc(failed)
+    count_finished({}, failed)
     return failed
 
 

@@ -1,9 +1,8 @@
-"""The worker's SQL: claim documents under a lease, read and fill the embedding cache, and write
-many documents' chunks in one transaction (binary COPY), fenced by version and lease owner."""
+"""The worker's writes: read and fill the embedding cache, and write many documents' chunks in
+one transaction (binary COPY), fenced by version and lease owner."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from services.db import driver_connection
 from services.embedding.base import Vectors
-from services.embedding.requests import RequestRecord
+from workers.claims import owner_keys
 from workers.work import DocumentWork
 
 _COPY_CHUNKS = (
@@ -25,41 +24,6 @@ _COPY_CHUNKS = (
 _CHUNK_TYPES = [
     "int8", "int8", "int4", "int4", "text", "int4", "int4", "int4", "bytea", "vector", "oid",
 ]  # fmt: skip
-
-# Claims the listed versions that still wait for work, locking rows in id order (two claims of
-# overlapping sets cannot deadlock). A newer claim takes over from an older one: a message is
-# only delivered again when its holder died or outlived the broker's visibility timeout, and the
-# new owner token fences the old run's write out.
-_CLAIM = text(
-    """
-    WITH wanted AS (
-        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[])) AS w(id, version)
-    ), target AS (
-        SELECT d.id FROM documents d JOIN wanted w ON d.id = w.id AND d.version = w.version
-        WHERE d.status IN ('queued', 'processing')
-        ORDER BY d.id
-        FOR UPDATE OF d
-    )
-    UPDATE documents d
-    SET status = 'processing', attempts = d.attempts + 1, started_at = now(),
-        lease_owner = :owner, lease_expires_at = now() + make_interval(secs => :lease)
-    FROM target t, collections c
-    WHERE d.id = t.id AND c.id = d.collection_id
-    RETURNING d.id, d.version, d.collection_id, d.content, d.content_type, c.embedder,
-              c.dimensions, c.chunk_tokens, c.chunk_overlap, c.language
-    """
-)
-
-_OWNED = text(
-    """
-    UPDATE documents d SET lease_expires_at = now() + make_interval(secs => :lease)
-    FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[]), CAST(:owners AS uuid[]))
-         AS w(id, version, owner)
-    WHERE d.id = w.id AND d.version = w.version AND d.lease_owner = w.owner
-      AND d.status = 'processing'
-    RETURNING d.id
-    """
-)
 
 _LOCK_OWNED = text(
     """
@@ -90,47 +54,6 @@ _MARK_DONE = text(
     """
 )
 
-_MARK_FAILED = text(
-    """
-    UPDATE documents d
-    SET status = 'failed', error = f.reason, error_class = f.class, finished_at = now(),
-        lease_owner = NULL, lease_expires_at = NULL
-    FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[]), CAST(:owners AS uuid[]),
-                CAST(:classes AS text[]), CAST(:reasons AS text[]))
-         AS f(id, version, owner, class, reason)
-    WHERE d.id = f.id AND d.version = f.version AND d.status IN ('queued', 'processing')
-      AND (f.owner IS NULL OR d.lease_owner = f.owner)
-    RETURNING d.id
-    """
-)
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A document version this run now holds the lease on, with its collection's settings."""
-
-    id: int
-    version: int
-    collection_id: int
-    content: str
-    content_type: str
-    space_spec: str
-    dimensions: int
-    chunk_tokens: int
-    chunk_overlap: int
-    language: str
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A document version to mark failed, with a reason class and message."""
-
-    id: int
-    version: int
-    owner: uuid.UUID | None
-    error_class: str
-    reason: str
-
 
 @dataclass(frozen=True)
 class Written:
@@ -139,40 +62,6 @@ class Written:
     embedded: int
     cached: int
     embedded_tokens: int
-
-
-def claim_documents(
-    session: Session, items: Sequence[tuple[int, int]], owner: uuid.UUID, lease_s: float
-) -> list[Claimed]:
-    """Takes the lease on each listed (id, version) still to be done; returns those taken."""
-    if not items:
-        return []
-    rows = session.execute(
-        _CLAIM,
-        {
-            "ids": [i for i, _ in items],
-            "versions": [v for _, v in items],
-            "owner": owner,
-            "lease": lease_s,
-        },
-    )
-    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
-
-
-def _keys(works: Sequence[DocumentWork]) -> dict[str, Any]:
-    return {
-        "ids": [w.id for w in works],
-        "versions": [w.version for w in works],
-        "owners": [w.owner for w in works],
-    }
-
-
-def renew_leases(session: Session, works: Sequence[DocumentWork], lease_s: float) -> set[int]:
-    """Extends the lease of each document this run still owns; returns their ids."""
-    if not works:
-        return set()
-    rows = session.execute(_OWNED, {**_keys(works), "lease": lease_s})
-    return {int(i) for (i,) in rows}
 
 
 def cached_vectors(session: Session, space: str, hashes: Sequence[bytes]) -> dict[bytes, Vectors]:
@@ -199,41 +88,6 @@ def remember_vectors(session: Session, space: str, vectors: Mapping[bytes, Vecto
             " VALUES (:space, :hash, :embedding) ON CONFLICT DO NOTHING"
         ),
         [{"space": space, "hash": h, "embedding": v} for h, v in vectors.items()],
-    )
-
-
-def record_requests(
-    session: Session,
-    batch_id: uuid.UUID,
-    collection_id: int,
-    space: str,
-    records: Sequence[RequestRecord],
-) -> None:
-    """Appends embedding requests to the ledger."""
-    if not records:
-        return
-    session.execute(
-        text(
-            "INSERT INTO embedding_requests (at, batch_id, collection_id, space, inputs, tokens,"
-            " attempts, rate_limited, latency_ms, outcome, error) VALUES (:at, :batch, :coll,"
-            " :space, :inputs, :tokens, :attempts, :rate_limited, :latency, :outcome, :error)"
-        ),
-        [
-            {
-                "at": r.at,
-                "batch": batch_id,
-                "coll": collection_id,
-                "space": space,
-                "inputs": r.inputs,
-                "tokens": r.tokens,
-                "attempts": r.attempts,
-                "rate_limited": r.rate_limited,
-                "latency": r.latency_ms,
-                "outcome": r.outcome,
-                "error": r.error,
-            }
-            for r in records
-        ],
     )
 
 
@@ -276,7 +130,7 @@ def store_documents(
     """
     if not works:
         return {}
-    owned = {int(i) for (i,) in session.execute(_LOCK_OWNED, _keys(works))}
+    owned = {int(i) for (i,) in session.execute(_LOCK_OWNED, owner_keys(works))}
     writable = [w for w in works if w.id in owned]
     if not writable:
         return {}
@@ -318,20 +172,3 @@ def store_documents(
         },
     )
     return {int(i): float(seconds) for i, seconds in rows}
-
-
-def fail_documents(session: Session, failures: Sequence[Failure]) -> set[int]:
-    """Marks versions failed with a reason class, unless superseded, finished or taken over."""
-    if not failures:
-        return set()
-    rows = session.execute(
-        _MARK_FAILED,
-        {
-            "ids": [f.id for f in failures],
-            "versions": [f.version for f in failures],
-            "owners": [f.owner for f in failures],
-            "classes": [f.error_class for f in failures],
-            "reasons": [f.reason[:2000] for f in failures],
-        },
-    )
-    return {int(i) for (i,) in rows}

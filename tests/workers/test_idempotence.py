@@ -115,8 +115,8 @@ def test_a_busy_worker_keeps_its_lease_and_a_dead_one_loses_it(
     import time
     import uuid
 
+    from workers.claims import claim_documents
     from workers.lease import LeaseKeeper
-    from workers.store import claim_documents
     from workers.work import DocumentWork
 
     name = make_collection("hash")
