@@ -148,6 +148,8 @@ def embed_and_store(works: Sequence[DocumentWork]) -> Stored:
             session, embedder.space, [c.content_hash for w in live for c in w.chunks]
         )
     result.fenced = len(works) - len(live)
+    if not live:  # every document was superseded, taken over, deleted or finished meanwhile
+        return result
     missing = _missing_texts(live, known)
     timer = Timer()
     fresh: dict[bytes, Vectors] = {}
