@@ -58,8 +58,12 @@ class Settings(BaseSettings):
     # Workers and broker.
     ingest_queue: str = "ingest"
     embed_queue: str = "embed"
-    # Documents per parse-and-chunk task (the API and the sweeper group ids into tasks).
+    # Documents per parse-and-chunk task (the API and the sweeper group ids into tasks), and
+    # at most this much content per task. Provider-backed collections take more documents per
+    # task, so that small documents fill provider requests.
     ingest_batch_documents: int = 32
+    openai_ingest_batch_documents: int = 512
+    ingest_batch_characters: int = 8_000_000
     visibility_timeout_s: int = 3600
     task_max_retries: int = 8
     task_retry_backoff_max_s: int = 600

@@ -14,8 +14,8 @@ from services.ingest.enqueue import enqueue
 from services.models import PROCESSING, QUEUED, Document
 
 
-def stale_documents(session: Session, grace_s: float, lease_s: float) -> list[tuple[int, int]]:
-    """Returns (id, version) of stale documents and restarts their clocks, in one statement.
+def stale_documents(session: Session, grace_s: float, lease_s: float) -> list[tuple[int, int, int]]:
+    """Returns (id, version, content bytes) of stale documents and restarts their clocks.
 
     A document is stale when it waited `grace_s` in `queued`, or when its processing lease ran
     out: a busy worker renews its leases, a dead one stops. The lease is pushed forward so the
@@ -33,9 +33,9 @@ def stale_documents(session: Session, grace_s: float, lease_s: float) -> list[tu
             )
         )
         .values(enqueued_at=now, lease_expires_at=now + timedelta(seconds=lease_s))
-        .returning(Document.id, Document.version)
+        .returning(Document.id, Document.version, func.octet_length(Document.content))
     )
-    return [(int(i), int(v)) for i, v in rows]
+    return [(int(i), int(v), int(n)) for i, v, n in rows]
 
 
 def sweep_once() -> int:
@@ -43,4 +43,6 @@ def sweep_once() -> int:
     settings = get_settings()
     with session_scope() as session:
         stale = stale_documents(session, settings.queued_grace_s, settings.processing_lease_s)
-    return enqueue(stale) if stale else 0
+    if not stale:
+        return 0
+    return enqueue([(i, v) for i, v, _ in stale], [n for _, _, n in stale])

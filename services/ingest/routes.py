@@ -13,7 +13,7 @@ from services.config import get_settings
 from services.deps import get_session
 from services.errors import ApiError
 from services.ingest import service
-from services.ingest.enqueue import enqueue
+from services.ingest.enqueue import documents_per_task, enqueue
 from services.ingest.schemas import (
     AcceptedDocument,
     BatchOut,
@@ -38,7 +38,7 @@ def ingest_documents(
     service.validate_documents(body.documents, get_settings())
     accepted = service.accept_documents(session, collection, body.documents)
     session.commit()
-    enqueue(accepted.to_enqueue)
+    enqueue(accepted.to_enqueue, accepted.sizes, documents_per_task(collection.embedder))
     return IngestResponse(batch_id=accepted.batch_id, documents=accepted.documents)
 
 

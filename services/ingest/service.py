@@ -32,6 +32,7 @@ class Accepted:
     batch_id: uuid.UUID
     documents: list[AcceptedDocument]
     to_enqueue: list[tuple[int, int]]
+    sizes: list[int]  # characters of content, per document to enqueue
 
 
 def content_hash(text: str, content_type: str) -> str:
@@ -137,7 +138,7 @@ def accept_documents(
     batch = IngestBatch(id=uuid.uuid4(), collection_id=collection.id, total=len(rows))
     session.add(batch)
     session.flush()
-    accepted, items, to_enqueue = [], [], []
+    accepted, items, to_enqueue, sizes = [], [], [], []
     for row in rows:
         external_id = str(row["external_id"])
         doc_id, version, fresh = result[external_id]
@@ -153,8 +154,9 @@ def accept_documents(
         )
         if fresh:
             to_enqueue.append((doc_id, version))
+            sizes.append(len(str(row["content"])))
     session.execute(insert(BatchItem), items)
-    return Accepted(batch.id, accepted, to_enqueue)
+    return Accepted(batch.id, accepted, to_enqueue, sizes)
 
 
 def get_document(session: Session, collection: Collection, external_id: str) -> Document:

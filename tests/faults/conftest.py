@@ -103,6 +103,7 @@ def fault_env(service_env: dict[str, str], **overrides: str) -> dict[str, str]:
         "GROUNDWIRE_INGEST_QUEUE": f"fault-ingest-{tag}",
         "GROUNDWIRE_EMBED_QUEUE": f"fault-embed-{tag}",
         "GROUNDWIRE_INGEST_BATCH_DOCUMENTS": "4",
+        "GROUNDWIRE_OPENAI_INGEST_BATCH_DOCUMENTS": "4",
         "GROUNDWIRE_HASH_BATCH_INPUTS": "32",
         "GROUNDWIRE_OPENAI_BATCH_INPUTS": "8",
         "GROUNDWIRE_PROCESSING_LEASE_S": "6",

@@ -41,3 +41,17 @@ def test_cached_texts_do_not_count_and_collections_never_mix() -> None:
 def test_work_survives_a_message_round_trip() -> None:
     original = work(9, 4, 3)
     assert DocumentWork.from_message(original.to_message()) == original
+
+
+def test_ingest_tasks_are_bounded_by_documents_and_content() -> None:
+    from services.ingest.enqueue import groups
+
+    items = [(i, 1) for i in range(7)]
+    assert [len(g) for g in groups(items, None, 3, 100)] == [3, 3, 1]
+    sizes = [40, 40, 40, 500, 10, 10, 10]
+    assert [[i for i, _ in g] for g in groups(items, sizes, 10, 100)] == [
+        [0, 1],
+        [2],
+        [3],
+        [4, 5, 6],
+    ]

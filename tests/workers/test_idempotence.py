@@ -92,7 +92,7 @@ def test_sweeper_resends_a_document_never_enqueued(api: Any, make_collection: An
     name = make_collection("hash")
     doc_id, version = add_document(name, "orphan", TEXT)
     with session_scope() as session:
-        recent = sweeper.stale_documents(session, grace_s=120, lease_s=900)
+        recent = [(i, v) for i, v, _ in sweeper.stale_documents(session, 120, 900)]
         session.rollback()
     assert (doc_id, version) not in recent, "a fresh document is left to its own task"
     with session_scope() as session:
@@ -104,7 +104,7 @@ def test_sweeper_resends_a_document_never_enqueued(api: Any, make_collection: An
     done = wait_status(api, name, "orphan", "done", timeout=60)
     assert done["chunks"] >= 1
     with session_scope() as session:
-        again = sweeper.stale_documents(session, grace_s=0, lease_s=0)
+        again = [(i, v) for i, v, _ in sweeper.stale_documents(session, 0, 0)]
         session.rollback()
     assert (doc_id, version) not in again, "a done document is never sent again"
 
@@ -128,7 +128,7 @@ def test_a_busy_worker_keeps_its_lease_and_a_dead_one_loses_it(
 
     def stale() -> bool:
         with session_scope() as session:
-            found = sweeper.stale_documents(session, grace_s=120, lease_s=1.5)
+            found = [(i, v) for i, v, _ in sweeper.stale_documents(session, 120, 1.5)]
             session.rollback()  # look, do not push the lease forward
         return (doc_id, version) in found
 

@@ -42,9 +42,9 @@ def test_small_documents_share_embedding_requests(
     batch = ingest(api, name, small_docs("share", 40))
     wait_finished(api, batch["batch_id"])
     seen = [r for r in fake_openai.requests if r.status == 200 and r.first_text != PROBE_TEXT]
-    # 40 documents, 32 per ingest task: two embedding requests, not forty.
+    # 40 documents in one ingest task: one embedding request, not forty.
     assert sum(r.inputs for r in seen) == 40
-    assert len(seen) == 2, [r.inputs for r in seen]
+    assert len(seen) == 1, [r.inputs for r in seen]
     with session_scope() as session:
         ledger = session.execute(
             text(
@@ -60,8 +60,8 @@ def test_small_documents_share_embedding_requests(
             ),
             {"c": collection_id(name)},
         ).one()
-    assert tuple(ledger) == (2, 40, 2)
-    assert tuple(usage) == (40, 40, 2), "one usage row per document, two shared batches"
+    assert tuple(ledger) == (1, 40, 1)
+    assert tuple(usage) == (40, 40, 1), "one usage row per document, one shared batch"
 
 
 def test_one_rejected_input_fails_only_its_document(
