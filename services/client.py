@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from services.batching import pack
+
 CONTENT_TYPES = {
     ".txt": "text/plain",
     ".text": "text/plain",
@@ -64,17 +66,12 @@ def read_documents(paths: list[Path]) -> Iterator[dict[str, Any]]:
 
 def batches(documents: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     """Groups documents into requests within the API's count and size limits."""
-    batch: list[dict[str, Any]] = []
-    size = 0
-    for doc in documents:
-        doc_size = len(doc["text"].encode("utf-8")) + 512
-        if batch and (len(batch) >= MAX_BATCH_DOCUMENTS or size + doc_size > MAX_BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(doc)
-        size += doc_size
-    if batch:
-        yield batch
+    return pack(
+        documents,
+        lambda doc: len(doc["text"].encode("utf-8")) + 512,
+        MAX_BATCH_DOCUMENTS,
+        MAX_BATCH_BYTES,
+    )
 
 
 def _check(response: httpx.Response) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.batching import pack
 from services.embedding import Embedder, get_embedder
 from workers.chunking import Chunk
 
@@ -74,15 +75,6 @@ def embedding_batches(
     for work in works:
         by_collection.setdefault(work.collection_id, []).append(work)
     for collection_id, group in by_collection.items():
-        limit = max_inputs[collection_id]
-        batch: list[DocumentWork] = []
-        inputs = 0
-        for work in group:
-            need = missing.get(work.id, 0)
-            if batch and inputs + need > limit:
-                yield batch
-                batch, inputs = [], 0
-            batch.append(work)
-            inputs += need
-        if batch:
-            yield batch
+        yield from pack(
+            group, lambda w: missing.get(w.id, 0), len(group), max_inputs[collection_id]
+        )

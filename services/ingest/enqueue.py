@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 
+from services.batching import pack
 from services.config import get_settings
 
 log = logging.getLogger(__name__)
@@ -18,17 +19,11 @@ def groups(
 ) -> Iterator[list[tuple[int, int]]]:
     """Yields consecutive groups of at most `max_documents` items and `max_characters` of
     content (a single larger document goes alone)."""
-    group: list[tuple[int, int]] = []
-    characters = 0
-    for i, item in enumerate(items):
-        size = sizes[i] if sizes is not None else 0
-        if group and (len(group) >= max_documents or characters + size > max_characters):
-            yield group
-            group, characters = [], 0
-        group.append(item)
-        characters += size
-    if group:
-        yield group
+    weights = sizes if sizes is not None else [0] * len(items)
+    for group in pack(
+        zip(items, weights, strict=True), lambda p: p[1], max_documents, max_characters
+    ):
+        yield [item for item, _ in group]
 
 
 def documents_per_task(embedder_spec: str) -> int:
