@@ -83,6 +83,8 @@ def html_to_text(html: str) -> str:
         root = lxml_html.document_fromstring(html.encode("utf-8", "replace"), parser=parser)
     except etree.ParserError:
         return ""
+    # Dropped in C before the walk: what is never shown costs no Python per node.
+    etree.strip_elements(root, *_SKIP, with_tail=False)
     extractor = _TextExtractor()
     for event, element in etree.iterwalk(root, events=("start", "end")):
         tag = element.tag if isinstance(element.tag, str) else ""
