@@ -29,7 +29,11 @@ def test_bulk_load_then_build_index(api: Any, make_collection: Any) -> None:
     name = make_collection("hash", bulk_load=True)
     assert api.get(f"/v1/collections/{name}").json()["bulk_load"] is True
     assert not vector_index_exists(name)
-    docs = [{"id": f"d{i}", "text": f"ledger entry {i} for harbour dues"} for i in range(50)]
+    # The neighbours share words with the question by degrees, so an approximate search has a
+    # gradient to follow (against fifty vectors all orthogonal to the question, HNSW may stop
+    # before it meets the one that is not).
+    docs = [{"id": f"d{i}", "text": f"ledger entry {i} for harbour dues"} for i in range(40)]
+    docs += [{"id": f"b{i}", "text": f"basalt sample {i} from the quarry"} for i in range(10)]
     docs.append({"id": "target", "text": "volcanic basalt magma eruption"})
     wait_finished(api, ingest(api, name, docs)["batch_id"])
     exact = query(api, name, "basalt magma", mode="vector")
