@@ -31,47 +31,25 @@ _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
-class _TextExtractor:
-    """Builds structured text from start tags, end tags and text, in document order."""
+# What a tag contributes to the text where it opens and where it closes.
+_OPEN = {
+    **{tag: "\n\n" for tag in _BLOCKS},
+    **{tag: "\n\n" + "#" * level + " " for tag, level in _HEADINGS.items()},
+    "li": "\n- ",
+    "br": "\n",
+    "td": " ",
+    "th": " ",
+}
+_CLOSE = {tag: "\n\n" for tag in (*_BLOCKS, *_HEADINGS) if tag != "li"}
 
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.skipping = 0
-        self.preformatted = 0
 
-    def handle_starttag(self, tag: str) -> None:
-        if tag in _SKIP:
-            self.skipping += 1
-        elif tag in _HEADINGS:
-            self.parts.append("\n\n" + "#" * _HEADINGS[tag] + " ")
-        elif tag in _BLOCKS:
-            self.parts.append("\n\n" if tag != "li" else "\n- ")
-            if tag == "pre":
-                self.preformatted += 1
-        elif tag in ("br", "td", "th"):
-            self.parts.append("\n" if tag == "br" else " ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP:
-            self.skipping = max(0, self.skipping - 1)
-        elif tag == "li":
-            pass  # the next item or the list's end breaks the line
-        elif tag in _HEADINGS or tag in _BLOCKS:
-            self.parts.append("\n\n")
-            if tag == "pre":
-                self.preformatted = max(0, self.preformatted - 1)
-
-    def handle_data(self, data: str) -> None:
-        if self.skipping:
-            return
-        if self.preformatted:
-            self.parts.append(data)
-            return
-        data = data.replace("\n", " ")
-        # Most text nodes hold no run of whitespace: skip the regular expression for them.
-        if "  " in data or "\t" in data or "\r" in data or "\f" in data or "\v" in data:
-            data = _SPACES.sub(" ", data)
-        self.parts.append(data)
+def _flowing(data: str) -> str:
+    """Text outside <pre>: line breaks become spaces, runs of whitespace one space."""
+    data = data.replace("\n", " ")
+    # Most text nodes hold no run of whitespace: skip the regular expression for them.
+    if "  " in data or "\t" in data or "\r" in data or "\f" in data or "\v" in data:
+        data = _SPACES.sub(" ", data)
+    return data
 
 
 def html_to_text(html: str) -> str:
@@ -85,18 +63,30 @@ def html_to_text(html: str) -> str:
         return ""
     # Dropped in C before the walk: what is never shown costs no Python per node.
     etree.strip_elements(root, *_SKIP, with_tail=False)
-    extractor = _TextExtractor()
+    parts: list[str] = []
+    append = parts.append
+    preformatted = 0
     for event, element in etree.iterwalk(root, events=("start", "end")):
         tag = element.tag if isinstance(element.tag, str) else ""
         if event == "start":
-            extractor.handle_starttag(tag)
-            if element.text and tag:
-                extractor.handle_data(element.text)
+            opening = _OPEN.get(tag)
+            if opening is not None:
+                append(opening)
+                if tag == "pre":
+                    preformatted += 1
+            text = element.text
+            if text and tag:
+                append(text if preformatted else _flowing(text))
         else:
-            extractor.handle_endtag(tag)
-            if element.tail:
-                extractor.handle_data(element.tail)
-    lines = [line.strip() for line in "".join(extractor.parts).split("\n")]
+            closing = _CLOSE.get(tag)
+            if closing is not None:
+                append(closing)
+                if tag == "pre" and preformatted:
+                    preformatted -= 1
+            tail = element.tail
+            if tail:
+                append(tail if preformatted else _flowing(tail))
+    lines = [line.strip() for line in "".join(parts).split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
