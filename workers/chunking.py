@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from services.embedding.base import TokenSpans
+from services.embedding.base import Spans, TokenSpans
 
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
 _SENTENCE_END = frozenset(".!?;:")
@@ -57,16 +57,14 @@ def _break_strength(text: str, position: int) -> int:
     return 1
 
 
-def _best_cut(
-    text: str, spans: list[tuple[int, int]], first: int, max_tokens: int
-) -> tuple[int, int]:
+def _best_cut(text: str, starts: list[int], first: int, max_tokens: int) -> tuple[int, int]:
     """Returns (token index, strength) of the cut that ends the chunk starting at `first`."""
     high, low, paragraph_low = first + max_tokens, first + max_tokens // 2, first + max_tokens // 4
     best, best_strength = high, -1
     for i in range(high, paragraph_low, -1):
-        if i < len(spans) and spans[i][0] <= spans[i - 1][0]:
+        if i < len(starts) and starts[i] <= starts[i - 1]:
             continue  # both tokens start inside one character
-        strength = _break_strength(text, spans[i][0]) if i < len(spans) else 4
+        strength = _break_strength(text, starts[i]) if i < len(starts) else 4
         if i <= low and strength < 4:
             continue
         if strength > best_strength:
@@ -77,19 +75,19 @@ def _best_cut(
 
 
 def _overlap_start(
-    text: str, spans: list[tuple[int, int]], cut: int, overlap: int, floor: int
+    text: str, starts: list[int], cut: int, overlap: int, floor: int
 ) -> int:
     """Returns where the next chunk starts: up to `overlap` tokens back, at a word boundary."""
     if overlap <= 0:
         return cut
     for i in range(max(cut - overlap, floor + 1), cut):
-        if _break_strength(text, spans[i][0]) >= 1:
+        if _break_strength(text, starts[i]) >= 1:
             return i
     return cut
 
 
-def _make_chunk(text: str, spans: list[tuple[int, int]], first: int, stop: int) -> Chunk | None:
-    start, end = spans[first][0], spans[stop - 1][1]
+def _make_chunk(text: str, spans: Spans, first: int, stop: int) -> Chunk | None:
+    start, end = spans.starts[first], spans.ends[stop - 1]
     raw = text[start:end]
     stripped = raw.strip()
     if not stripped:
@@ -106,17 +104,17 @@ def chunk_text(text: str, tokenizer: TokenSpans, max_tokens: int, overlap: int =
         raise ValueError("overlap must be at least 0 and below max_tokens")
     spans = tokenizer.spans(text)
     chunks: list[Chunk] = []
-    first, n = 0, len(spans)
+    first, n = 0, len(spans.starts)
     while first < n:
         if n - first <= max_tokens:
             stop, strength = n, 4
         else:
-            stop, strength = _best_cut(text, spans, first, max_tokens)
+            stop, strength = _best_cut(text, spans.starts, first, max_tokens)
         chunk = _make_chunk(text, spans, first, stop)
         if chunk is not None:
             chunks.append(chunk)
         if stop >= n:
             break
         # A new paragraph or section starts clean: no overlap across it.
-        first = stop if strength == 4 else _overlap_start(text, spans, stop, overlap, first)
+        first = stop if strength == 4 else _overlap_start(text, spans.starts, stop, overlap, first)
     return chunks

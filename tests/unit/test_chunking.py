@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import random
+import re
 
 import pytest
 
@@ -48,7 +50,7 @@ def test_chunks_respect_limits_and_offsets(
         assert DOC[chunk.start : chunk.end] == chunk.text
         assert chunk.text == chunk.text.strip() and chunk.text
         assert chunk.token_count <= max_tokens
-        assert len(tokenizer.spans(chunk.text)) <= max_tokens  # type: ignore[attr-defined]
+        assert len(tokenizer.spans(chunk.text).starts) <= max_tokens  # type: ignore[attr-defined]
     # Together the chunks cover every word of the document, in order.
     starts = [c.start for c in chunks]
     assert starts == sorted(starts)
@@ -95,3 +97,17 @@ def test_invalid_settings() -> None:
         chunk_text("x", WORDS, 0)
     with pytest.raises(ValueError):
         chunk_text("x", WORDS, 10, 10)
+
+
+def test_word_tokenizer_matches_its_regular_expression() -> None:
+    # The tokenizer works on character classes with array operations; it must find exactly
+    # what the regular expression finds, for ASCII and for any other character.
+    pattern = re.compile(r"\w+|[^\w\s]")
+    alphabet = "ab Z9_-.,'\n\t\x1c\x85\xa0é中ß٣\u2028²😀\ud800"
+    rng = random.Random(7)
+    texts = ["", " ", "word", "a.b", "naïve café, 東京 — ok?", DOC]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60))) for _ in range(2000)]
+    for text in texts:
+        spans = WORDS.spans(text)
+        expected = [m.span() for m in pattern.finditer(text)]
+        assert list(zip(spans.starts, spans.ends, strict=True)) == expected, text
