@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 
 from lxml import etree
-from lxml import html as lxml_html
 
 PLAIN = "text/plain"
 MARKDOWN = "text/markdown"
@@ -27,67 +26,69 @@ _BLOCK_TAGS = (
 _BLOCKS = frozenset(_BLOCK_TAGS.split())
 _SKIP = frozenset({"script", "style", "head", "noscript", "template", "svg"})
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
-_SPACES = re.compile(r"[ \t\r\f\v]+")
-_BLANK_LINES = re.compile(r"\n{3,}")
 
+
+# Structure is written into the tree as Unicode noncharacters (never meant for interchange;
+# removed from the input first), so libxml2 can serialise all text at once and whitespace can
+# be collapsed over the whole of it without losing the line breaks that the markup makes or
+# that a <pre> holds.
+_NL, _SP, _TAB, _CR, _FF, _VT = "\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3", "\ufdd4", "\ufdd5"
+_MARKERS = re.compile("[\ufdd0-\ufdd5]")
+_KEPT = ((_NL, "\n"), (_SP, " "), (_TAB, "\t"), (_CR, "\r"), (_FF, "\f"), (_VT, "\v"))
+_BREAK = _NL * 2
 
 # What a tag contributes to the text where it opens and where it closes.
 _OPEN = {
-    **{tag: "\n\n" for tag in _BLOCKS},
-    **{tag: "\n\n" + "#" * level + " " for tag, level in _HEADINGS.items()},
-    "li": "\n- ",
-    "br": "\n",
+    **{tag: _BREAK for tag in _BLOCKS},
+    **{tag: _BREAK + "#" * level + " " for tag, level in _HEADINGS.items()},
+    "li": _NL + "- ",
+    "br": _NL,
     "td": " ",
     "th": " ",
 }
-_CLOSE = {tag: "\n\n" for tag in (*_BLOCKS, *_HEADINGS) if tag != "li"}
-
-
-def _flowing(data: str) -> str:
-    """Text outside <pre>: line breaks become spaces, runs of whitespace one space."""
-    data = data.replace("\n", " ")
-    # Most text nodes hold no run of whitespace: skip the regular expression for them.
-    if "  " in data or "\t" in data or "\r" in data or "\f" in data or "\v" in data:
-        data = _SPACES.sub(" ", data)
-    return data
+_CLOSE = {tag: _BREAK for tag in (*_BLOCKS, *_HEADINGS) if tag != "li"}
+_MARKED = tuple(_OPEN)
+_PARSER = etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True)
 
 
 def html_to_text(html: str) -> str:
-    """Returns the readable text of an HTML document, paragraphs separated by blank lines."""
+    """Returns the readable text of an HTML document, paragraphs separated by blank lines.
+
+    Outside <pre>, every run of whitespace becomes one space, as a browser shows it. Lines
+    are stripped and at most one blank line separates paragraphs.
+    """
     if not html.strip():
         return ""
-    parser = lxml_html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True)
+    if not html.isascii() and _MARKERS.search(html):
+        html = _MARKERS.sub("", html)
     try:
-        root = lxml_html.document_fromstring(html.encode("utf-8", "replace"), parser=parser)
-    except etree.ParserError:
+        root = etree.fromstring(html.encode("utf-8", "replace"), _PARSER)
+    except etree.XMLSyntaxError:
         return ""
-    # Dropped in C before the walk: what is never shown costs no Python per node.
+    if root is None:
+        return ""
+    # Dropped in C: what is never shown costs nothing.
     etree.strip_elements(root, *_SKIP, with_tail=False)
-    parts: list[str] = []
-    append = parts.append
-    preformatted = 0
-    for event, element in etree.iterwalk(root, events=("start", "end")):
-        tag = element.tag if isinstance(element.tag, str) else ""
-        if event == "start":
-            opening = _OPEN.get(tag)
-            if opening is not None:
-                append(opening)
-                if tag == "pre":
-                    preformatted += 1
-            text = element.text
-            if text and tag:
-                append(text if preformatted else _flowing(text))
-        else:
-            closing = _CLOSE.get(tag)
-            if closing is not None:
-                append(closing)
-                if tag == "pre" and preformatted:
-                    preformatted -= 1
+    for pre in root.iter("pre"):  # its whitespace is kept: written as markers
+        content = etree.tostring(pre, method="text", encoding=str, with_tail=False)
+        for marker, char in _KEPT:
+            content = content.replace(char, marker)
+        del pre[:]
+        pre.text = content
+    for element in root.iter(*_MARKED):
+        tag = element.tag
+        text = element.text
+        element.text = _OPEN[tag] + text if text else _OPEN[tag]
+        closing = _CLOSE.get(tag)
+        if closing is not None:
             tail = element.tail
-            if tail:
-                append(tail if preformatted else _flowing(tail))
-    lines = [line.strip() for line in "".join(parts).split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+            element.tail = closing + tail if tail else closing
+    text = " ".join(etree.tostring(root, method="text", encoding=str).split())
+    for marker, char in _KEPT:
+        text = text.replace(marker, char)
+    lines = [line.strip() for line in text.split("\n")]
+    kept = [line for i, line in enumerate(lines) if line or (i and lines[i - 1])]
+    return "\n".join(kept).strip()
 
 
 def parse(content: str, content_type: str) -> str:

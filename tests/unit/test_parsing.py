@@ -30,3 +30,20 @@ def test_plain_and_markdown_pass_through() -> None:
 def test_unknown_type() -> None:
     with pytest.raises(ValueError):
         parse("x", "application/pdf")
+
+
+def test_whitespace_collapses_across_elements_but_not_in_pre() -> None:
+    html = "<p>one <b> two</b>\n\t three&nbsp; four</p><pre>x  =  1\n    y\t= 2</pre>"
+    assert html_to_text(html) == "one two three four\n\nx  =  1\ny\t= 2"
+
+
+def test_break_characters_in_the_input_are_text_not_structure() -> None:
+    # The parser writes line breaks into the tree as noncharacters; ones in the input are
+    # dropped before parsing, so they can never turn into breaks.
+    assert html_to_text("<p>a\ufdd0\ufdd0b\ufdd1c</p>") == "abc"
+
+
+def test_empty_and_broken_markup() -> None:
+    assert html_to_text("   ") == ""
+    assert html_to_text("<p>unclosed <b>bold") == "unclosed bold"
+    assert html_to_text("<li>one<li>two") == "- one\n- two"
