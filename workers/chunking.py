@@ -74,9 +74,7 @@ def _best_cut(text: str, starts: list[int], first: int, max_tokens: int) -> tupl
     return best, best_strength
 
 
-def _overlap_start(
-    text: str, starts: list[int], cut: int, overlap: int, floor: int
-) -> int:
+def _overlap_start(text: str, starts: list[int], cut: int, overlap: int, floor: int) -> int:
     """Returns where the next chunk starts: up to `overlap` tokens back, at a word boundary."""
     if overlap <= 0:
         return cut
