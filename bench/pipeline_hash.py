@@ -1,6 +1,7 @@
 """Pipeline overhead alone: documents/s and chunks/s through the API and real workers with the
 `hash` embedder, on the load corpus, with 1 and 2 worker processes in bulk-load mode, then 2
-workers with the HNSW index live.
+workers with the HNSW index live. Bulk-load mode defers text search vectors and both indexes;
+the time leaving it takes is printed, with load + finish against the live run.
 
     bash ../shared/data/load-corpus/build.sh /tmp/load-corpus
     .venv/bin/python -m bench.pipeline_hash [--corpus /tmp/load-corpus]
@@ -78,7 +79,14 @@ def run(docs: list[dict[str, Any]], env: dict[str, str], workers: int, bulk: boo
             build = ""
             if bulk:
                 built = api.put(f"/v1/collections/{name}/bulk-load", json={"enabled": False})
-                build = f", index then built in {built.json()['index_build_seconds']:.1f} s"
+                done = built.json()
+                finish = done["text_search_seconds"] + done["index_build_seconds"]
+                build = (
+                    f"; leaving bulk-load mode: text search vectors and GIN index"
+                    f" {done['text_search_seconds']:.1f} s + HNSW index"
+                    f" {done['index_build_seconds']:.1f} s; load + finish {elapsed + finish:.1f} s"
+                    f" = {chunks / (elapsed + finish):,.0f} chunks/s overall"
+                )
     finally:
         stop_workers(pool)
     mode = "bulk-load mode" if bulk else "HNSW index live"

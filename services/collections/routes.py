@@ -61,11 +61,18 @@ def update_collection(
 
 @router.put("/{name}/bulk-load", response_model=BulkLoadOut)
 def bulk_load(name: str, body: BulkLoad, session: Session = Depends(get_session)) -> object:
-    """Enters bulk-load mode (no vector index while loading) or leaves it (builds the index)."""
+    """Enters bulk-load mode (indexes and text search deferred) or leaves it (builds them)."""
     collection = service.get_collection(session, name)
-    seconds = service.set_bulk_load(session, collection, body.enabled)
+    finished = service.set_bulk_load(session, collection, body.enabled)
     session.commit()
-    return BulkLoadOut(bulk_load=collection.bulk_load, index_build_seconds=seconds)
+    if finished is None:
+        return BulkLoadOut(bulk_load=collection.bulk_load)
+    return BulkLoadOut(
+        bulk_load=collection.bulk_load,
+        index_build_seconds=finished.vector_index_seconds,
+        text_search_seconds=finished.text_index_seconds,
+        text_vectors_computed=finished.text_vectors,
+    )
 
 
 @router.delete("/{name}", status_code=204)

@@ -21,7 +21,7 @@ class CollectionCreate(BaseModel):
     threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     bulk_load: bool = Field(
         default=False,
-        description="load without the vector index; build it when the load is done",
+        description="load without indexes or text search vectors; build them when done",
     )
     language: str = Field(
         default="english",
@@ -39,7 +39,7 @@ class CollectionUpdate(BaseModel):
 
 
 class BulkLoad(BaseModel):
-    """Turns bulk-load mode on (drop the vector index) or off (build it now)."""
+    """Turns bulk-load mode on (defer indexes and text search) or off (build them now)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -47,10 +47,17 @@ class BulkLoad(BaseModel):
 
 
 class BulkLoadOut(BaseModel):
-    """The mode now, and how long building the index took when it was just built."""
+    """The mode now; on leaving bulk-load mode, what finishing the load did and took."""
 
     bulk_load: bool
-    index_build_seconds: float | None
+    index_build_seconds: float | None = Field(default=None, description="building the HNSW index")
+    text_search_seconds: float | None = Field(
+        default=None,
+        description="computing the deferred text search vectors and building the GIN index",
+    )
+    text_vectors_computed: int | None = Field(
+        default=None, description="chunks whose text search vector was deferred"
+    )
 
 
 class DocumentCounts(BaseModel):

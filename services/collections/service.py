@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from psycopg import sql
 from sqlalchemy import func, select, text
@@ -112,33 +113,78 @@ def create_collection(session: Session, body: CollectionCreate) -> Collection:
         session.flush()
     except IntegrityError as error:
         raise ApiError(409, "conflict", f"collection {body.name!r} already exists") from error
-    ddl = index_ddl(collection.id, collection.dimensions)
-    if ddl is not None and not collection.bulk_load:
-        session.execute(text(ddl.as_string()))
-    session.execute(text(text_index_ddl(collection.id).as_string()))
+    if not collection.bulk_load:  # in bulk-load mode both are built when the load is done
+        ddl = index_ddl(collection.id, collection.dimensions)
+        if ddl is not None:
+            session.execute(text(ddl.as_string()))
+        session.execute(text(text_index_ddl(collection.id).as_string()))
     return collection
 
 
-def set_bulk_load(session: Session, collection: Collection, enabled: bool) -> float | None:
-    """Drops the vector index for a bulk load, or builds it afterwards; returns build seconds.
+@dataclass(frozen=True)
+class BulkLoadFinished:
+    """What leaving bulk-load mode did: text search vectors computed, and the time it took."""
 
-    Building one index over loaded rows is far cheaper than maintaining it row by row; the
-    build gets generous memory and parallel workers for its transaction only. Until it
-    exists, vector search is exact (a scan), so results stay correct throughout.
+    text_vectors: int
+    text_index_seconds: float
+    vector_index_seconds: float | None
+
+
+def set_bulk_load(
+    session: Session, collection: Collection, enabled: bool
+) -> BulkLoadFinished | None:
+    """Enters bulk-load mode, or leaves it: computes what was deferred and builds the indexes.
+
+    In bulk-load mode the collection has no HNSW and no GIN index, and its new chunks are
+    written without their text search vector (the `chunks_text_search` trigger leaves it
+    NULL), which is most of what writing a chunk costs. Computing the vectors in one parallel
+    pass and building each index once over the loaded rows is cheaper than maintaining them
+    row by row. Meanwhile vector search is exact (a scan) and keyword search sees only the
+    chunks written before the mode was entered.
+
+    Leaving takes a SHARE ROW EXCLUSIVE lock on chunks before anything else: it waits for
+    every transaction writing chunks to commit (so no chunk of this collection without its
+    vector can arrive after the pass) and holds new writers until the indexes are built; by
+    then they see the collection out of bulk-load mode. Everything happens in the caller's
+    transaction, so a failure leaves the collection in bulk-load mode, to be left again.
     """
     collection.bulk_load = enabled
     if enabled:
-        drop = sql.SQL("DROP INDEX IF EXISTS {}").format(index_name(collection.id))
-        session.execute(text(drop.as_string()))
+        for name in (index_name(collection.id), text_index_name(collection.id)):
+            session.execute(text(sql.SQL("DROP INDEX IF EXISTS {}").format(name).as_string()))
         return None
-    ddl = index_ddl(collection.id, collection.dimensions)
-    if ddl is None:
-        return None
+    session.flush()
+    session.execute(text("LOCK TABLE chunks IN SHARE ROW EXCLUSIVE MODE"))
     session.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
     session.execute(text("SET LOCAL max_parallel_maintenance_workers = 2"))
+    session.execute(text("SET LOCAL max_parallel_workers_per_gather = 2"))
+    started = time.perf_counter()
+    # Computed by a parallel query into a scratch table, then written in one pass: an UPDATE
+    # alone would compute every vector in one process.
+    session.execute(
+        text(
+            "CREATE TEMPORARY TABLE deferred_text_search ON COMMIT DROP AS"
+            " SELECT id, to_tsvector(ts_config, text) AS tsv FROM chunks"
+            " WHERE collection_id = :cid AND tsv IS NULL"
+        ),
+        {"cid": collection.id},
+    )
+    filled: int = session.execute(
+        text(
+            "WITH filled AS (UPDATE chunks SET tsv = d.tsv FROM deferred_text_search AS d"
+            " WHERE chunks.id = d.id AND chunks.collection_id = :cid RETURNING 1)"
+            " SELECT count(*) FROM filled"
+        ),
+        {"cid": collection.id},
+    ).scalar_one()
+    session.execute(text(text_index_ddl(collection.id).as_string()))
+    text_seconds = time.perf_counter() - started
+    ddl = index_ddl(collection.id, collection.dimensions)
+    if ddl is None:
+        return BulkLoadFinished(filled, text_seconds, None)
     started = time.perf_counter()
     session.execute(text(ddl.as_string()))
-    return time.perf_counter() - started
+    return BulkLoadFinished(filled, text_seconds, time.perf_counter() - started)
 
 
 def get_collection(session: Session, name: str) -> Collection:

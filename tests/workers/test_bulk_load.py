@@ -1,9 +1,13 @@
-"""Bulk-load mode: load without the vector index, then build it once; queries work throughout."""
+"""Bulk-load mode: load without indexes or text search vectors, then build them once; queries
+work throughout, and a chunk written while the mode is left is never left without its vector."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
@@ -13,38 +17,106 @@ from tests.helpers import ingest, query, wait_finished
 pytestmark = pytest.mark.usefixtures("worker")
 
 
-def vector_index_exists(name: str) -> bool:
+def collection_id(name: str) -> int:
     with session_scope() as session:
-        cid = session.execute(
-            text("SELECT id FROM collections WHERE name = :n"), {"n": name}
-        ).scalar_one()
-        return bool(
+        return int(
             session.execute(
-                text("SELECT 1 FROM pg_indexes WHERE indexname = :i"), {"i": f"chunks_hnsw_c{cid}"}
-            ).first()
+                text("SELECT id FROM collections WHERE name = :n"), {"n": name}
+            ).scalar_one()
         )
 
 
-def test_bulk_load_then_build_index(api: Any, make_collection: Any) -> None:
+def indexes(name: str) -> set[str]:
+    cid = collection_id(name)
+    with session_scope() as session:
+        found = session.execute(
+            text("SELECT indexname FROM pg_indexes WHERE indexname IN (:v, :t)"),
+            {"v": f"chunks_hnsw_c{cid}", "t": f"chunks_fts_c{cid}"},
+        ).scalars()
+        return {"vector" if n.startswith("chunks_hnsw") else "text" for n in found}
+
+
+def chunks_without_text_vector(name: str) -> tuple[int, int]:
+    with session_scope() as session:
+        missing, total = session.execute(
+            text("SELECT count(*) FILTER (WHERE tsv IS NULL), count(*) FROM chunks"
+                 " WHERE collection_id = :c"),
+            {"c": collection_id(name)},
+        ).one()  # fmt: skip
+        return int(missing), int(total)
+
+
+def test_bulk_load_then_build_indexes(api: Any, make_collection: Any) -> None:
     name = make_collection("hash", bulk_load=True)
     assert api.get(f"/v1/collections/{name}").json()["bulk_load"] is True
-    assert not vector_index_exists(name)
-    # The neighbours share words with the question by degrees, so an approximate search has a
-    # gradient to follow (against fifty vectors all orthogonal to the question, HNSW may stop
-    # before it meets the one that is not).
-    docs = [{"id": f"d{i}", "text": f"ledger entry {i} for harbour dues"} for i in range(40)]
+    assert indexes(name) == set()
+    # Every document shares a word with the question, and the target two, so an approximate
+    # search has a gradient to follow from anywhere in the graph (from a cluster orthogonal to
+    # the question, HNSW may stop before it meets the one document that is not).
+    docs = [{"id": f"d{i}", "text": f"ledger entry {i} for basalt dues"} for i in range(40)]
     docs += [{"id": f"b{i}", "text": f"basalt sample {i} from the quarry"} for i in range(10)]
     docs.append({"id": "target", "text": "volcanic basalt magma eruption"})
     wait_finished(api, ingest(api, name, docs)["batch_id"])
     exact = query(api, name, "basalt magma", mode="vector")
     assert exact["results"][0]["document_id"] == "target"
+    # Text search vectors are deferred: keyword search does not see the load yet.
+    assert chunks_without_text_vector(name) == (51, 51)
+    assert query(api, name, "magma", mode="keyword")["results"] == []
 
     built = api.put(f"/v1/collections/{name}/bulk-load", json={"enabled": False})
     assert built.status_code == 200, built.text
-    assert built.json()["bulk_load"] is False and built.json()["index_build_seconds"] >= 0
-    assert vector_index_exists(name)
+    body = built.json()
+    assert body["bulk_load"] is False and body["text_vectors_computed"] == 51
+    assert body["index_build_seconds"] >= 0 and body["text_search_seconds"] >= 0
+    assert indexes(name) == {"vector", "text"}
+    assert chunks_without_text_vector(name) == (0, 51)
     assert query(api, name, "basalt magma", mode="vector")["results"][0]["document_id"] == "target"
+    assert query(api, name, "magma", mode="keyword")["results"][0]["document_id"] == "target"
+
+    # Out of bulk-load mode, new chunks get their vector as they are written.
+    more = [{"id": "late", "text": "obsidian flows cool quickly"}]
+    wait_finished(api, ingest(api, name, more)["batch_id"])
+    assert chunks_without_text_vector(name) == (0, 52)
+    assert query(api, name, "obsidian", mode="keyword")["results"][0]["document_id"] == "late"
 
     again = api.put(f"/v1/collections/{name}/bulk-load", json={"enabled": True}).json()
-    assert again == {"bulk_load": True, "index_build_seconds": None}
-    assert not vector_index_exists(name)
+    assert again == {
+        "bulk_load": True,
+        "index_build_seconds": None,
+        "text_search_seconds": None,
+        "text_vectors_computed": None,
+    }
+    assert indexes(name) == set()
+
+
+def test_a_chunk_written_while_bulk_load_ends_gets_its_vector(
+    api: Any, make_collection: Any, database_url: str
+) -> None:
+    name = make_collection("hash", bulk_load=True)
+    wait_finished(api, ingest(api, name, [{"id": "a", "text": "granite"}])["batch_id"])
+    cid = collection_id(name)
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as writer:
+        # A writer inside its transaction: its chunk is written without a vector (bulk-load
+        # mode) and not committed yet when the mode is left.
+        writer.execute(
+            "INSERT INTO chunks (collection_id, document_id, doc_version, ordinal, text,"
+            " char_start, char_end, token_count, content_hash, embedding)"
+            " SELECT collection_id, document_id, doc_version, ordinal + 1, 'pumice floats',"
+            " 0, 13, 2, content_hash, embedding FROM chunks WHERE collection_id = %s",
+            [cid],
+        )
+        answers: list[Any] = []
+        leaving = threading.Thread(
+            target=lambda: answers.append(
+                api.put(f"/v1/collections/{name}/bulk-load", json={"enabled": False})
+            )
+        )
+        leaving.start()
+        time.sleep(1.5)
+        assert not answers, "leaving bulk-load mode must wait for the open writer"
+        writer.commit()
+        leaving.join(60)
+    assert answers and answers[0].status_code == 200, answers
+    assert answers[0].json()["text_vectors_computed"] == 2
+    assert chunks_without_text_vector(name) == (0, 2)
