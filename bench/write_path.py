@@ -111,14 +111,18 @@ def store_load(
 
 def build_index(collection_id: int) -> float:
     """Leaves bulk-load mode: text search vectors, GIN and HNSW indexes; returns seconds."""
-    from services.collections.service import set_bulk_load
+    from services.collections.service import build_indexes, leave_bulk_load
 
     with session_scope() as session:
         collection = session.get(Collection, collection_id)
         assert collection is not None
-        finished = set_bulk_load(session, collection, False)
-    assert finished is not None and finished.vector_index_seconds is not None
-    return finished.text_index_seconds + finished.vector_index_seconds
+        _, fill_seconds = leave_bulk_load(session, collection)
+    with session_scope() as session:
+        collection = session.get(Collection, collection_id)
+        assert collection is not None
+        text_seconds, vector_seconds = build_indexes(session, collection)
+    assert vector_seconds is not None
+    return fill_seconds + text_seconds + vector_seconds
 
 
 def naive_rate(url: str, rows: int, rng: np.random.Generator, tag: str, bulk: bool) -> float:

@@ -63,15 +63,19 @@ def update_collection(
 def bulk_load(name: str, body: BulkLoad, session: Session = Depends(get_session)) -> object:
     """Enters bulk-load mode (indexes and text search deferred) or leaves it (builds them)."""
     collection = service.get_collection(session, name)
-    finished = service.set_bulk_load(session, collection, body.enabled)
+    if body.enabled:
+        service.enter_bulk_load(session, collection)
+        session.commit()
+        return BulkLoadOut(bulk_load=True)
+    vectors, fill_seconds = service.leave_bulk_load(session, collection)
     session.commit()
-    if finished is None:
-        return BulkLoadOut(bulk_load=collection.bulk_load)
+    text_index_seconds, index_seconds = service.build_indexes(session, collection)
+    session.commit()
     return BulkLoadOut(
-        bulk_load=collection.bulk_load,
-        index_build_seconds=finished.vector_index_seconds,
-        text_search_seconds=finished.text_index_seconds,
-        text_vectors_computed=finished.text_vectors,
+        bulk_load=False,
+        index_build_seconds=index_seconds,
+        text_search_seconds=fill_seconds + text_index_seconds,
+        text_vectors_computed=vectors,
     )
 
 
