@@ -111,12 +111,15 @@ def store_load(
 
 def build_index(collection_id: int) -> float:
     """Leaves bulk-load mode: text search vectors, GIN and HNSW indexes; returns seconds."""
-    from services.collections.service import build_indexes, leave_bulk_load
+    from services.collections.service import build_indexes, leave_bulk_load, vacuum_chunks
 
     with session_scope() as session:
         collection = session.get(Collection, collection_id)
         assert collection is not None
         _, fill_seconds = leave_bulk_load(session, collection)
+    started = time.perf_counter()
+    vacuum_chunks()
+    fill_seconds += time.perf_counter() - started
     with session_scope() as session:
         collection = session.get(Collection, collection_id)
         assert collection is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.orm import Session
 
@@ -69,6 +71,10 @@ def bulk_load(name: str, body: BulkLoad, session: Session = Depends(get_session)
         return BulkLoadOut(bulk_load=True)
     vectors, fill_seconds = service.leave_bulk_load(session, collection)
     session.commit()
+    if vectors:
+        started = time.perf_counter()
+        service.vacuum_chunks()
+        fill_seconds += time.perf_counter() - started
     text_index_seconds, index_seconds = service.build_indexes(session, collection)
     session.commit()
     return BulkLoadOut(
