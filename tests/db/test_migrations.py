@@ -53,3 +53,58 @@ def test_upgrade_downgrade_upgrade_on_empty_database(postgres: Any) -> None:
 
     migrate.upgrade(url)
     assert tables(url) == TABLES
+
+
+def test_text_search_trigger_and_its_downgrade_keep_every_vector(postgres: Any) -> None:
+    admin = postgres.server.get_uri("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS migrations_tsv")
+        conn.execute("CREATE DATABASE migrations_tsv")
+    url = postgres.server.get_uri("migrations_tsv")
+    migrate.upgrade(url)
+
+    def chunk(conn: psycopg.Connection[Any], collection: int, document: int, text: str) -> None:
+        conn.execute(
+            "INSERT INTO chunks (collection_id, document_id, doc_version, ordinal, text,"
+            " char_start, char_end, token_count, content_hash, embedding)"
+            " VALUES (%s, %s, 1, (SELECT count(*) FROM chunks WHERE document_id = %s), %s,"
+            " 0, 1, 1, 'h', '[1,0,0]')",
+            [collection, document, document, text],
+        )
+
+    with psycopg.connect(url) as conn:
+        ids = []
+        for name, bulk in (("live", False), ("bulk", True)):
+            cid = conn.execute(
+                "INSERT INTO collections (name, embedder, dimensions, max_input_tokens,"
+                " chunk_tokens, chunk_overlap, threshold, language, bulk_load)"
+                " VALUES (%s, 'hash:3', 3, 100, 50, 0, 0.3, 'english', %s) RETURNING id",
+                [name, bulk],
+            ).fetchone()
+            assert cid is not None
+            doc = conn.execute(
+                "INSERT INTO documents (collection_id, external_id, content, content_hash,"
+                " metadata, version, status, attempts, chunk_count, token_count,"
+                " embedded_chunks, cached_chunks, embedded_tokens)"
+                " VALUES (%s, 'd', 'x', 'h', '{}', 1, 'done', 0, 0, 0, 0, 0, 0) RETURNING id",
+                [cid[0]],
+            ).fetchone()
+            assert doc is not None
+            chunk(conn, cid[0], doc[0], "Running dogs")
+            ids.append((cid[0], doc[0]))
+        rows = conn.execute("SELECT collection_id, tsv::text FROM chunks ORDER BY id").fetchall()
+        # Computed as written, except in bulk-load mode (computed when the mode is left).
+        assert rows == [(ids[0][0], "'dog':2 'run':1"), (ids[1][0], None)]
+
+    # Going back to the generated column computes every vector, deferred ones included.
+    migrate.downgrade(url, "0007_analytics")
+    with psycopg.connect(url) as conn:
+        assert [r[0] for r in conn.execute("SELECT tsv::text FROM chunks ORDER BY id")] == [
+            "'dog':2 'run':1",
+            "'dog':2 'run':1",
+        ]
+    migrate.upgrade(url)
+    with psycopg.connect(url) as conn:
+        chunk(conn, ids[0][0], ids[0][1], "Barking cats")
+        last = conn.execute("SELECT tsv::text FROM chunks ORDER BY id DESC LIMIT 1").fetchone()
+        assert last == ("'bark':1 'cat':2",)
