@@ -6,11 +6,12 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import case, func, literal, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from services.config import Settings
+from services.db import driver_connection
 from services.errors import ApiError
 from services.ingest.schemas import AcceptedDocument, BatchOut, DocumentIn, DocumentOut
 from services.models import (
@@ -23,6 +24,38 @@ from services.models import (
     IngestBatch,
 )
 from services.validation import json_problem, json_size, text_problem
+
+_REDO = "(d.content_hash <> excluded.content_hash OR d.status = %(failed)s)"
+_RESET = {
+    "status": "%(queued)s",
+    "error": "NULL",
+    "error_class": "NULL",
+    "lease_owner": "NULL",
+    "attempts": "0",
+    "accepted_at": "now()",
+    "enqueued_at": "now()",
+    "started_at": "NULL",
+    "embedded_at": "NULL",
+    "finished_at": "NULL",
+}
+UPSERT = (
+    "INSERT INTO documents AS d (collection_id, external_id, title, source, metadata, content,"
+    " content_type, content_hash, version, status, attempts, chunk_count, token_count,"
+    " embedded_chunks, cached_chunks, embedded_tokens)"
+    " VALUES (%(collection)s, %(external_id)s, %(title)s, %(source)s, %(metadata)s,"
+    " %(content)s, %(content_type)s, %(content_hash)s, 1, %(queued)s, 0, 0, 0, 0, 0, 0)"
+    " ON CONFLICT ON CONSTRAINT documents_collection_external DO UPDATE SET"
+    " title = excluded.title, source = excluded.source, metadata = excluded.metadata,"
+    " content = excluded.content, content_type = excluded.content_type,"
+    " content_hash = excluded.content_hash,"
+    " version = CASE WHEN d.content_hash <> excluded.content_hash"
+    " THEN d.version + 1 ELSE d.version END, "
+    + ", ".join(
+        f"{column} = CASE WHEN {_REDO} THEN {value} ELSE d.{column} END"
+        for column, value in _RESET.items()
+    )
+    + " RETURNING d.id, d.external_id, d.version, d.accepted_at = now()"
+)
 
 
 @dataclass(frozen=True)
@@ -89,51 +122,29 @@ def accept_documents(
     """
     rows = [
         {
-            "collection_id": collection.id,
+            "collection": collection.id,
             "external_id": doc.id or uuid.uuid4().hex,
             "title": doc.title,
             "source": doc.source,
-            "metadata": doc.metadata,
+            "metadata": Jsonb(doc.metadata),
             "content": doc.text,
             "content_type": doc.content_type,
             "content_hash": content_hash(doc.text, doc.content_type),
+            "queued": QUEUED,
+            "failed": FAILED,
         }
         for doc in documents
     ]
-    stmt = insert(Document).values(rows)
-    new = stmt.excluded
-    text_changed = Document.content_hash != new.content_hash
-    redo = text_changed | (Document.status == FAILED)
-    now = func.now()
-
-    def when_redo(value: object, otherwise: object) -> object:
-        return case((redo, value), else_=otherwise)
-
-    upsert = stmt.on_conflict_do_update(
-        constraint="documents_collection_external",
-        set_={
-            "title": new.title,
-            "source": new.source,
-            "metadata": new.metadata,
-            "content": new.content,
-            "content_type": new.content_type,
-            "content_hash": new.content_hash,
-            "version": case((text_changed, Document.version + 1), else_=Document.version),
-            "status": when_redo(literal(QUEUED), Document.status),
-            "error": when_redo(None, Document.error),
-            "error_class": when_redo(None, Document.error_class),
-            "lease_owner": when_redo(None, Document.lease_owner),
-            "attempts": when_redo(0, Document.attempts),
-            "accepted_at": when_redo(now, Document.accepted_at),
-            "enqueued_at": when_redo(now, Document.enqueued_at),
-            "started_at": when_redo(None, Document.started_at),
-            "embedded_at": when_redo(None, Document.embedded_at),
-            "finished_at": when_redo(None, Document.finished_at),
-        },
-    ).returning(Document.id, Document.external_id, Document.version, (Document.accepted_at == now))
-    result = {
-        ext: (doc_id, version, fresh) for doc_id, ext, version, fresh in session.execute(upsert)
-    }
+    # One prepared statement run per document in a pipeline: a multi-row VALUES list would
+    # be a new statement for every batch size, built and parsed each time (twice as slow).
+    result: dict[str, tuple[int, int, bool]] = {}
+    with driver_connection(session).cursor() as cursor:
+        cursor.executemany(UPSERT, rows, returning=True)
+        more = True
+        while more:
+            for doc_id, ext, version, fresh in cursor.fetchall():
+                result[ext] = (doc_id, version, fresh)
+            more = bool(cursor.nextset())
 
     batch = IngestBatch(id=uuid.uuid4(), collection_id=collection.id, total=len(rows))
     session.add(batch)
@@ -155,7 +166,12 @@ def accept_documents(
         if fresh:
             to_enqueue.append((doc_id, version))
             sizes.append(len(str(row["content"])))
-    session.execute(insert(BatchItem), items)
+    with driver_connection(session).cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO batch_items (batch_id, document_id, version, accepted_status)"
+            " VALUES (%(batch_id)s, %(document_id)s, %(version)s, %(accepted_status)s)",
+            items,
+        )
     return Accepted(batch.id, accepted, to_enqueue, sizes)
 
 
