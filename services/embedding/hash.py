@@ -38,9 +38,10 @@ def _char_class(char: str) -> int:
 
 
 _ASCII_CLASSES = np.array([_char_class(chr(code)) for code in range(128)], dtype=np.uint8)
-# Every byte that is not an ASCII word character becomes a space.
-_ASCII_WORD_BYTES = bytes(
-    code if code < 128 and _ASCII_CLASSES[code] == _WORDISH else 32 for code in range(256)
+# UTF-8 bytes to split words at: every ASCII byte that is not a word character becomes a space
+# (bytes from 0x80 up are parts of non-ASCII characters and stay).
+_WORD_BYTES = bytes(
+    code if code >= 128 or _ASCII_CLASSES[code] == _WORDISH else 32 for code in range(256)
 )
 
 
@@ -121,14 +122,38 @@ class HashEmbedder:
 
 
 def _words(lowered: str) -> list[str] | list[bytes]:
-    """The words of a lower-cased text, as `\\w+` finds them; as bytes when it is ASCII.
+    """The words of a lower-cased text, as `\\w+` finds them, as UTF-8 bytes.
 
-    For ASCII text, mapping every other byte to a space and splitting is three times faster
-    than the regular expression (which was half of this embedder's time).
+    Every character that is not a word character becomes a space, then the UTF-8 bytes are
+    split: three times faster than the regular expression, which was half of this embedder's
+    time. Bytes from 0x80 up belong to non-ASCII characters, all of them word characters
+    once the others are replaced. A bucket is the hash of a word's UTF-8 bytes either way.
     """
-    if lowered.isascii():
-        return lowered.encode("ascii").translate(_ASCII_WORD_BYTES).split()
-    return _WORD.findall(lowered)
+    if not lowered.isascii():
+        for char in _non_word_characters(lowered):
+            lowered = lowered.replace(char, " ")
+        try:
+            data = lowered.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate
+            return _WORD.findall(lowered)
+        return data.translate(_WORD_BYTES).split()
+    return lowered.encode("ascii").translate(_WORD_BYTES).split()
+
+
+_NON_ASCII_WORD: dict[str, bool] = {}
+
+
+def _non_word_characters(text: str) -> list[str]:
+    """The distinct non-ASCII characters of `text` that are not word characters."""
+    found = []
+    for char in set(text):
+        if char > "\x7f":
+            word = _NON_ASCII_WORD.get(char)
+            if word is None:
+                word = _NON_ASCII_WORD[char] = _WORD_CHAR.match(char) is not None
+            if not word:
+                found.append(char)
+    return found
 
 
 class _Buckets(dict[str | bytes, int]):

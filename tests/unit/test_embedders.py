@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import numpy as np
 import pytest
 
 from services.embedding import PermanentEmbeddingError
-from services.embedding.hash import HashEmbedder
+from services.embedding.hash import HashEmbedder, _words
 from services.embedding.local import LocalEmbedder
 from services.embedding.openai_provider import plan_requests
 
@@ -64,3 +67,17 @@ def test_hash_embedder_takes_its_width_from_the_spec() -> None:
     for bad in ("hash:8", "hash:4096", "hash:wide"):
         with pytest.raises(UnknownEmbedder):
             parse_embedder_spec(bad)
+
+
+def test_hash_embedder_words_are_what_the_regular_expression_finds() -> None:
+    # Words are found by byte translation (fast); the space `hash:v1` is defined by `\w+`
+    # over the lower-cased text, hashed as UTF-8, so both must agree on every text.
+    pattern = re.compile(r"\w+")
+    alphabet = "ab Z9_-.,'\n\t\x1c\x85\xa0é中ß٣\u2028²😀\u2019—\u0301İ\ud800"
+    rng = random.Random(11)
+    texts = ["naïve café, 東京 — ok?", "plain ascii words", "\u2019quoted\u2019 İstanbul"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60))) for _ in range(2000)]
+    for text in texts:
+        lowered = text.lower()
+        found = [w if isinstance(w, str) else w.decode("utf-8") for w in _words(lowered)]
+        assert found == pattern.findall(lowered), text
