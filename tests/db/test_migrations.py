@@ -108,3 +108,54 @@ def test_text_search_trigger_and_its_downgrade_keep_every_vector(postgres: Any) 
         chunk(conn, ids[0][0], ids[0][1], "Barking cats")
         last = conn.execute("SELECT tsv::text FROM chunks ORDER BY id DESC LIMIT 1").fetchone()
         assert last == ("'bark':1 'cat':2",)
+
+
+def test_text_is_stored_without_pglz_and_the_downgrade_restores_it(postgres: Any) -> None:
+    admin = postgres.server.get_uri("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS migrations_storage")
+        conn.execute("CREATE DATABASE migrations_storage")
+    url = postgres.server.get_uri("migrations_storage")
+    migrate.upgrade(url)
+    passage = " ".join(f"word{i % 50}" for i in range(300))  # ~2 kB, compresses well
+    vector = "[" + ",".join(["0.5"] * 256) + "]"
+
+    def write(conn: psycopg.Connection[Any], name: str) -> tuple[str | None, str | None]:
+        """Stores a document and one chunk; returns how their text was compressed."""
+        cid = conn.execute(
+            "INSERT INTO collections (name, embedder, dimensions, max_input_tokens,"
+            " chunk_tokens, chunk_overlap, threshold, language)"
+            " VALUES (%s, 'hash', 256, 100, 50, 0, 0.3, 'english') RETURNING id",
+            [name],
+        ).fetchone()
+        assert cid is not None
+        doc = conn.execute(
+            "INSERT INTO documents (collection_id, external_id, content, content_hash,"
+            " metadata, version, status, attempts, chunk_count, token_count,"
+            " embedded_chunks, cached_chunks, embedded_tokens)"
+            " VALUES (%s, 'd', %s, 'h', '{}', 1, 'done', 0, 0, 0, 0, 0, 0) RETURNING id",
+            [cid[0], passage * 20],
+        ).fetchone()
+        assert doc is not None
+        conn.execute(
+            "INSERT INTO chunks (collection_id, document_id, doc_version, ordinal, text,"
+            " char_start, char_end, token_count, content_hash, embedding)"
+            " VALUES (%s, %s, 1, 0, %s, 0, 1, 1, 'h', %s)",
+            [cid[0], doc[0], passage, vector],
+        )
+        row = conn.execute(
+            "SELECT pg_column_compression(c.text), pg_column_compression(d.content)"
+            " FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.id = %s",
+            [doc[0]],
+        ).fetchone()
+        assert row is not None
+        return row[0], row[1]
+
+    with psycopg.connect(url) as conn:
+        chunk_text, content = write(conn, "now")
+        assert chunk_text is None  # inline, as it is
+        assert content in (None, "lz4")
+        assert conn.execute("SELECT text FROM chunks").fetchone() == (passage,)
+    migrate.downgrade(url, "0008_deferred_text_search")
+    with psycopg.connect(url) as conn:
+        assert write(conn, "before") == ("pglz", "pglz")
