@@ -99,7 +99,7 @@ def run(docs: list[dict[str, Any]], env: dict[str, str], workers: int, bulk: boo
                 assert accepted.status_code == 202, accepted.text[:300]
                 batches.append(accepted.json()["batch_id"])
             while not all(api.get(f"/v1/batches/{b}").json()["finished"] for b in batches):
-                time.sleep(0.5)
+                time.sleep(0.1)  # the end is known to within 0.1 s
             elapsed = time.perf_counter() - started
             failed = sum(api.get(f"/v1/batches/{b}").json()["failed"] for b in batches)
             chunks = api.get(f"/v1/collections/{name}").json()["chunks"]
