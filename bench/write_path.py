@@ -3,7 +3,9 @@ embedding batch of documents, as the embed stage writes them) against naive
 one-row-per-INSERT commits, the same vectors into the same table: once in bulk-load mode
 (no indexes and no text search vectors while loading, for both) and once with the HNSW and
 GIN indexes live. Then the time bulk-load mode saves: load + finishing (text search vectors,
-GIN and HNSW builds), against loading with everything live.
+GIN and HNSW builds), against loading with everything live. Last, the ceilings: how fast
+this server writes the same rows with no index, constraint or trigger at all, which bounds
+any ratio a write path can reach here.
 
     .venv/bin/python -m bench.write_path [--rows 20000] [--naive-rows 1000] [--repeats 3]
         [--batch-chunks 256]
@@ -148,6 +150,64 @@ def naive_rate(url: str, rows: int, rng: np.random.Generator, tag: str, bulk: bo
         return rows / (time.perf_counter() - started)
 
 
+def ceilings(url: str, collection_id: int) -> list[tuple[str, float]]:
+    """Rows/s of the fastest ways this server can write a collection's chunk rows at all.
+
+    Into a copy of the chunks table with no index, constraint or trigger: binary COPY of
+    the same rows from this process, logged and unlogged (no WAL), and the rows copied inside
+    the server (INSERT ... SELECT: no client, no parsing, no WAL). No write path can be
+    faster than these on this machine.
+    """
+    from workers.store import CHUNK_TYPES, COPY_CHUNKS
+
+    columns = (
+        "collection_id, document_id, doc_version, ordinal, text, char_start, char_end,"
+        " token_count, content_hash, embedding, ts_config"
+    )
+    results = []
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        register_vector(conn)
+        rows = conn.execute(
+            f"SELECT {columns.replace('ts_config', 'ts_config::oid')} FROM chunks"
+            " WHERE collection_id = %s",
+            [collection_id],
+        ).fetchall()
+        for label, kind in (("binary COPY", ""), ("binary COPY, unlogged", "UNLOGGED")):
+            conn.execute("DROP TABLE IF EXISTS ceiling")
+            conn.execute(
+                f"CREATE {kind} TABLE ceiling"
+                " (LIKE chunks INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING STORAGE)"
+                " WITH (toast_tuple_target = 8160)"
+            )
+            conn.commit()
+            started = time.perf_counter()
+            into_ceiling = COPY_CHUNKS.replace("COPY chunks", "COPY ceiling")
+            with conn.cursor() as cursor, cursor.copy(into_ceiling) as copy:
+                copy.set_types(CHUNK_TYPES)
+                for row in rows:
+                    copy.write_row(row)
+            conn.commit()
+            results.append((label, len(rows) / (time.perf_counter() - started)))
+        conn.execute("TRUNCATE ceiling")
+        conn.commit()
+        started = time.perf_counter()
+        conn.execute(
+            f"INSERT INTO ceiling ({columns}) SELECT {columns} FROM chunks"
+            " WHERE collection_id = %s",
+            [collection_id],
+        )
+        conn.commit()
+        results.append(
+            (
+                "INSERT ... SELECT inside the server, unlogged",
+                len(rows) / (time.perf_counter() - started),
+            )
+        )
+        conn.execute("DROP TABLE ceiling")
+        conn.commit()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=20_000)
@@ -182,6 +242,8 @@ def main() -> None:
                 return naive_rate(url, args.naive_rows, rng, str(next(tags)), bulk)  # noqa: B023
 
             fast, slow = median_of(args.repeats, store), median_of(args.repeats, naive)
+            if bulk:
+                naive_bulk = slow
             lines.append(
                 f"{label}: store {fast:,.0f} rows/s ({rows:,} rows), naive {slow:,.0f} rows/s,"
                 f" ratio {fast / slow:.1f}x (medians of {args.repeats})"
@@ -194,6 +256,12 @@ def main() -> None:
             f" = {bulk_load_s + build_s:.1f} s, against {live_s:.1f} s with everything live"
             f" ({live_s / (bulk_load_s + build_s):.1f}x faster)"
         )
+        lines.append(
+            f"ceilings, the same {args.rows:,} rows into a bare copy of the table"
+            f" (100x the naive bulk-mode rate would be {100 * naive_bulk:,.0f} rows/s):"
+        )
+        for label, rate in ceilings(url, bulk_id):
+            lines.append(f"  {label}: {rate:,.0f} rows/s = {rate / naive_bulk:.1f}x naive")
     print("\n".join(lines))
 
 

@@ -16,12 +16,12 @@ from services.embedding.base import Vectors
 from workers.claims import owner_keys
 from workers.work import DocumentWork
 
-_COPY_CHUNKS = (
+COPY_CHUNKS = (
     "COPY chunks (collection_id, document_id, doc_version, ordinal, text, char_start, char_end,"
     " token_count, content_hash, embedding, ts_config) FROM STDIN WITH (FORMAT BINARY)"
 )
 # regconfig travels as its OID (regconfig's binary form is the oid's).
-_CHUNK_TYPES = [
+CHUNK_TYPES = [
     "int8", "int8", "int4", "int4", "text", "int4", "int4", "int4", "bytea", "vector", "oid",
 ]  # fmt: skip
 
@@ -138,8 +138,8 @@ def store_documents(
     session.execute(text("DELETE FROM chunks WHERE document_id = ANY(:ids)"), {"ids": ids})
     ts_configs = {w.language: text_search_oid(session, w.language) for w in writable}
     conn = driver_connection(session)
-    with conn.cursor() as cursor, cursor.copy(_COPY_CHUNKS) as copy:
-        copy.set_types(_CHUNK_TYPES)
+    with conn.cursor() as cursor, cursor.copy(COPY_CHUNKS) as copy:
+        copy.set_types(CHUNK_TYPES)
         for work in writable:
             ts_config = ts_configs[work.language]
             for ordinal, chunk in enumerate(work.chunks):
