@@ -226,24 +226,23 @@ def batch_progress(session: Session, batch_id: uuid.UUID) -> BatchOut:
     status = case(
         (BatchItem.accepted_status == UNCHANGED, literal(UNCHANGED)), else_=Document.status
     )
-    rows = session.execute(
-        select(status, func.count())
+    changed = BatchItem.accepted_status != UNCHANGED
+    rows = session.execute(  # one pass over the batch: clients poll this
+        select(
+            status,
+            func.count(),
+            func.coalesce(func.sum(Document.embedded_chunks).filter(changed), 0),
+            func.coalesce(func.sum(Document.cached_chunks).filter(changed), 0),
+        )
         .select_from(BatchItem)
         .join(Document, Document.id == BatchItem.document_id)
         .where(BatchItem.batch_id == batch_id)
         .group_by(status)
-    )
-    counts = {s: int(n) for s, n in rows}
+    ).all()
+    counts = {s: int(n) for s, n, _, _ in rows}
     present = sum(counts.values())
-    embedded, cached = session.execute(
-        select(
-            func.coalesce(func.sum(Document.embedded_chunks), 0),
-            func.coalesce(func.sum(Document.cached_chunks), 0),
-        )
-        .select_from(BatchItem)
-        .join(Document, Document.id == BatchItem.document_id)
-        .where(BatchItem.batch_id == batch_id, BatchItem.accepted_status != UNCHANGED)
-    ).one()
+    embedded = sum(int(e) for _, _, e, _ in rows)
+    cached = sum(int(c) for _, _, _, c in rows)
     return BatchOut(
         batch_id=batch.id,
         collection=collection.name,

@@ -84,9 +84,19 @@ def test_unchanged_reingest_does_no_work(api: Any, make_collection: Any) -> None
     assert [d["status"] for d in again["documents"]] == ["unchanged"] * 3
     batch = api.get(f"/v1/batches/{again['batch_id']}").json()
     assert batch["unchanged"] == 3 and batch["finished"] is True
+    # What the documents' earlier versions embedded is not this batch's work.
+    assert before["embedded_chunks"] + before["cached_chunks"] == before["chunks"] > 0
+    assert batch["embedded_chunks"] == 0 and batch["cached_chunks"] == 0
     after = document(api, name, "bread")
     assert after["version"] == before["version"] == 1
     assert after["attempts"] == before["attempts"] and after["finished_at"] == before["finished_at"]
+    edit = f" Edited {uuid.uuid4().hex}."
+    edited = [dict(d, text=d["text"] + edit) if d["id"] == "bread" else d for d in DOCS]
+    mixed = wait_finished(api, ingest(api, name, edited)["batch_id"])
+    bread = document(api, name, "bread")
+    assert (mixed["unchanged"], mixed["done"]) == (2, 1)
+    assert mixed["embedded_chunks"] == bread["embedded_chunks"] > 0
+    assert mixed["cached_chunks"] == bread["cached_chunks"]
 
 
 def test_delete_removes_from_queries(api: Any, make_collection: Any) -> None:
