@@ -38,9 +38,13 @@ def test_whitespace_collapses_across_elements_but_not_in_pre() -> None:
 
 
 def test_break_characters_in_the_input_are_text_not_structure() -> None:
-    # The parser writes line breaks into the tree as noncharacters; ones in the input are
-    # dropped before parsing, so they can never turn into breaks.
-    assert html_to_text("<p>a\ufdd0\ufdd0b\ufdd1c</p>") == "abc"
+    # The parser writes line breaks into the tree as control characters; ones in the input,
+    # or written as character references, are dropped before parsing, so they can never turn
+    # into breaks.
+    assert html_to_text("<p>a\x01\x01b\x02c</p>") == "abc"
+    assert html_to_text("<p>a&#1;&#x02;b&#0003c&#X4g&#49;&#x31;</p>") == "abcg11"
+    assert html_to_text("<pre>a\x01b\x03c&#x5;d</pre>") == "abcd"
+    assert html_to_text("<p>a\ufdd0b</p>") == "a\ufdd0b"
 
 
 def test_empty_and_broken_markup() -> None:
