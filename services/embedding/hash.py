@@ -105,13 +105,14 @@ class HashEmbedder:
         dimensions = self.dimensions
         out = np.zeros((len(texts), dimensions), dtype=np.float32)
         tokens = 0
-        buckets = self._buckets
+        lookup = self._buckets.__getitem__  # a C loop over the words; misses fill the dict
         for row, text in enumerate(texts):
             lowered = text.lower()
             # Stopwords land in one extra bucket, past the end, which is then cut off.
-            found = [buckets[word] for word in _words(lowered)]
-            counts = np.bincount(np.array(found, dtype=np.intp), minlength=dimensions + 1)
-            features = len(found) - int(counts[dimensions])
+            words = _words(lowered)
+            found = np.fromiter(map(lookup, words), dtype=np.intp, count=len(words))
+            counts = np.bincount(found, minlength=dimensions + 1)
+            features = len(words) - int(counts[dimensions])
             if features:
                 out[row] = counts[:dimensions]
             else:  # no word but stopwords: the whole text is the one feature
