@@ -30,12 +30,43 @@ def tables(url: str) -> set[str]:
     return {r[0] for r in rows} - {"alembic_version"}
 
 
+def empty_database(postgres: Any, name: str) -> str:
+    """Creates (or re-creates) an empty database on the test server; returns its URL."""
+    with psycopg.connect(postgres.server.get_uri("postgres"), autocommit=True) as conn:
+        conn.execute(
+            psycopg.sql.SQL("DROP DATABASE IF EXISTS {}").format(psycopg.sql.Identifier(name))
+        )
+        conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+    return str(postgres.server.get_uri(name))
+
+
+def add_collection(conn: psycopg.Connection[Any], name: str, embedder: str, bulk: bool) -> int:
+    """Inserts a collection row (`hash:<n>` embedder); returns its id."""
+    row = conn.execute(
+        "INSERT INTO collections (name, embedder, dimensions, max_input_tokens,"
+        " chunk_tokens, chunk_overlap, threshold, language, bulk_load)"
+        " VALUES (%s, %s, %s, 100, 50, 0, 0.3, 'english', %s) RETURNING id",
+        [name, embedder, int(embedder.partition(":")[2] or 256), bulk],
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def add_document(conn: psycopg.Connection[Any], collection: int, content: str) -> int:
+    """Inserts a finished document row; returns its id."""
+    row = conn.execute(
+        "INSERT INTO documents (collection_id, external_id, content, content_hash,"
+        " metadata, version, status, attempts, chunk_count, token_count,"
+        " embedded_chunks, cached_chunks, embedded_tokens)"
+        " VALUES (%s, 'd', %s, 'h', '{}', 1, 'done', 0, 0, 0, 0, 0, 0) RETURNING id",
+        [collection, content],
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def test_upgrade_downgrade_upgrade_on_empty_database(postgres: Any) -> None:
-    admin = postgres.server.get_uri("postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS migrations_check")
-        conn.execute("CREATE DATABASE migrations_check")
-    url = postgres.server.get_uri("migrations_check")
+    url = empty_database(postgres, "migrations_check")
 
     migrate.upgrade(url)
     assert tables(url) == TABLES
@@ -56,11 +87,7 @@ def test_upgrade_downgrade_upgrade_on_empty_database(postgres: Any) -> None:
 
 
 def test_text_search_trigger_and_its_downgrade_keep_every_vector(postgres: Any) -> None:
-    admin = postgres.server.get_uri("postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS migrations_tsv")
-        conn.execute("CREATE DATABASE migrations_tsv")
-    url = postgres.server.get_uri("migrations_tsv")
+    url = empty_database(postgres, "migrations_tsv")
     migrate.upgrade(url)
 
     def chunk(conn: psycopg.Connection[Any], collection: int, document: int, text: str) -> None:
@@ -75,23 +102,10 @@ def test_text_search_trigger_and_its_downgrade_keep_every_vector(postgres: Any) 
     with psycopg.connect(url) as conn:
         ids = []
         for name, bulk in (("live", False), ("bulk", True)):
-            cid = conn.execute(
-                "INSERT INTO collections (name, embedder, dimensions, max_input_tokens,"
-                " chunk_tokens, chunk_overlap, threshold, language, bulk_load)"
-                " VALUES (%s, 'hash:3', 3, 100, 50, 0, 0.3, 'english', %s) RETURNING id",
-                [name, bulk],
-            ).fetchone()
-            assert cid is not None
-            doc = conn.execute(
-                "INSERT INTO documents (collection_id, external_id, content, content_hash,"
-                " metadata, version, status, attempts, chunk_count, token_count,"
-                " embedded_chunks, cached_chunks, embedded_tokens)"
-                " VALUES (%s, 'd', 'x', 'h', '{}', 1, 'done', 0, 0, 0, 0, 0, 0) RETURNING id",
-                [cid[0]],
-            ).fetchone()
-            assert doc is not None
-            chunk(conn, cid[0], doc[0], "Running dogs")
-            ids.append((cid[0], doc[0]))
+            cid = add_collection(conn, name, "hash:3", bulk)
+            doc = add_document(conn, cid, "x")
+            chunk(conn, cid, doc, "Running dogs")
+            ids.append((cid, doc))
         rows = conn.execute("SELECT collection_id, tsv::text FROM chunks ORDER BY id").fetchall()
         # Computed as written, except in bulk-load mode (computed when the mode is left).
         assert rows == [(ids[0][0], "'dog':2 'run':1"), (ids[1][0], None)]
@@ -111,42 +125,25 @@ def test_text_search_trigger_and_its_downgrade_keep_every_vector(postgres: Any) 
 
 
 def test_text_is_stored_without_pglz_and_the_downgrade_restores_it(postgres: Any) -> None:
-    admin = postgres.server.get_uri("postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS migrations_storage")
-        conn.execute("CREATE DATABASE migrations_storage")
-    url = postgres.server.get_uri("migrations_storage")
+    url = empty_database(postgres, "migrations_storage")
     migrate.upgrade(url)
     passage = " ".join(f"word{i % 50}" for i in range(300))  # ~2 kB, compresses well
     vector = "[" + ",".join(["0.5"] * 256) + "]"
 
     def write(conn: psycopg.Connection[Any], name: str) -> tuple[str | None, str | None]:
         """Stores a document and one chunk; returns how their text was compressed."""
-        cid = conn.execute(
-            "INSERT INTO collections (name, embedder, dimensions, max_input_tokens,"
-            " chunk_tokens, chunk_overlap, threshold, language)"
-            " VALUES (%s, 'hash', 256, 100, 50, 0, 0.3, 'english') RETURNING id",
-            [name],
-        ).fetchone()
-        assert cid is not None
-        doc = conn.execute(
-            "INSERT INTO documents (collection_id, external_id, content, content_hash,"
-            " metadata, version, status, attempts, chunk_count, token_count,"
-            " embedded_chunks, cached_chunks, embedded_tokens)"
-            " VALUES (%s, 'd', %s, 'h', '{}', 1, 'done', 0, 0, 0, 0, 0, 0) RETURNING id",
-            [cid[0], passage * 20],
-        ).fetchone()
-        assert doc is not None
+        cid = add_collection(conn, name, "hash", False)
+        doc = add_document(conn, cid, passage * 20)
         conn.execute(
             "INSERT INTO chunks (collection_id, document_id, doc_version, ordinal, text,"
             " char_start, char_end, token_count, content_hash, embedding)"
             " VALUES (%s, %s, 1, 0, %s, 0, 1, 1, 'h', %s)",
-            [cid[0], doc[0], passage, vector],
+            [cid, doc, passage, vector],
         )
         row = conn.execute(
             "SELECT pg_column_compression(c.text), pg_column_compression(d.content)"
             " FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.id = %s",
-            [doc[0]],
+            [doc],
         ).fetchone()
         assert row is not None
         return row[0], row[1]
