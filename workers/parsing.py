@@ -64,7 +64,7 @@ def html_to_text(html: str) -> str:
     """
     if not html.strip():
         return ""
-    if any(marker in html for marker, _ in _KEPT):  # substring tests: 20x the regex's speed
+    if any(marker in html for marker, _ in _KEPT):  # six substring searches beat one regex scan
         html = _MARKERS.sub("", html)
     if "&#" in html:
         html = _MARKER_REFERENCES.sub("", html)
