@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from services import migrate
+from groundwire import migrate
+from groundwire.embedded import start_postgres
+from services.config import Settings
 
 
 @contextmanager
@@ -25,8 +27,6 @@ def database() -> Iterator[str]:
         migrate.upgrade(url)
         yield url
         return
-    from services.embedded import start_postgres
-
     with tempfile.TemporaryDirectory(prefix="gw-bench-") as tmp:
         server = start_postgres(Path(tmp), database="bench")
         try:
@@ -79,15 +79,7 @@ def run_queues() -> dict[str, str]:
     }
 
 
-def point_this_process_at(env: dict[str, str]) -> None:
-    """Makes the in-process API and the Celery producer use `env`'s services and queue."""
-    os.environ.update(env)
-    from services.config import get_settings
-    from services.db import reset_engine
-    from services.embedding.registry import clear_embedders
-    from workers.celery_app import app, configure
-
-    get_settings.cache_clear()
-    reset_engine()
-    clear_embedders()
-    configure(app, get_settings())
+def settings_for(env: dict[str, str]) -> Settings:
+    """The settings a process started with this environment plus `env` reads: what the
+    in-process API of a benchmark uses, the same as its worker processes get."""
+    return Settings.from_env({**os.environ, **env})

@@ -19,7 +19,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import database, point_this_process_at, run_queues, start_workers, stop_workers
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from bench.common import database, run_queues, settings_for, start_workers, stop_workers
+from groundwire.embedded import start_redis
+from services.app import create_app
+from services.db import Database
 from services.embedding.local import LocalEmbedder
 from workers.chunking import chunk_text
 
@@ -35,18 +41,14 @@ def end_to_end(
         "GROUNDWIRE_LOCAL_THREADS": str(threads),
         **run_queues(),
     }
-    point_this_process_at(run_env)
-    from fastapi.testclient import TestClient
-    from sqlalchemy import text
-
-    from services.app import create_app
-    from services.db import session_scope
-
-    with session_scope() as session:  # every run embeds every chunk itself
+    settings = settings_for(run_env)
+    database = Database(env["DATABASE_URL"])
+    with database.scope() as session:  # every run embeds every chunk itself
         session.execute(text("DELETE FROM embedding_cache"))
+    database.dispose()
     pool = start_workers(processes, run_env)
     try:
-        with TestClient(create_app()) as api:
+        with TestClient(create_app(settings)) as api:
             name = f"local-{processes}x{threads}-{uuid.uuid4().hex[:4]}"
             assert api.post("/v1/collections", json={"name": name}).status_code == 201
             started = time.perf_counter()
@@ -83,8 +85,6 @@ def main() -> None:
         f"raw embedder, 1 process x 2 threads: {raw:.1f} chunks/s ({len(texts)} chunks)",
         file=sys.stderr,
     )
-
-    from services.embedded import start_redis
 
     results = []
     with database() as url, tempfile.TemporaryDirectory(prefix="gw-bench-redis-") as tmp:

@@ -19,8 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import database, point_this_process_at, run_queues, start_workers, stop_workers
-from services.client import CONTENT_TYPES
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from bench.common import database, run_queues, settings_for, start_workers, stop_workers
+from groundwire.client import CONTENT_TYPES
+from groundwire.embedded import start_redis
+from services.app import create_app
+from services.db import Database
 
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 
@@ -77,18 +83,14 @@ class Run:
 
 def run(docs: list[dict[str, Any]], env: dict[str, str], workers: int, bulk: bool) -> Run:
     run_env = {**env, **run_queues()}
-    point_this_process_at(run_env)
-    from fastapi.testclient import TestClient
-    from sqlalchemy import text
-
-    from services.app import create_app
-    from services.db import session_scope
-
-    with session_scope() as session:  # every run embeds every chunk itself
+    settings = settings_for(run_env)
+    database = Database(env["DATABASE_URL"])
+    with database.scope() as session:  # every run embeds every chunk itself
         session.execute(text("DELETE FROM embedding_cache"))
+    database.dispose()
     pool = start_workers(workers, run_env)
     try:
-        with TestClient(create_app()) as api:
+        with TestClient(create_app(settings)) as api:
             name = f"load-{workers}-{uuid.uuid4().hex[:4]}"
             spec = {"name": name, "embedder": "hash", "bulk_load": bulk}
             assert api.post("/v1/collections", json=spec).status_code == 201
@@ -122,7 +124,6 @@ def main() -> None:
     args = parser.parse_args()
     docs = load(args.corpus)[: args.limit]
     size = sum(len(d["text"].encode()) for d in docs) / 1e6
-    from services.embedded import start_redis
 
     configs = {
         (1, True): "1 worker, bulk-load mode",

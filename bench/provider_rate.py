@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi.testclient import TestClient
 
-from bench.common import database, point_this_process_at, run_queues, start_workers, stop_workers
+from bench.common import database, run_queues, settings_for, start_workers, stop_workers
+from services.app import create_app
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact-dev" / "corpus.jsonl"
 
@@ -53,14 +55,11 @@ def run(workers: int, docs: list[dict[str, Any]], base_env: dict[str, str], args
     if not args.no_budget:
         env["GROUNDWIRE_OPENAI_REQUESTS_PER_MINUTE"] = str(args.rpm)
         env["GROUNDWIRE_OPENAI_TOKENS_PER_MINUTE"] = str(args.tpm)
-    point_this_process_at(env)
-    from fastapi.testclient import TestClient
-
-    from services.app import create_app
+    settings = settings_for(env)
 
     pool = start_workers(workers, env)
     try:
-        with TestClient(create_app()) as api:
+        with TestClient(create_app(settings)) as api:
             name = f"rate-{workers}-{uuid.uuid4().hex[:4]}"
             # A model of its own per run, so the embedding cache never answers for the provider.
             spec = {"name": name, "embedder": f"openai:bench-{name}"}
@@ -102,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = [json.loads(line) for line in CORPUS.read_text().splitlines()[: args.documents]]
     docs = [{"id": str(r["id"]), "text": f"{r['title']}\n\n{r['text']}"} for r in rows]
-    from services.embedded import start_redis
+    from groundwire.embedded import start_redis
 
     lines = []
     with database() as url:

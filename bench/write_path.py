@@ -14,7 +14,6 @@ any ratio a write path can reach here.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import uuid
 
@@ -24,9 +23,11 @@ from pgvector.psycopg import register_vector
 from sqlalchemy import text
 
 from bench.common import database, median_of
-from services.config import get_settings
-from services.db import reset_engine, session_scope
-from services.models import DONE, QUEUED, Collection, Document
+from services.collections.service import finish_bulk_load
+from services.db import Database, libpq_url
+from services.models import Collection, Document
+from services.statuses import DocumentStatus
+from services.vectors import hnsw_index_ddl, text_index_ddl
 from workers.chunking import Chunk
 from workers.claims import claim_documents
 from workers.store import Written, store_documents
@@ -36,10 +37,8 @@ DIMS = 384
 CHUNKS_PER_DOC = 20
 
 
-def make_collection(name: str, bulk: bool) -> int:
-    from services.collections.service import index_ddl, text_index_ddl
-
-    with session_scope() as session:
+def make_collection(db: Database, name: str, bulk: bool) -> int:
+    with db.scope() as session:
         collection = Collection(
             name=name, embedder="local", dimensions=DIMS, max_input_tokens=254,
             chunk_tokens=200, chunk_overlap=0, threshold=0.4, language="english",
@@ -49,17 +48,17 @@ def make_collection(name: str, bulk: bool) -> int:
         session.flush()
         if not bulk:
             session.execute(text(text_index_ddl(collection.id).as_string()))
-            ddl = index_ddl(collection.id, DIMS)
+            ddl = hnsw_index_ddl(collection.id, DIMS)
             assert ddl is not None
             session.execute(text(ddl.as_string()))
         return collection.id
 
 
-def make_documents(collection_id: int, count: int) -> list[int]:
-    with session_scope() as session:
+def make_documents(db: Database, collection_id: int, count: int) -> list[int]:
+    with db.scope() as session:
         docs = [
             Document(collection_id=collection_id, external_id=f"d{i}", content="x",
-                     content_hash="h", metadata_={}, status=QUEUED)
+                     content_hash="h", metadata_={}, status=DocumentStatus.QUEUED)
             for i in range(count)
         ]  # fmt: skip
         session.add_all(docs)
@@ -79,14 +78,14 @@ def workload(rows: int, rng: np.random.Generator) -> tuple[list[Chunk], np.ndarr
 
 
 def store_load(
-    rows: int, rng: np.random.Generator, tag: str, bulk: bool, batch_chunks: int = 256
+    db: Database, rows: int, rng: np.random.Generator, tag: str, bulk: bool, batch_chunks: int = 256
 ) -> tuple[int, float]:
     """Loads `rows` chunks through the store in batches; returns (collection id, seconds)."""
-    collection_id = make_collection(f"store-{tag}", bulk)
-    doc_ids = make_documents(collection_id, rows // CHUNKS_PER_DOC)
+    collection_id = make_collection(db, f"store-{tag}", bulk)
+    doc_ids = make_documents(db, collection_id, rows // CHUNKS_PER_DOC)
     chunks, vectors = workload(rows, rng)
     owner = uuid.uuid4()
-    with session_scope() as session:
+    with db.scope() as session:
         claim_documents(session, [(d, 1) for d in doc_ids], owner, 3600)
     works = [
         DocumentWork(doc_id, 1, owner, collection_id, "local", DIMS, "english",
@@ -99,43 +98,32 @@ def store_load(
     for start in range(0, len(works), per_batch):
         batch = works[start : start + per_batch]
         counts = {w.id: Written(len(w.chunks), 0, 0) for w in batch}
-        with session_scope() as session:
+        with db.scope() as session:
             assert len(store_documents(session, batch, by_hash, counts)) == len(batch)
     elapsed = time.perf_counter() - started
-    with session_scope() as session:
+    with db.scope() as session:
         done = session.execute(
             text("SELECT count(*) FROM documents WHERE collection_id = :c AND status = :s"),
-            {"c": collection_id, "s": DONE},
+            {"c": collection_id, "s": DocumentStatus.DONE},
         ).scalar_one()
         assert done == len(doc_ids)
     return collection_id, elapsed
 
 
-def build_index(collection_id: int) -> float:
+def build_index(db: Database, collection_id: int) -> float:
     """Leaves bulk-load mode: text search vectors, GIN and HNSW indexes; returns seconds."""
-    from services.collections.service import build_indexes, leave_bulk_load, vacuum_chunks
-
-    with session_scope() as session:
-        collection = session.get(Collection, collection_id)
-        assert collection is not None
-        _, fill_seconds = leave_bulk_load(session, collection)
-    started = time.perf_counter()
-    vacuum_chunks()
-    fill_seconds += time.perf_counter() - started
-    with session_scope() as session:
-        collection = session.get(Collection, collection_id)
-        assert collection is not None
-        text_seconds, vector_seconds = build_indexes(session, collection)
-    assert vector_seconds is not None
-    return fill_seconds + text_seconds + vector_seconds
+    finished = finish_bulk_load(db, collection_id)
+    assert finished.index_build_seconds is not None
+    return finished.text_search_seconds + finished.index_build_seconds
 
 
-def naive_rate(url: str, rows: int, rng: np.random.Generator, tag: str, bulk: bool) -> float:
+def naive_rate(db: Database, rows: int, rng: np.random.Generator, tag: str, bulk: bool) -> float:
     """Rows/s inserting one chunk per INSERT, each committed on its own."""
-    collection_id = make_collection(f"naive-{tag}", bulk)
-    doc_ids = make_documents(collection_id, max(1, rows // CHUNKS_PER_DOC))
+    url = db.url
+    collection_id = make_collection(db, f"naive-{tag}", bulk)
+    doc_ids = make_documents(db, collection_id, max(1, rows // CHUNKS_PER_DOC))
     chunks, vectors = workload(rows, rng)
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         register_vector(conn)
         started = time.perf_counter()
         for i, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
@@ -165,7 +153,7 @@ def ceilings(url: str, collection_id: int) -> list[tuple[str, float]]:
         " token_count, content_hash, embedding, ts_config"
     )
     results = []
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         register_vector(conn)
         rows = conn.execute(
             f"SELECT {columns.replace('ts_config', 'ts_config::oid')} FROM chunks"
@@ -219,9 +207,7 @@ def main() -> None:
     tags = iter(range(1000))
     lines = [f"chunks of {DIMS}-dim float32 vectors; naive one-row commits on {args.naive_rows:,}"]
     with database() as url:
-        os.environ["DATABASE_URL"] = url
-        get_settings.cache_clear()
-        reset_engine()
+        db = Database(url)
         modes = ((True, "bulk-load mode (deferred)"), (False, "text search and indexes live"))
         for bulk, label in modes:
             # With an index live, inserting costs more as the index grows: both sides then
@@ -230,6 +216,7 @@ def main() -> None:
 
             def store() -> float:
                 _, seconds = store_load(
+                    db,
                     rows,  # noqa: B023
                     rng,
                     str(next(tags)),
@@ -239,7 +226,7 @@ def main() -> None:
                 return rows / seconds  # noqa: B023
 
             def naive() -> float:
-                return naive_rate(url, args.naive_rows, rng, str(next(tags)), bulk)  # noqa: B023
+                return naive_rate(db, args.naive_rows, rng, str(next(tags)), bulk)  # noqa: B023
 
             fast, slow = median_of(args.repeats, store), median_of(args.repeats, naive)
             if bulk:
@@ -248,9 +235,9 @@ def main() -> None:
                 f"{label}: store {fast:,.0f} rows/s ({rows:,} rows), naive {slow:,.0f} rows/s,"
                 f" ratio {fast / slow:.1f}x (medians of {args.repeats})"
             )
-        bulk_id, bulk_load_s = store_load(args.rows, rng, "saved-bulk", True)
-        build_s = build_index(bulk_id)
-        _, live_s = store_load(args.rows, rng, "saved-live", False)
+        bulk_id, bulk_load_s = store_load(db, args.rows, rng, "saved-bulk", True)
+        build_s = build_index(db, bulk_id)
+        _, live_s = store_load(db, args.rows, rng, "saved-live", False)
         lines.append(
             f"loading {args.rows:,} chunks: bulk {bulk_load_s:.1f} s + finishing {build_s:.1f} s"
             f" = {bulk_load_s + build_s:.1f} s, against {live_s:.1f} s with everything live"

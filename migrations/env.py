@@ -5,14 +5,14 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
-from services.config import get_settings
+from services.config import Settings
 from services.db import make_engine
 
 config = context.config
 
 
 def _database_url() -> str:
-    url = config.attributes.get("database_url") or get_settings().database_url
+    url = config.attributes.get("database_url") or Settings().database_url
     if not url:
         raise RuntimeError("DATABASE_URL is not set")
     return str(url)

@@ -1,12 +1,16 @@
-"""One settings object for every Groundwire process, read from the environment."""
+"""One settings object for every Groundwire process, read from the environment.
+
+A process reads it once when it starts (`Settings()`) and hands it down: the API's lifespan,
+the worker's process init and each command build their dependencies from it.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -52,7 +56,6 @@ class Settings(BaseSettings):
     # Ingestion limits.
     max_body_bytes: int = 64 * 1024 * 1024
     max_document_bytes: int = 8 * 1024 * 1024
-    max_documents_per_request: int = 1000
     max_metadata_bytes: int = 64 * 1024
 
     # Workers and broker.
@@ -76,11 +79,50 @@ class Settings(BaseSettings):
 
     # Queries. The query log keeps the question's `text`, only its `hash`, or nothing (`off`).
     query_log: Literal["text", "hash", "off"] = "text"
-    default_k: int = 5
-    max_k: int = 100
+
+    def broker_redis_url(self) -> str:
+        """Returns the Redis URL of the broker: the configured one, else a local server's."""
+        return self.redis_url or DEFAULT_REDIS_URL
+
+    @classmethod
+    def variables(cls) -> dict[str, list[str]]:
+        """Returns, per field, the environment variables it is read from (first one wins)."""
+        names: dict[str, list[str]] = {}
+        for name, field in cls.model_fields.items():
+            alias = field.validation_alias
+            if isinstance(alias, AliasChoices):
+                names[name] = [str(choice) for choice in alias.choices]
+            else:
+                names[name] = [f"GROUNDWIRE_{name.upper()}"]
+        return names
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
+        """Returns settings read from `env` alone, as a process given exactly that
+        environment would read them; this process's own environment is not consulted."""
+        values: dict[str, Any] = {}
+        for name, variables in cls.variables().items():
+            found = next((env[v] for v in variables if v in env), None)
+            if found is not None:
+                values[name] = found
+        values.update(overrides)
+        return _GivenOnly(**values)
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Returns the process-wide settings, read once."""
-    return Settings()
+class _GivenOnly(Settings):
+    """Settings that read nothing but the values passed to them."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values given to the constructor."""
+        return (init_settings,)
+
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -1,10 +1,9 @@
-"""Engine and session factories; `session_scope()` is the commit boundary for non-HTTP code."""
+"""The database handle a process builds at start: engine, session factory, commit boundary."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Any
 
 from pgvector.psycopg import register_vector
@@ -12,19 +11,20 @@ from psycopg import Connection
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.config import get_settings
-
-
-class DatabaseNotConfigured(RuntimeError):
-    """Raised when no database URL is available."""
+_SCHEMES = ("postgresql+psycopg://", "postgresql://", "postgres://")
 
 
 def sqlalchemy_url(url: str) -> str:
     """Returns `url` with the psycopg 3 driver named, whatever Postgres scheme it came with."""
-    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+    for prefix in _SCHEMES:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     raise ValueError(f"not a PostgreSQL URL: {url.split(':', 1)[0]}://…")
+
+
+def libpq_url(url: str) -> str:
+    """Returns `url` as libpq (and so `psycopg.connect`) reads it, without a driver name."""
+    return "postgresql://" + sqlalchemy_url(url)[len("postgresql+psycopg://") :]
 
 
 def make_engine(url: str, *, vector: bool = True, pool_size: int = 5) -> Engine:
@@ -45,33 +45,30 @@ def make_engine(url: str, *, vector: bool = True, pool_size: int = 5) -> Engine:
     return engine
 
 
-@lru_cache(maxsize=1)
-def get_engine() -> Engine:
-    """Returns the process-wide engine for the configured database."""
-    url = get_settings().database_url
-    if not url:
-        raise DatabaseNotConfigured("DATABASE_URL is not set")
-    return make_engine(url)
+class Database:
+    """One database: its engine and session factory, built once per process and handed down."""
 
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size)
+        self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
 
-@lru_cache(maxsize=1)
-def get_sessionmaker() -> sessionmaker[Session]:
-    """Returns the process-wide session factory."""
-    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+    @contextmanager
+    def scope(self) -> Iterator[Session]:
+        """Yields a session that commits on success and rolls back on any error."""
+        session = self.sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
-
-@contextmanager
-def session_scope() -> Iterator[Session]:
-    """Yields a session that commits on success and rolls back on any error."""
-    session = get_sessionmaker()()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    def dispose(self) -> None:
+        """Closes every pooled connection."""
+        self.engine.dispose()
 
 
 def driver_connection(session: Session) -> Connection[Any]:
@@ -79,11 +76,3 @@ def driver_connection(session: Session) -> Connection[Any]:
     raw = session.connection().connection.driver_connection
     assert isinstance(raw, Connection)
     return raw
-
-
-def reset_engine() -> None:
-    """Disposes the cached engine (after a fork, or when settings change in tests)."""
-    if get_engine.cache_info().currsize:
-        get_engine().dispose(close=False)
-    get_engine.cache_clear()
-    get_sessionmaker.cache_clear()

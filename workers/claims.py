@@ -15,7 +15,15 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from services.statuses import DocumentStatus, FailureClass
 from workers.work import DocumentWork
+
+# Every statement binds the statuses it reads and writes.
+STATUSES = {
+    "queued": DocumentStatus.QUEUED.value,
+    "processing": DocumentStatus.PROCESSING.value,
+    "failed": DocumentStatus.FAILED.value,
+}
 
 # Claims the listed versions that still wait for work, locking rows in id order (two claims of
 # overlapping sets cannot deadlock). A newer claim takes over from an older one: a message is
@@ -27,12 +35,12 @@ _CLAIM = text(
         SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[])) AS w(id, version)
     ), target AS (
         SELECT d.id FROM documents d JOIN wanted w ON d.id = w.id AND d.version = w.version
-        WHERE d.status IN ('queued', 'processing')
+        WHERE d.status IN (:queued, :processing)
         ORDER BY d.id
         FOR UPDATE OF d
     )
     UPDATE documents d
-    SET status = 'processing', attempts = d.attempts + 1, started_at = now(),
+    SET status = :processing, attempts = d.attempts + 1, started_at = now(),
         lease_owner = :owner, lease_expires_at = now() + make_interval(secs => :lease)
     FROM target t, collections c
     WHERE d.id = t.id AND c.id = d.collection_id
@@ -47,7 +55,7 @@ _OWNED = text(
     FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[]), CAST(:owners AS uuid[]))
          AS w(id, version, owner)
     WHERE d.id = w.id AND d.version = w.version AND d.lease_owner = w.owner
-      AND d.status = 'processing'
+      AND d.status = :processing
     RETURNING d.id
     """
 )
@@ -55,12 +63,12 @@ _OWNED = text(
 _MARK_FAILED = text(
     """
     UPDATE documents d
-    SET status = 'failed', error = f.reason, error_class = f.class, finished_at = now(),
+    SET status = :failed, error = f.reason, error_class = f.class, finished_at = now(),
         lease_owner = NULL, lease_expires_at = NULL
     FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[]), CAST(:owners AS uuid[]),
                 CAST(:classes AS text[]), CAST(:reasons AS text[]))
          AS f(id, version, owner, class, reason)
-    WHERE d.id = f.id AND d.version = f.version AND d.status IN ('queued', 'processing')
+    WHERE d.id = f.id AND d.version = f.version AND d.status IN (:queued, :processing)
       AND (f.owner IS NULL OR d.lease_owner = f.owner)
     RETURNING d.id
     """
@@ -76,7 +84,7 @@ class Claimed:
     collection_id: int
     content: str
     content_type: str
-    space_spec: str
+    embedder: str  # the collection's embedder spec
     dimensions: int
     chunk_tokens: int
     chunk_overlap: int
@@ -90,7 +98,7 @@ class Failure:
     id: int
     version: int
     owner: uuid.UUID | None
-    error_class: str
+    error_class: FailureClass
     reason: str
 
 
@@ -107,12 +115,14 @@ def claim_documents(
             "versions": [v for _, v in items],
             "owner": owner,
             "lease": lease_s,
+            **STATUSES,
         },
     )
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
 
 def owner_keys(works: Sequence[DocumentWork]) -> dict[str, Any]:
+    """Returns the (id, version, owner) arrays that fence a statement to what `works` own."""
     return {
         "ids": [w.id for w in works],
         "versions": [w.version for w in works],
@@ -124,7 +134,7 @@ def renew_leases(session: Session, works: Sequence[DocumentWork], lease_s: float
     """Extends the lease of each document this run still owns; returns their ids."""
     if not works:
         return set()
-    rows = session.execute(_OWNED, {**owner_keys(works), "lease": lease_s})
+    rows = session.execute(_OWNED, {**owner_keys(works), "lease": lease_s, **STATUSES})
     return {int(i) for (i,) in rows}
 
 
@@ -138,8 +148,9 @@ def fail_documents(session: Session, failures: Sequence[Failure]) -> set[int]:
             "ids": [f.id for f in failures],
             "versions": [f.version for f in failures],
             "owners": [f.owner for f in failures],
-            "classes": [f.error_class for f in failures],
+            "classes": [f.error_class.value for f in failures],
             "reasons": [f.reason[:2000] for f in failures],
+            **STATUSES,
         },
     )
     return {int(i) for (i,) in rows}

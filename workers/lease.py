@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from types import TracebackType
 
-from services.db import session_scope
+from services.db import Database
 from workers.claims import renew_leases
 from workers.work import DocumentWork
 
@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 class LeaseKeeper:
     """Renews the leases of `works` every third of `lease_s` until the block ends."""
 
-    def __init__(self, works: Sequence[DocumentWork], lease_s: float) -> None:
+    def __init__(self, database: Database, works: Sequence[DocumentWork], lease_s: float) -> None:
+        self.database = database
         self.works = list(works)
         self.lease_s = lease_s
         self._stop = threading.Event()
@@ -31,7 +32,7 @@ class LeaseKeeper:
     def _run(self) -> None:
         while not self._stop.wait(self.lease_s / 3):
             try:
-                with session_scope() as session:
+                with self.database.scope() as session:
                     owned = renew_leases(session, self.works, self.lease_s)
                 self.works = [w for w in self.works if w.id in owned]
             except Exception as error:  # the next renewal, or the sweeper, will tell

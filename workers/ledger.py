@@ -6,12 +6,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import text
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from services.embedding.base import Vectors
-from services.embedding.requests import FAILED as FAILED_REQUEST
-from services.embedding.requests import RequestRecord
+from services.embedding import EmbedderRegistry, Vectors
+from services.embedding.requests import RequestOutcome, RequestRecord
 from services.metrics import (
     DOCUMENTS_FINISHED,
     EMBEDDING_INPUTS,
@@ -20,6 +19,7 @@ from services.metrics import (
     PROVIDER_RATE_LIMITED,
     SEARCHABLE_SECONDS,
 )
+from services.models import EmbeddingRequest, EmbeddingUsage
 from workers.store import Written
 from workers.work import DocumentWork
 
@@ -35,23 +35,19 @@ def record_requests(
     if not records:
         return
     session.execute(
-        text(
-            "INSERT INTO embedding_requests (at, batch_id, collection_id, space, inputs, tokens,"
-            " attempts, rate_limited, latency_ms, outcome, error) VALUES (:at, :batch, :coll,"
-            " :space, :inputs, :tokens, :attempts, :rate_limited, :latency, :outcome, :error)"
-        ),
+        insert(EmbeddingRequest),
         [
             {
                 "at": r.at,
-                "batch": batch_id,
-                "coll": collection_id,
+                "batch_id": batch_id,
+                "collection_id": collection_id,
                 "space": space,
                 "inputs": r.inputs,
                 "tokens": r.tokens,
                 "attempts": r.attempts,
                 "rate_limited": r.rate_limited,
-                "latency": r.latency_ms,
-                "outcome": r.outcome,
+                "latency_ms": r.latency_ms,
+                "outcome": r.outcome.value,
                 "error": r.error,
             }
             for r in records
@@ -72,7 +68,7 @@ def observe_requests(space: str, requests: Sequence[RequestRecord]) -> None:
     for request in requests:
         EMBEDDING_REQUESTS.labels(space, request.outcome).inc()
         PROVIDER_RATE_LIMITED.labels(space).inc(request.rate_limited)
-        if request.outcome != FAILED_REQUEST:
+        if request.outcome != RequestOutcome.FAILED:
             EMBEDDING_TOKENS.labels(space).inc(request.tokens)
             EMBEDDING_INPUTS.labels(space).inc(request.inputs)
 
@@ -96,6 +92,7 @@ def attribute(works: Sequence[DocumentWork], known: dict[bytes, Vectors]) -> dic
 
 def record_usage(
     session: Session,
+    embedders: EmbedderRegistry,
     written: Sequence[DocumentWork],
     counts: dict[int, Written],
     batch_id: uuid.UUID | None,
@@ -105,21 +102,18 @@ def record_usage(
     if not written:
         return
     session.execute(
-        text(
-            "INSERT INTO embedding_usage (collection_id, document_id, space, inputs, cached,"
-            " tokens, latency_ms, outcome, batch_id) VALUES (:coll, :doc, :space, :inputs,"
-            " :cached, :tokens, :latency, 'ok', :batch)"
-        ),
+        insert(EmbeddingUsage),
         [
             {
-                "coll": w.collection_id,
-                "doc": w.id,
-                "space": w.embedder().space,
+                "collection_id": w.collection_id,
+                "document_id": w.id,
+                "space": embedders.get(w.embedder, w.dimensions).space,
                 "inputs": counts[w.id].embedded,
                 "cached": counts[w.id].cached,
                 "tokens": counts[w.id].embedded_tokens,
-                "latency": latency_ms,
-                "batch": batch_id,
+                "latency_ms": latency_ms,
+                "outcome": RequestOutcome.OK.value,
+                "batch_id": batch_id,
             }
             for w in written
         ],

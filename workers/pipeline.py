@@ -18,11 +18,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from services.config import get_settings
-from services.db import session_scope
-from services.embedding import Embedder, PermanentEmbeddingError, get_embedder
-from services.embedding.base import Vectors
+from services.embedding import Embedder, EmbedderRegistry, PermanentEmbeddingError, Vectors
 from services.embedding.requests import Timer
+from services.runtime import Runtime
+from services.statuses import FailureClass
 from workers.chunking import chunk_text
 from workers.claims import Failure, claim_documents, fail_documents, renew_leases
 from workers.lease import LeaseKeeper
@@ -38,12 +37,6 @@ from workers.store import Written, cached_vectors, remember_vectors, store_docum
 from workers.work import DocumentWork, embedding_batches
 
 log = logging.getLogger(__name__)
-
-# Failure classes stored in documents.error_class.
-PARSE = "parse"
-EMBEDDING = "embedding"
-GAVE_UP = "gave_up"
-INTERNAL = "internal"
 
 
 @dataclass
@@ -66,25 +59,29 @@ class Stored:
     embedded: int = 0
 
 
-def prepare(items: Sequence[tuple[int, int]]) -> Prepared:
+def prepare(runtime: Runtime, items: Sequence[tuple[int, int]]) -> Prepared:
     """Claims, parses and chunks `items` (document id, version); writes those fully cached."""
-    settings = get_settings()
+    settings, database, embedders = runtime.settings, runtime.database, runtime.embedders
     owner = uuid.uuid4()
-    with session_scope() as session:
+    with database.scope() as session:
         claimed = claim_documents(session, items, owner, settings.processing_lease_s)
     result = Prepared(claimed=len(claimed))
     works: list[DocumentWork] = []
     failures: list[Failure] = []
     for doc in claimed:
         try:
-            embedder = get_embedder(doc.space_spec, doc.dimensions)  # transient: task retries
+            embedder = embedders.get(doc.embedder, doc.dimensions)  # transient: task retries
         except PermanentEmbeddingError as error:
-            failures.append(Failure(doc.id, doc.version, owner, EMBEDDING, f"embedding: {error}"))
+            failures.append(
+                Failure(doc.id, doc.version, owner, FailureClass.EMBEDDING, f"embedding: {error}")
+            )
             continue
         try:
             body = parse(doc.content, doc.content_type)
         except Exception as error:  # unparseable content fails its document only
-            failures.append(Failure(doc.id, doc.version, owner, PARSE, f"parse: {error}"))
+            failures.append(
+                Failure(doc.id, doc.version, owner, FailureClass.PARSE, f"parse: {error}")
+            )
             continue
         chunks = chunk_text(body, embedder.tokenizer, doc.chunk_tokens, doc.chunk_overlap)
         works.append(
@@ -93,55 +90,60 @@ def prepare(items: Sequence[tuple[int, int]]) -> Prepared:
                 doc.version,
                 owner,
                 doc.collection_id,
-                doc.space_spec,
+                doc.embedder,
                 doc.dimensions,
                 doc.language,
                 tuple(chunks),
             )
         )
-    with session_scope() as session:
-        known = _cached(session, works)
+    with database.scope() as session:
+        known = _cached(session, embedders, works)
         complete = [w for w in works if all(c.content_hash in known for c in w.chunks)]
         complete_ids = {w.id for w in complete}
         pending = [w for w in works if w.id not in complete_ids]
         counts = {w.id: Written(0, len(w.chunks), 0) for w in complete}
         written = store_documents(session, complete, known, counts)
-        record_usage(session, [w for w in complete if w.id in written], counts, None, 0.0)
+        done = [w for w in complete if w.id in written]
+        record_usage(session, embedders, done, counts, None, 0.0)
         result.failed = len(fail_documents(session, failures))
     result.done = len(written)
     count_finished(written, result.failed)
     missing = {w.id: sum(1 for c in w.chunks if c.content_hash not in known) for w in pending}
-    limits = {w.collection_id: w.embedder().batch_inputs for w in pending}
+    limits = {
+        w.collection_id: embedders.get(w.embedder, w.dimensions).batch_inputs for w in pending
+    }
     result.batches.extend(embedding_batches(pending, missing, limits))
     return result
 
 
-def _cached(session: Session, works: Sequence[DocumentWork]) -> dict[bytes, Vectors]:
+def _cached(
+    session: Session, embedders: EmbedderRegistry, works: Sequence[DocumentWork]
+) -> dict[bytes, Vectors]:
     known: dict[bytes, Vectors] = {}
     by_space: dict[str, list[bytes]] = {}
     for work in works:
-        space = work.embedder().space
+        space = embedders.get(work.embedder, work.dimensions).space
         by_space.setdefault(space, []).extend(c.content_hash for c in work.chunks)
     for space, hashes in by_space.items():
         known.update(cached_vectors(session, space, hashes))
     return known
 
 
-def embed_and_store(works: Sequence[DocumentWork]) -> Stored:
+def embed_and_store(runtime: Runtime, works: Sequence[DocumentWork]) -> Stored:
     """Embeds what a batch of one collection still lacks, then writes its documents.
 
     A provider that rejects the shared request (one bad input) gets each document's texts on
     their own, so only the documents it rejects fail. Transient errors propagate to the task,
     which retries the whole batch; vectors already computed stay in the cache.
     """
-    settings = get_settings()
+    settings, database, embedders = runtime.settings, runtime.database, runtime.embedders
     result = Stored()
     if not works:
         return result
-    embedder = works[0].embedder()
+    embedder = embedders.get(works[0].embedder, works[0].dimensions)
     collection_id = works[0].collection_id
     batch_id = uuid.uuid4()
-    with session_scope() as session:
+    with database.scope() as session:
         owned = renew_leases(session, works, settings.processing_lease_s)
         live = [w for w in works if w.id in owned]
         known = cached_vectors(
@@ -155,7 +157,7 @@ def embed_and_store(works: Sequence[DocumentWork]) -> Stored:
     fresh: dict[bytes, Vectors] = {}
     failures: list[Failure] = []
     try:
-        with LeaseKeeper(live, settings.processing_lease_s):
+        with LeaseKeeper(database, live, settings.processing_lease_s):
             try:
                 fresh = _embed(embedder, missing)
             except PermanentEmbeddingError as error:
@@ -166,7 +168,7 @@ def embed_and_store(works: Sequence[DocumentWork]) -> Stored:
     finally:
         latency_ms = timer.ms()
         requests = embedder.requests.drain()
-        with session_scope() as session:  # what was paid for is kept, whatever comes next
+        with database.scope() as session:  # what was paid for is kept, whatever comes next
             record_requests(session, batch_id, collection_id, embedder.space, requests)
             remember_vectors(session, embedder.space, fresh)
         observe_requests(embedder.space, requests)
@@ -175,9 +177,10 @@ def embed_and_store(works: Sequence[DocumentWork]) -> Stored:
     ready = [w for w in live if w.id not in failed_ids]
     vectors = {**known, **fresh}
     counts = attribute(ready, known)
-    with session_scope() as session:
+    with database.scope() as session:
         written = store_documents(session, ready, vectors, counts, embedded_at)
-        record_usage(session, [w for w in ready if w.id in written], counts, batch_id, latency_ms)
+        done = [w for w in ready if w.id in written]
+        record_usage(session, embedders, done, counts, batch_id, latency_ms)
         result.failed = len(fail_documents(session, failures))
     result.done = len(written)
     count_finished(written, result.failed)
@@ -217,32 +220,36 @@ def _embed_each(
 
 
 def _embedding_failure(work: DocumentWork, error: Exception) -> Failure:
-    return Failure(work.id, work.version, work.owner, EMBEDDING, f"embedding: {error}")
+    return Failure(work.id, work.version, work.owner, FailureClass.EMBEDDING, f"embedding: {error}")
 
 
-def fail(works: Sequence[DocumentWork], error_class: str, reason: str) -> int:
+def fail(
+    runtime: Runtime, works: Sequence[DocumentWork], error_class: FailureClass, reason: str
+) -> int:
     """Marks the batch's still-owned documents failed; returns how many."""
-    return _fail([Failure(w.id, w.version, w.owner, error_class, reason) for w in works])
+    return _fail(runtime, [Failure(w.id, w.version, w.owner, error_class, reason) for w in works])
 
 
-def fail_unclaimed(items: Sequence[tuple[int, int]], error_class: str, reason: str) -> int:
+def fail_unclaimed(
+    runtime: Runtime, items: Sequence[tuple[int, int]], error_class: FailureClass, reason: str
+) -> int:
     """Marks listed versions failed whoever holds them (a batch that could not be prepared)."""
-    return _fail([Failure(i, v, None, error_class, reason) for i, v in items])
+    return _fail(runtime, [Failure(i, v, None, error_class, reason) for i, v in items])
 
 
-def _fail(failures: list[Failure]) -> int:
-    with session_scope() as session:
+def _fail(runtime: Runtime, failures: list[Failure]) -> int:
+    with runtime.database.scope() as session:
         failed = len(fail_documents(session, failures))
     count_finished({}, failed)
     return failed
 
 
-def process_now(items: Sequence[tuple[int, int]]) -> Stored:
+def process_now(runtime: Runtime, items: Sequence[tuple[int, int]]) -> Stored:
     """Runs both stages in this process, one after the other (for tests and benchmarks)."""
-    prepared = prepare(items)
+    prepared = prepare(runtime, items)
     total = Stored(done=prepared.done, failed=prepared.failed)
     for batch in prepared.batches:
-        stored = embed_and_store(batch)
+        stored = embed_and_store(runtime, batch)
         total.done += stored.done
         total.failed += stored.failed
         total.fenced += stored.fenced

@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import BigInteger, LargeBinary, any_, bindparam, delete, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
 from services.db import driver_connection
-from services.embedding.base import Vectors
+from services.embedding import Vectors
+from services.models import Chunk, EmbeddingCacheEntry
+from services.statuses import DocumentStatus
 from workers.claims import owner_keys
 from workers.work import DocumentWork
 
@@ -31,7 +34,7 @@ _LOCK_OWNED = text(
     JOIN unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[]), CAST(:owners AS uuid[]))
          AS w(id, version, owner)
       ON d.id = w.id AND d.version = w.version AND d.lease_owner = w.owner
-    WHERE d.status = 'processing'
+    WHERE d.status = :processing
     ORDER BY d.id
     FOR UPDATE OF d
     """
@@ -40,7 +43,7 @@ _LOCK_OWNED = text(
 _MARK_DONE = text(
     """
     UPDATE documents d
-    SET status = 'done', indexed_version = d.version, error = NULL, error_class = NULL,
+    SET status = :done, indexed_version = d.version, error = NULL, error_class = NULL,
         chunk_count = s.chunks, token_count = s.tokens, embedded_chunks = s.embedded,
         cached_chunks = s.cached, embedded_tokens = s.embedded_tokens,
         embedded_at = coalesce(s.embedded_at, now()), finished_at = now(),
@@ -52,6 +55,16 @@ _MARK_DONE = text(
     WHERE d.id = s.id
     RETURNING d.id, extract(epoch FROM now() - d.accepted_at)::float8
     """
+)
+
+
+# One array parameter each, so every batch size runs the same prepared statement.
+_CACHED = select(EmbeddingCacheEntry.content_hash, EmbeddingCacheEntry.embedding).where(
+    EmbeddingCacheEntry.space == bindparam("space"),
+    EmbeddingCacheEntry.content_hash == any_(bindparam("hashes", type_=ARRAY(LargeBinary))),
+)
+_DELETE_CHUNKS = delete(Chunk).where(
+    Chunk.document_id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
 )
 
 
@@ -68,13 +81,7 @@ def cached_vectors(session: Session, space: str, hashes: Sequence[bytes]) -> dic
     """Returns the cached vector of each hash that `space` already has."""
     if not hashes:
         return {}
-    rows = session.execute(
-        text(
-            "SELECT content_hash, embedding FROM embedding_cache"
-            " WHERE space = :space AND content_hash = ANY(:hashes)"
-        ),
-        {"space": space, "hashes": list(set(hashes))},
-    )
+    rows = session.execute(_CACHED, {"space": space, "hashes": list(set(hashes))})
     return {bytes(h): as_array(v) for h, v in rows}
 
 
@@ -83,11 +90,8 @@ def remember_vectors(session: Session, space: str, vectors: Mapping[bytes, Vecto
     if not vectors:
         return
     session.execute(
-        text(
-            "INSERT INTO embedding_cache (space, content_hash, embedding)"
-            " VALUES (:space, :hash, :embedding) ON CONFLICT DO NOTHING"
-        ),
-        [{"space": space, "hash": h, "embedding": v} for h, v in vectors.items()],
+        insert(EmbeddingCacheEntry).on_conflict_do_nothing(),
+        [{"space": space, "content_hash": h, "embedding": v} for h, v in vectors.items()],
     )
 
 
@@ -130,12 +134,15 @@ def store_documents(
     """
     if not works:
         return {}
-    owned = {int(i) for (i,) in session.execute(_LOCK_OWNED, owner_keys(works))}
+    locked = session.execute(
+        _LOCK_OWNED, {**owner_keys(works), "processing": DocumentStatus.PROCESSING.value}
+    )
+    owned = {int(i) for (i,) in locked}
     writable = [w for w in works if w.id in owned]
     if not writable:
         return {}
     ids = [w.id for w in writable]
-    session.execute(text("DELETE FROM chunks WHERE document_id = ANY(:ids)"), {"ids": ids})
+    session.execute(_DELETE_CHUNKS, {"ids": ids})
     ts_configs = {w.language: text_search_oid(session, w.language) for w in writable}
     conn = driver_connection(session)
     with conn.cursor() as cursor, cursor.copy(COPY_CHUNKS) as copy:
@@ -169,6 +176,7 @@ def store_documents(
             "cached": [counts.get(w.id, zero).cached for w in writable],
             "embedded_tokens": [counts.get(w.id, zero).embedded_tokens for w in writable],
             "embedded_at": [embedded_at] * len(writable),
+            "done": DocumentStatus.DONE.value,
         },
     )
     return {int(i): float(seconds) for i, seconds in rows}

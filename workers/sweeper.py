@@ -8,10 +8,9 @@ from datetime import timedelta
 from sqlalchemy import func, or_, update
 from sqlalchemy.orm import Session
 
-from services.config import get_settings
-from services.db import session_scope
-from services.ingest.enqueue import enqueue
-from services.models import PROCESSING, QUEUED, Document
+from services.models import Document
+from services.runtime import Runtime
+from services.statuses import DocumentStatus
 
 
 def stale_documents(session: Session, grace_s: float, lease_s: float) -> list[tuple[int, int, int]]:
@@ -26,9 +25,9 @@ def stale_documents(session: Session, grace_s: float, lease_s: float) -> list[tu
         update(Document)
         .where(
             or_(
-                (Document.status == QUEUED)
+                (Document.status == DocumentStatus.QUEUED)
                 & (Document.enqueued_at < now - timedelta(seconds=grace_s)),
-                (Document.status == PROCESSING)
+                (Document.status == DocumentStatus.PROCESSING)
                 & (func.coalesce(Document.lease_expires_at, Document.started_at) < now),
             )
         )
@@ -38,11 +37,11 @@ def stale_documents(session: Session, grace_s: float, lease_s: float) -> list[tu
     return [(int(i), int(v), int(n)) for i, v, n in rows]
 
 
-def sweep_once() -> int:
+def sweep_once(runtime: Runtime) -> int:
     """Finds stale documents, commits their new clocks, then re-enqueues them."""
-    settings = get_settings()
-    with session_scope() as session:
+    settings = runtime.settings
+    with runtime.database.scope() as session:
         stale = stale_documents(session, settings.queued_grace_s, settings.processing_lease_s)
     if not stale:
         return 0
-    return enqueue([(i, v) for i, v, _ in stale], [n for _, _, n in stale])
+    return runtime.broker.enqueue([(i, v) for i, v, _ in stale], [n for _, _, n in stale])

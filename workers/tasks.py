@@ -1,90 +1,115 @@
-"""Celery tasks: thin wrappers that add the retry policy around the pipeline's stages."""
+"""Celery tasks: thin wrappers that run one stage of the pipeline under one retry policy."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from celery import Task
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
-from services.config import get_settings
+from services.broker import EMBED, PREPARE, SWEEP
 from services.embedding import TransientEmbeddingError
 from services.metrics import STAGE_SECONDS
+from services.runtime import Runtime
+from services.statuses import FailureClass
 from workers import pipeline, sweeper
-from workers.celery_app import EMBED, PREPARE, SWEEP, app
+from workers.celery_app import app, runtime
 from workers.retry import retry_delay
 from workers.work import DocumentWork
 
 log = logging.getLogger(__name__)
 
 TRANSIENT = (TransientEmbeddingError, OperationalError, KombuError, RedisError, OSError)
+Result = TypeVar("Result")
 
 
-def _retry(task: Any, error: Exception) -> Exception:
-    """Returns the Retry to raise, after a backoff that honours the provider's Retry-After."""
-    settings = get_settings()
-    delay = retry_delay(
-        task.request.retries,
-        cap_s=settings.task_retry_backoff_max_s,
-        retry_after=getattr(error, "retry_after", None),
-    )
-    log.warning("%s: retry %d in %.1fs: %s", task.name, task.request.retries + 1, delay, error)
-    return task.retry(exc=error, countdown=delay)
+class StageTask(Task):
+    """A pipeline stage under Groundwire's retry policy.
+
+    Transient errors (the provider, the database or the broker unreachable) retry with
+    exponential backoff that honours a provider's Retry-After, up to `task_max_retries`;
+    after that the documents fail as `gave_up`. Any other error is a bug: the documents fail
+    as `internal` at once, never looping.
+    """
+
+    def run_stage(
+        self,
+        stage: str,
+        activity: str,
+        work: Callable[[Runtime], Result],
+        fail: Callable[[Runtime, FailureClass, str], int],
+    ) -> Result | dict[str, int]:
+        """Runs `work`, retrying transient errors; `fail` marks the task's documents failed."""
+        current = runtime()
+        settings = current.settings
+        try:
+            with STAGE_SECONDS.labels(stage).time():
+                return work(current)
+        except TRANSIENT as error:
+            if self.request.retries >= settings.task_max_retries:
+                return {
+                    "failed": fail(current, FailureClass.GAVE_UP, f"gave up {activity}: {error}")
+                }
+            delay = retry_delay(
+                self.request.retries,
+                cap_s=settings.task_retry_backoff_max_s,
+                retry_after=getattr(error, "retry_after", None),
+            )
+            log.warning(
+                "%s: retry %d in %.1fs: %s", self.name, self.request.retries + 1, delay, error
+            )
+            raise self.retry(exc=error, countdown=delay) from error
+        except Exception as error:
+            log.exception("%s failed", self.name)
+            reason = f"internal: {type(error).__name__}: {error}"
+            return {"failed": fail(current, FailureClass.INTERNAL, reason)}
 
 
-def _gave_up(task: Any) -> bool:
-    return bool(task.request.retries >= get_settings().task_max_retries)
-
-
-@app.task(bind=True, name=PREPARE, max_retries=None)
-def prepare_documents(self: Any, items: list[list[int]]) -> dict[str, int]:
+@app.task(bind=True, base=StageTask, name=PREPARE, max_retries=None)
+def prepare_documents(self: StageTask, items: list[list[int]]) -> dict[str, int]:
     """Parses and chunks a batch of documents, then hands embedding batches to `embed`."""
     pairs = [(int(i), int(v)) for i, v in items]
-    try:
-        with STAGE_SECONDS.labels("ingest").time():
-            prepared = pipeline.prepare(pairs)
+
+    def work(current: Runtime) -> dict[str, int]:
+        prepared = pipeline.prepare(current, pairs)
         for batch in prepared.batches:
-            embed_documents.apply_async(
-                args=[[w.to_message() for w in batch]], queue=get_settings().embed_queue
-            )
-    except TRANSIENT as error:
-        if _gave_up(self):
-            pipeline.fail_unclaimed(pairs, pipeline.GAVE_UP, f"gave up preparing: {error}")
-            return {"failed": len(pairs)}
-        raise _retry(self, error) from error
-    except Exception as error:  # a bug: fail loudly, never loop
-        log.exception("prepare %s failed", pairs)
-        pipeline.fail_unclaimed(
-            pairs, pipeline.INTERNAL, f"internal: {type(error).__name__}: {error}"
-        )
-        return {"failed": len(pairs)}
-    return {"claimed": prepared.claimed, "done": prepared.done, "batches": len(prepared.batches)}
+            current.broker.send_embedding([w.to_message() for w in batch])
+        return {
+            "claimed": prepared.claimed,
+            "done": prepared.done,
+            "batches": len(prepared.batches),
+        }
+
+    return self.run_stage(
+        "ingest",
+        "preparing",
+        work,
+        lambda current, cls, why: pipeline.fail_unclaimed(current, pairs, cls, why),
+    )
 
 
-@app.task(bind=True, name=EMBED, max_retries=None)
-def embed_documents(self: Any, batch: list[dict[str, Any]]) -> dict[str, int]:
+@app.task(bind=True, base=StageTask, name=EMBED, max_retries=None)
+def embed_documents(self: StageTask, batch: list[dict[str, Any]]) -> dict[str, int]:
     """Embeds a batch of chunked documents of one collection and writes them."""
     works = [DocumentWork.from_message(m) for m in batch]
-    try:
-        with STAGE_SECONDS.labels("embed").time():
-            stored = pipeline.embed_and_store(works)
-    except TRANSIENT as error:
-        if _gave_up(self):
-            failed = pipeline.fail(works, pipeline.GAVE_UP, f"gave up embedding: {error}")
-            return {"failed": failed}
-        raise _retry(self, error) from error
-    except Exception as error:
-        log.exception("embedding batch of %d documents failed", len(works))
-        failed = pipeline.fail(
-            works, pipeline.INTERNAL, f"internal: {type(error).__name__}: {error}"
-        )
-        return {"failed": failed}
-    return {"done": stored.done, "failed": stored.failed, "fenced": stored.fenced}
+
+    def work(current: Runtime) -> dict[str, int]:
+        stored = pipeline.embed_and_store(current, works)
+        return {"done": stored.done, "failed": stored.failed, "fenced": stored.fenced}
+
+    return self.run_stage(
+        "embed",
+        "embedding",
+        work,
+        lambda current, cls, why: pipeline.fail(current, works, cls, why),
+    )
 
 
 @app.task(name=SWEEP)
 def sweep() -> int:
     """Re-enqueues documents stuck in `queued` or `processing`; returns how many."""
-    return sweeper.sweep_once()
+    return sweeper.sweep_once(runtime())

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.batching import pack
-from services.embedding import Embedder, get_embedder
 from workers.chunking import Chunk
 
 
@@ -25,14 +24,10 @@ class DocumentWork:
     version: int
     owner: uuid.UUID
     collection_id: int
-    space_spec: str
+    embedder: str  # the collection's embedder spec
     dimensions: int
     language: str
     chunks: tuple[Chunk, ...]
-
-    def embedder(self) -> Embedder:
-        """This process's embedder for the document's embedding space."""
-        return get_embedder(self.space_spec, self.dimensions)
 
     def to_message(self) -> dict[str, Any]:
         """Returns a JSON-ready form of this work."""
@@ -41,7 +36,7 @@ class DocumentWork:
             "version": self.version,
             "owner": str(self.owner),
             "collection_id": self.collection_id,
-            "space": self.space_spec,
+            "embedder": self.embedder,
             "dimensions": self.dimensions,
             "language": self.language,
             "chunks": [[c.text, c.start, c.end, c.token_count] for c in self.chunks],
@@ -55,7 +50,8 @@ class DocumentWork:
             version=int(message["version"]),
             owner=uuid.UUID(message["owner"]),
             collection_id=int(message["collection_id"]),
-            space_spec=str(message["space"]),
+            # "space" is what earlier versions called the embedder spec in flight.
+            embedder=str(message.get("embedder", message.get("space"))),
             dimensions=int(message["dimensions"]),
             language=str(message["language"]),
             chunks=tuple(Chunk(str(t), int(s), int(e), int(n)) for t, s, e, n in message["chunks"]),

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Depends, Response
-from sqlalchemy.orm import Session
-
+from services.api.deps import CollectionDep, RuntimeDep, SessionDep
+from services.api.errors import error_responses
 from services.collections import service
 from services.collections.schemas import (
     BulkLoad,
@@ -17,21 +16,26 @@ from services.collections.schemas import (
     CollectionOut,
     CollectionUpdate,
 )
-from services.deps import get_session
 
-router = APIRouter(prefix="/v1/collections", tags=["collections"])
+router = APIRouter(
+    prefix="/v1/collections",
+    tags=["collections"],
+    responses=error_responses(400, 404, 409, 413, 422, 503),
+)
 
 
 @router.post("", status_code=201, response_model=CollectionOut)
-def create_collection(body: CollectionCreate, session: Session = Depends(get_session)) -> object:
+def create_collection(
+    body: CollectionCreate, session: SessionDep, runtime: RuntimeDep
+) -> CollectionOut:
     """Creates a collection with its embedder, chunking settings and relevance threshold."""
-    collection = service.create_collection(session, body)
+    collection = service.create_collection(session, runtime.embedders, body)
     session.commit()
     return CollectionOut.model_validate(collection, from_attributes=True)
 
 
 @router.get("", response_model=CollectionList)
-def list_collections(session: Session = Depends(get_session)) -> object:
+def list_collections(session: SessionDep) -> CollectionList:
     """Lists every collection."""
     return CollectionList(
         collections=[
@@ -42,9 +46,8 @@ def list_collections(session: Session = Depends(get_session)) -> object:
 
 
 @router.get("/{name}", response_model=CollectionDetail)
-def get_collection(name: str, session: Session = Depends(get_session)) -> object:
+def get_collection(collection: CollectionDep, session: SessionDep) -> CollectionDetail:
     """Shows a collection with document counts by status and its chunk count."""
-    collection = service.get_collection(session, name)
     counts, chunks = service.collection_counts(session, collection)
     base = CollectionOut.model_validate(collection, from_attributes=True)
     return CollectionDetail(**base.model_dump(), documents=counts, chunks=chunks)
@@ -52,42 +55,36 @@ def get_collection(name: str, session: Session = Depends(get_session)) -> object
 
 @router.patch("/{name}", response_model=CollectionOut)
 def update_collection(
-    name: str, body: CollectionUpdate, session: Session = Depends(get_session)
-) -> object:
+    collection: CollectionDep, body: CollectionUpdate, session: SessionDep
+) -> CollectionOut:
     """Changes a collection's relevance threshold (e.g. one calibrated by `groundwire eval`)."""
-    collection = service.get_collection(session, name)
     collection.threshold = body.threshold
     session.commit()
     return CollectionOut.model_validate(collection, from_attributes=True)
 
 
 @router.put("/{name}/bulk-load", response_model=BulkLoadOut)
-def bulk_load(name: str, body: BulkLoad, session: Session = Depends(get_session)) -> object:
+def bulk_load(
+    collection: CollectionDep, body: BulkLoad, session: SessionDep, runtime: RuntimeDep
+) -> BulkLoadOut:
     """Enters bulk-load mode (indexes and text search deferred) or leaves it (builds them)."""
-    collection = service.get_collection(session, name)
     if body.enabled:
         service.enter_bulk_load(session, collection)
         session.commit()
         return BulkLoadOut(bulk_load=True)
-    vectors, fill_seconds = service.leave_bulk_load(session, collection)
-    session.commit()
-    if vectors:
-        started = time.perf_counter()
-        service.vacuum_chunks()
-        fill_seconds += time.perf_counter() - started
-    text_index_seconds, index_seconds = service.build_indexes(session, collection)
-    session.commit()
+    session.rollback()  # the request's transaction holds no lock while the service works
+    finished = service.finish_bulk_load(runtime.database, collection.id)
     return BulkLoadOut(
         bulk_load=False,
-        index_build_seconds=index_seconds,
-        text_search_seconds=fill_seconds + text_index_seconds,
-        text_vectors_computed=vectors,
+        index_build_seconds=finished.index_build_seconds,
+        text_search_seconds=finished.text_search_seconds,
+        text_vectors_computed=finished.text_vectors_computed,
     )
 
 
-@router.delete("/{name}", status_code=204)
-def delete_collection(name: str, session: Session = Depends(get_session)) -> Response:
+@router.delete("/{name}", status_code=204, response_class=Response)
+def delete_collection(collection: CollectionDep, session: SessionDep) -> Response:
     """Deletes a collection with all its documents and chunks."""
-    service.delete_collection(session, service.get_collection(session, name))
+    service.delete_collection(session, collection)
     session.commit()
     return Response(status_code=204)

@@ -1,84 +1,36 @@
-"""Creating, finding and dropping collections, with their per-space vector index."""
+"""Creating, listing and dropping collections, with their per-collection indexes, and the
+bulk-load mode that defers those indexes during large initial loads. Never commits, except
+`finish_bulk_load`, which owns its transactions."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
-from psycopg import sql
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.api.errors import ApiError
 from services.collections.schemas import CollectionCreate, DocumentCounts
-from services.db import get_engine
-from services.embedding import EmbeddingError, UnknownEmbedder, get_embedder, parse_embedder_spec
-from services.errors import ApiError
+from services.db import Database
+from services.embedding import EmbedderRegistry, EmbeddingError, UnknownEmbedder
 from services.models import Collection, Document
-
-HNSW_MAX_VECTOR_DIMS = 2000
-HNSW_MAX_HALFVEC_DIMS = 4000
+from services.vectors import drop_index_ddl, hnsw_index_ddl, text_index_ddl
 
 
-def vector_type(dimensions: int) -> str:
-    """Returns the pgvector type a collection's vectors are indexed and searched as."""
-    return "vector" if dimensions <= HNSW_MAX_VECTOR_DIMS else "halfvec"
-
-
-def vector_expression(dimensions: int) -> sql.Composable:
-    """Returns the typed expression the collection's index covers and its queries order by."""
-    return sql.SQL("(embedding::{}({}))").format(
-        sql.SQL(vector_type(dimensions)), sql.Literal(dimensions)
-    )
-
-
-def index_name(collection_id: int) -> sql.Identifier:
-    """Returns the name of the collection's HNSW index."""
-    return sql.Identifier(f"chunks_hnsw_c{collection_id}")
-
-
-def text_index_name(collection_id: int) -> sql.Identifier:
-    """Returns the name of the collection's full-text GIN index."""
-    return sql.Identifier(f"chunks_fts_c{collection_id}")
-
-
-def text_index_ddl(collection_id: int) -> sql.Composed:
-    """Returns the partial GIN index over the chunks' generated tsvector for one collection."""
-    return sql.SQL(
-        "CREATE INDEX IF NOT EXISTS {name} ON chunks USING gin (tsv) WHERE collection_id = {cid}"
-    ).format(name=text_index_name(collection_id), cid=sql.Literal(collection_id))
-
-
-def index_ddl(collection_id: int, dimensions: int) -> sql.Composed | None:
-    """Returns the partial HNSW index for one collection, or None past pgvector's limits.
-
-    Built from trusted integers only: the dimension must be literal for the cast, and a
-    literal collection id lets the planner match the partial index even under generic plans.
-    """
-    if dimensions > HNSW_MAX_HALFVEC_DIMS:
-        return None
-    ops = f"{vector_type(dimensions)}_cosine_ops"
-    return sql.SQL(
-        "CREATE INDEX IF NOT EXISTS {name} ON chunks USING hnsw ({expr} {ops})"
-        " WHERE collection_id = {cid}"
-    ).format(
-        name=index_name(collection_id),
-        expr=vector_expression(dimensions),
-        ops=sql.SQL(ops),
-        cid=sql.Literal(collection_id),
-    )
-
-
-def create_collection(session: Session, body: CollectionCreate) -> Collection:
-    """Creates the collection and its vector index; raises ApiError on bad settings."""
+def create_collection(
+    session: Session, embedders: EmbedderRegistry, body: CollectionCreate
+) -> Collection:
+    """Creates the collection and its indexes; raises ApiError on bad settings."""
     try:
-        parse_embedder_spec(body.embedder)
-        embedder = get_embedder(body.embedder)
+        embedder = embedders.get(body.embedder)
     except UnknownEmbedder as error:
         raise ApiError(422, "unknown_embedder", str(error)) from error
     except EmbeddingError as error:
         raise ApiError(503, "embedder_unavailable", str(error)) from error
     chunk_tokens = body.chunk_tokens or min(
-        embedder.max_input_tokens, 200 if body.embedder == "local" else 512
+        embedder.max_input_tokens, embedder.default_chunk_tokens
     )
     if chunk_tokens > embedder.max_input_tokens:
         raise ApiError(
@@ -114,11 +66,20 @@ def create_collection(session: Session, body: CollectionCreate) -> Collection:
     except IntegrityError as error:
         raise ApiError(409, "conflict", f"collection {body.name!r} already exists") from error
     if not collection.bulk_load:  # in bulk-load mode both are built when the load is done
-        ddl = index_ddl(collection.id, collection.dimensions)
-        if ddl is not None:
-            session.execute(text(ddl.as_string()))
-        session.execute(text(text_index_ddl(collection.id).as_string()))
+        _create_indexes(session, collection)
     return collection
+
+
+def _create_indexes(session: Session, collection: Collection) -> None:
+    session.execute(text(text_index_ddl(collection.id).as_string()))
+    ddl = hnsw_index_ddl(collection.id, collection.dimensions)
+    if ddl is not None:
+        session.execute(text(ddl.as_string()))
+
+
+def _drop_indexes(session: Session, collection: Collection) -> None:
+    for statement in drop_index_ddl(collection.id):
+        session.execute(text(statement.as_string()))
 
 
 def enter_bulk_load(session: Session, collection: Collection) -> None:
@@ -131,22 +92,50 @@ def enter_bulk_load(session: Session, collection: Collection) -> None:
     the chunks written before the mode was entered.
     """
     collection.bulk_load = True
-    for name in (index_name(collection.id), text_index_name(collection.id)):
-        session.execute(text(sql.SQL("DROP INDEX IF EXISTS {}").format(name).as_string()))
+    _drop_indexes(session, collection)
 
 
-def leave_bulk_load(session: Session, collection: Collection) -> tuple[int, float]:
+@dataclass(frozen=True)
+class BulkLoadFinished:
+    """What leaving bulk-load mode did, and how long each part took."""
+
+    text_vectors_computed: int
+    text_search_seconds: float
+    index_build_seconds: float | None
+
+
+def finish_bulk_load(database: Database, collection_id: int) -> BulkLoadFinished:
+    """Takes a collection out of bulk-load mode: computes its deferred text search vectors,
+    reclaims the rows that rewrote, and builds its GIN and HNSW indexes.
+
+    Three transactions, each committed here: leaving the mode with the vectors; VACUUM (which
+    cannot run in one); the index builds (an index built in the transaction that rewrote the
+    rows scans every old row version too: 1.5-2x slower). A failure at any point leaves
+    something that leaving again finishes: the mode is off only once every vector is there,
+    and the builds create only what is missing.
+    """
+    with database.scope() as session:
+        collection = session.get_one(Collection, collection_id)
+        vectors, fill_seconds = _leave_bulk_load(session, collection)
+    if vectors:
+        started = time.perf_counter()
+        with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM chunks"))  # only the pages changed since the last one
+        fill_seconds += time.perf_counter() - started
+    with database.scope() as session:
+        collection = session.get_one(Collection, collection_id)
+        text_index_seconds, index_seconds = _build_indexes(session, collection)
+    return BulkLoadFinished(vectors, fill_seconds + text_index_seconds, index_seconds)
+
+
+def _leave_bulk_load(session: Session, collection: Collection) -> tuple[int, float]:
     """Takes the collection out of bulk-load mode and computes its deferred text search vectors.
 
-    Returns how many chunks got their vector, and the seconds it took. The caller commits,
-    then builds the indexes with `build_indexes` in a transaction of its own (an index built
-    in the transaction that rewrote the rows scans every old row version too: 1.5-2x slower).
-
-    First a SHARE ROW EXCLUSIVE lock on chunks: it waits for every transaction writing chunks
-    to commit, so no chunk of this collection without its vector can arrive after the pass,
-    and holds new writers until the commit, after which they see the collection out of
-    bulk-load mode and compute their own. A failure leaves the collection in bulk-load mode;
-    leaving again is always safe and finishes whatever is missing.
+    Returns how many chunks got their vector, and the seconds it took. First a SHARE ROW
+    EXCLUSIVE lock on chunks: it waits for every transaction writing chunks to commit, so no
+    chunk of this collection without its vector can arrive after the pass, and holds new
+    writers until the commit, after which they see the collection out of bulk-load mode and
+    compute their own.
     """
     collection.bulk_load = False
     session.flush()
@@ -175,17 +164,7 @@ def leave_bulk_load(session: Session, collection: Collection) -> tuple[int, floa
     return filled, time.perf_counter() - started
 
 
-def vacuum_chunks() -> None:
-    """Reclaims the row versions that computing deferred text search vectors left behind.
-
-    VACUUM cannot run in a transaction, so it gets a connection of its own. It reads only the
-    pages changed since the last vacuum; indexes built afterwards scan half as many rows.
-    """
-    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM chunks"))
-
-
-def build_indexes(session: Session, collection: Collection) -> tuple[float, float | None]:
+def _build_indexes(session: Session, collection: Collection) -> tuple[float, float | None]:
     """Builds the collection's GIN and HNSW indexes where missing; returns the seconds of each.
 
     Building an index once over loaded rows is far cheaper than maintaining it row by row;
@@ -196,20 +175,12 @@ def build_indexes(session: Session, collection: Collection) -> tuple[float, floa
     started = time.perf_counter()
     session.execute(text(text_index_ddl(collection.id).as_string()))
     text_seconds = time.perf_counter() - started
-    ddl = index_ddl(collection.id, collection.dimensions)
+    ddl = hnsw_index_ddl(collection.id, collection.dimensions)
     if ddl is None:
         return text_seconds, None
     started = time.perf_counter()
     session.execute(text(ddl.as_string()))
     return text_seconds, time.perf_counter() - started
-
-
-def get_collection(session: Session, name: str) -> Collection:
-    """Returns the named collection or raises a 404 ApiError."""
-    collection = session.scalar(select(Collection).where(Collection.name == name))
-    if collection is None:
-        raise ApiError(404, "collection_not_found", f"no collection named {name!r}")
-    return collection
 
 
 def list_collections(session: Session) -> list[Collection]:
@@ -235,8 +206,7 @@ def collection_counts(session: Session, collection: Collection) -> tuple[Documen
 
 
 def delete_collection(session: Session, collection: Collection) -> None:
-    """Drops the collection with its documents, chunks and index."""
-    for name in (index_name(collection.id), text_index_name(collection.id)):
-        session.execute(text(sql.SQL("DROP INDEX IF EXISTS {}").format(name).as_string()))
+    """Drops the collection with its documents, chunks and indexes."""
+    _drop_indexes(session, collection)
     session.execute(text("DELETE FROM chunks WHERE collection_id = :id"), {"id": collection.id})
     session.delete(collection)

@@ -6,16 +6,18 @@ from services.embedding.base import (
     PermanentEmbeddingError,
     TokenSpans,
     TransientEmbeddingError,
+    Vectors,
 )
-from services.embedding.registry import UnknownEmbedder, get_embedder, parse_embedder_spec
+from services.embedding.registry import EmbedderRegistry, UnknownEmbedder, parse_embedder_spec
 
 __all__ = [
     "Embedder",
+    "EmbedderRegistry",
     "EmbeddingError",
     "PermanentEmbeddingError",
     "TokenSpans",
     "TransientEmbeddingError",
     "UnknownEmbedder",
-    "get_embedder",
+    "Vectors",
     "parse_embedder_spec",
 ]

@@ -32,16 +32,23 @@ class TokenSpans(Protocol):
 
 
 class Embedder(Protocol):
-    """Turns texts into unit-length vectors of one embedding space."""
+    """Turns texts into unit-length vectors of one embedding space, and declares its policy.
+
+    `spec` is the embedder setting that built it (a collection's `embedder`, e.g. `local`);
+    `space` is the embedding cache key: the model and dimensions its vectors belong to.
+    """
 
     spec: str
     space: str
     dimensions: int
     max_input_tokens: int
-    default_threshold: float
     tokenizer: TokenSpans
-    batch_inputs: int  # how many chunk texts one embedding task carries
     requests: RequestLog
+    # Policy, declared by each embedder class:
+    default_threshold: float  # relevance threshold of a new collection
+    default_chunk_tokens: int  # chunk size of a new collection (capped by max_input_tokens)
+    documents_per_task: int  # documents one ingest task takes
+    batch_inputs: int  # chunk texts one embedding task carries
 
     def embed(self, texts: list[str]) -> Vectors:
         """Returns one L2-normalised row per text, in order; texts must be non-empty."""

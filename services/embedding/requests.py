@@ -7,11 +7,16 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 
-OK = "ok"
-RETRIED = "retried"
-RATE_LIMITED = "rate_limited"
-FAILED = "failed"
+
+class RequestOutcome(StrEnum):
+    """How one embedding request ended (`embedding_requests.outcome`)."""
+
+    OK = "ok"
+    RETRIED = "retried"
+    RATE_LIMITED = "rate_limited"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -22,19 +27,19 @@ class RequestRecord:
     inputs: int
     tokens: int
     latency_ms: float
-    outcome: str
+    outcome: RequestOutcome
     attempts: int = 1
     rate_limited: int = 0
     error: str | None = None
 
 
-def outcome_of(attempts: int, rate_limited: int, failed: bool) -> str:
+def outcome_of(attempts: int, rate_limited: int, failed: bool) -> RequestOutcome:
     """Names how a request ended: failed, rate_limited (waited on a 429), retried, or ok."""
     if failed:
-        return FAILED
+        return RequestOutcome.FAILED
     if rate_limited:
-        return RATE_LIMITED
-    return RETRIED if attempts > 1 else OK
+        return RequestOutcome.RATE_LIMITED
+    return RequestOutcome.RETRIED if attempts > 1 else RequestOutcome.OK
 
 
 @dataclass

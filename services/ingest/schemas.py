@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.statuses import Acceptance, DocumentStatus, FailureClass
+
 
 class DocumentIn(BaseModel):
     """One document to ingest; `id` defaults to a generated one."""
@@ -36,7 +38,7 @@ class AcceptedDocument(BaseModel):
     """A document's id, what happened to it (`queued` or `unchanged`) and its version."""
 
     id: str
-    status: str
+    status: Acceptance
     version: int
 
 
@@ -51,7 +53,7 @@ class DocumentOut(BaseModel):
     """A document's processing state."""
 
     id: str
-    status: str
+    status: DocumentStatus
     version: int
     indexed_version: int | None
     chunks: int
@@ -61,7 +63,7 @@ class DocumentOut(BaseModel):
     cached_chunks: int
     embedded_tokens: int
     error: str | None
-    error_class: str | None = Field(
+    error_class: FailureClass | None = Field(
         description="why it failed: parse, embedding, gave_up (transient errors outlasted the"
         " retries) or internal"
     )
@@ -94,7 +96,7 @@ class BatchOut(BaseModel):
 
 
 class DocumentList(BaseModel):
-    """A page of documents, oldest first; pass `next` as `after` for the following page."""
+    """A page of documents in order of their ids; pass `next` as `after` for the next page."""
 
     documents: list[DocumentOut]
     next: str | None

@@ -10,20 +10,13 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.orm import Session
 
+from services.api.errors import ApiError
+from services.api.validation import json_problem, json_size, text_problem
 from services.config import Settings
 from services.db import driver_connection
-from services.errors import ApiError
 from services.ingest.schemas import AcceptedDocument, BatchOut, DocumentIn, DocumentOut
-from services.models import (
-    FAILED,
-    QUEUED,
-    UNCHANGED,
-    BatchItem,
-    Collection,
-    Document,
-    IngestBatch,
-)
-from services.validation import json_problem, json_size, text_problem
+from services.models import BatchItem, Collection, Document, IngestBatch
+from services.statuses import PENDING, Acceptance, DocumentStatus
 
 _REDO = "(d.content_hash <> excluded.content_hash OR d.status = %(failed)s)"
 _RESET = {
@@ -130,8 +123,8 @@ def accept_documents(
             "content": doc.text,
             "content_type": doc.content_type,
             "content_hash": content_hash(doc.text, doc.content_type),
-            "queued": QUEUED,
-            "failed": FAILED,
+            "queued": DocumentStatus.QUEUED.value,
+            "failed": DocumentStatus.FAILED.value,
         }
         for doc in documents
     ]
@@ -153,14 +146,14 @@ def accept_documents(
     for row in rows:
         external_id = str(row["external_id"])
         doc_id, version, fresh = result[external_id]
-        status = QUEUED if fresh else UNCHANGED
+        status = Acceptance.QUEUED if fresh else Acceptance.UNCHANGED
         accepted.append(AcceptedDocument(id=external_id, status=status, version=version))
         items.append(
             {
                 "batch_id": batch.id,
                 "document_id": doc_id,
                 "version": version,
-                "accepted_status": status,
+                "accepted_status": status.value,
             }
         )
         if fresh:
@@ -223,10 +216,11 @@ def batch_progress(session: Session, batch_id: uuid.UUID) -> BatchOut:
         raise ApiError(404, "batch_not_found", f"no batch {batch_id}")
     collection = session.get(Collection, batch.collection_id)
     assert collection is not None
+    unchanged = Acceptance.UNCHANGED.value
     status = case(
-        (BatchItem.accepted_status == UNCHANGED, literal(UNCHANGED)), else_=Document.status
+        (BatchItem.accepted_status == unchanged, literal(unchanged)), else_=Document.status
     )
-    changed = BatchItem.accepted_status != UNCHANGED
+    changed = BatchItem.accepted_status != unchanged
     rows = session.execute(  # one pass over the batch: clients poll this
         select(
             status,
@@ -243,17 +237,18 @@ def batch_progress(session: Session, batch_id: uuid.UUID) -> BatchOut:
     present = sum(counts.values())
     embedded = sum(int(e) for _, _, e, _ in rows)
     cached = sum(int(c) for _, _, _, c in rows)
+    pending = sum(counts.get(s, 0) for s in PENDING)
     return BatchOut(
         batch_id=batch.id,
         collection=collection.name,
         total=batch.total,
-        queued=counts.get(QUEUED, 0),
-        processing=counts.get("processing", 0),
-        done=counts.get("done", 0),
-        failed=counts.get(FAILED, 0),
-        unchanged=counts.get(UNCHANGED, 0),
+        queued=counts.get(DocumentStatus.QUEUED, 0),
+        processing=counts.get(DocumentStatus.PROCESSING, 0),
+        done=counts.get(DocumentStatus.DONE, 0),
+        failed=counts.get(DocumentStatus.FAILED, 0),
+        unchanged=counts.get(Acceptance.UNCHANGED, 0),
         deleted=batch.total - present,
-        finished=counts.get(QUEUED, 0) + counts.get("processing", 0) == 0,
+        finished=pending == 0,
         embedded_chunks=int(embedded),
         cached_chunks=int(cached),
     )
@@ -265,7 +260,11 @@ def delete_document(session: Session, document: Document) -> None:
 
 
 def list_documents(
-    session: Session, collection: Collection, status: str | None, after: str | None, limit: int
+    session: Session,
+    collection: Collection,
+    status: DocumentStatus | None,
+    after: str | None,
+    limit: int,
 ) -> tuple[list[Document], str | None]:
     """Returns a page of the collection's documents by client id, optionally by status."""
     query = select(Document).where(Document.collection_id == collection.id)
@@ -288,9 +287,9 @@ def retry_failed(
     """
     query = (
         update(Document)
-        .where(Document.collection_id == collection.id, Document.status == FAILED)
+        .where(Document.collection_id == collection.id, Document.status == DocumentStatus.FAILED)
         .values(
-            status=QUEUED,
+            status=DocumentStatus.QUEUED,
             error=None,
             error_class=None,
             lease_owner=None,
@@ -307,7 +306,9 @@ def retry_failed(
     else:
         failed = (
             select(Document.id)
-            .where(Document.collection_id == collection.id, Document.status == FAILED)
+            .where(
+                Document.collection_id == collection.id, Document.status == DocumentStatus.FAILED
+            )
             .limit(limit)
         )
         query = query.where(Document.id.in_(failed))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from services.query.retrieval import Candidate
+from services.query.candidates import Candidate
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,21 @@
 """The query log: one row per query or context request, for analysts and knowledge-gap reports.
 
-What is kept of the question follows `query_log` in the settings: `text` (the question and its
-hash), `hash` (only a SHA-256 of the normalised question, enough to count repeats), or `off`
-(neither; volumes, scores and latencies are still logged).
+What is kept of the question follows `query_log` in the settings, passed in as `keep`: `text`
+(the question and its hash), `hash` (only a SHA-256 of the normalised question, enough to
+count repeats), or `off` (neither; volumes, scores and latencies are still logged).
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
-from services.config import get_settings
 from services.models import QueryLogEntry
+
+QueryLogPolicy = Literal["text", "hash", "off"]
 
 
 def normalise_question(question: str) -> str:
@@ -30,6 +31,7 @@ def question_hash(question: str) -> str:
 def record_query(
     session: Session,
     *,
+    keep: QueryLogPolicy,
     collection_id: int,
     endpoint: str,
     question: str,
@@ -42,12 +44,11 @@ def record_query(
     results: int,
     latency_ms: float,
 ) -> None:
-    """Adds one query to the log, in the caller's transaction.
+    """Adds one query to the log, in the caller's transaction, keeping what `keep` says.
 
     The transaction commits without waiting for its WAL flush: a crash may lose the last few
     log rows (never accepted documents), and a query does not pay a disk flush for its log.
     """
-    keep = get_settings().query_log
     session.execute(text("SET LOCAL synchronous_commit = off"))
     session.execute(
         insert(QueryLogEntry).values(

@@ -1,60 +1,157 @@
-"""Retrieval in one SQL statement per query: vector (HNSW), keyword (full text) or both,
-fused by reciprocal rank, with optional metadata filters.
+"""Retrieval in one SQL statement per query: vector (HNSW), keyword (Okapi BM25 over
+PostgreSQL full text) or both, fused by reciprocal rank, with optional metadata filters.
 
 Every returned passage carries its cosine similarity to the question (`score`, the value the
 relevance threshold applies to, whatever the mode) and the mode's ranking score (`rank_score`:
-the cosine similarity, the `ts_rank` of the keyword match, or the fused RRF score).
+the cosine similarity, the BM25 score of the keyword match, or the fused RRF score).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from psycopg import sql
 from sqlalchemy.orm import Session
 
-from services.collections.service import vector_expression, vector_type
 from services.db import driver_connection
-from services.embedding.base import Vectors
+from services.embedding import Vectors
 from services.models import Collection
+from services.query.candidates import Candidate, Mode
 from services.query.filters import compile_filter
-from services.query.grounding import Scored
+from services.vectors import typed_parameter, vector_expression
 
-Mode = Literal["hybrid", "vector", "keyword"]
 RRF_K = 60
 BM25_K1 = 1.2
 BM25_B = 0.75
 
+# The whole hybrid statement, one SQL text. `{name}` marks a literal part written per
+# collection from trusted values (see `search_sql`); `%(name)s` marks a bound parameter of
+# the request. The `-- <section>:` lines split it: vector and keyword modes leave out the
+# other retriever's section (PostgreSQL would plan it even though nothing reads it).
+#
+# vector: the pool's nearest chunks by cosine distance, from the collection's HNSW index.
+# keyword: Okapi BM25 in two steps. First term at a time: each question term's postings come
+#   from the collection's GIN index (which also gives its document frequency), scored as if
+#   each term occurred once; collection size and mean chunk length come from the documents
+#   table. Then the best 2 x pool of those (rough) are scored exactly (kw), with term
+#   frequencies read from their tsvectors, so only a few hundred tsvectors are decompressed.
+# result: `{ranked}` ranks by the mode (`vec`, `kw`, or both fused by reciprocal rank); every
+#   passage is returned with its cosine similarity to the question.
+SEARCH_SQL = """
+WITH
+-- vector:
+vec AS (
+    SELECT id, row_number() OVER (ORDER BY distance) AS r, 1 - distance AS s
+    FROM (
+        SELECT id, {embedding} <=> {question} AS distance
+        FROM chunks
+        WHERE collection_id = {collection_id}{document_filter}
+        ORDER BY {embedding} <=> {question}
+        LIMIT %(pool)s
+    ) AS v
+),
+-- keyword:
+terms AS (
+    SELECT DISTINCT lexeme AS term
+    FROM unnest(to_tsvector({language}::regconfig, %(text)s))
+), stats AS (
+    SELECT greatest(sum(chunk_count), 1)::float8 AS n,
+           greatest(sum(token_count)::float8 / greatest(sum(chunk_count), 1), 1) AS avgdl
+    FROM documents
+    WHERE collection_id = {collection_id} AND indexed_version IS NOT NULL
+), postings AS (
+    SELECT terms.term, c.id, c.document_id, c.token_count
+    FROM terms CROSS JOIN LATERAL (
+        SELECT id, document_id, token_count
+        FROM chunks
+        WHERE collection_id = {collection_id}
+          AND tsv @@ to_tsquery('simple', quote_literal(terms.term))
+    ) AS c
+), idf AS (
+    SELECT term, ln(1 + (stats.n - count(*) + 0.5) / (count(*) + 0.5)) AS w
+    FROM postings CROSS JOIN stats
+    GROUP BY term, stats.n
+), rough AS (
+    SELECT postings.id
+    FROM postings JOIN idf USING (term) CROSS JOIN stats
+    WHERE true{document_filter}
+    GROUP BY postings.id
+    ORDER BY sum(idf.w / (1 + {k1} * (1 - {b} + {b} * postings.token_count / stats.avgdl))) DESC
+    LIMIT 2 * %(pool)s
+), kw AS (
+    SELECT id, row_number() OVER (ORDER BY s DESC, id) AS r, s
+    FROM (
+        SELECT c.id,
+               sum(idf.w * u.tf * ({k1} + 1)
+                   / (u.tf + {k1} * (1 - {b} + {b} * c.token_count / stats.avgdl))) AS s
+        FROM rough
+        JOIN chunks AS c ON c.id = rough.id
+        CROSS JOIN LATERAL (
+            SELECT lexeme, coalesce(array_length(positions, 1), 1) AS tf FROM unnest(c.tsv)
+        ) AS u
+        JOIN idf ON idf.term = u.lexeme
+        CROSS JOIN stats
+        GROUP BY c.id
+        ORDER BY s DESC
+        LIMIT %(pool)s
+    ) AS t
+),
+-- result:
+ranked AS (
+    {ranked}
+)
+SELECT 1 - ({chunk_embedding} <=> {question}) AS score, ranked.rank_score,
+       d.external_id, d.title, d.source, d.metadata,
+       c.text, c.ordinal, c.char_start, c.char_end, c.content_hash
+FROM ranked
+JOIN chunks AS c ON c.id = ranked.id
+JOIN documents AS d ON d.id = c.document_id
+ORDER BY ranked.rank_score DESC, c.id
+LIMIT %(k)s
+"""
 
-@dataclass(frozen=True)
-class Candidate(Scored):
-    """A chunk close to the query, with what a citation needs."""
 
-    rank_score: float
-    document_id: str
-    title: str | None
-    source: str | None
-    text: str
-    ordinal: int
-    start: int
-    end: int
-    metadata: dict[str, Any]
-    content_hash: bytes
+def _sections(statement: str) -> dict[str, str]:
+    """Splits the statement at its `-- <section>:` lines; the text before the first is `head`."""
+    sections: dict[str, str] = {}
+    name, lines = "head", list[str]()
+    for line in statement.splitlines(keepends=True):
+        if line.startswith("-- ") and line.rstrip().endswith(":"):
+            sections[name] = "".join(lines)
+            name, lines = line[3:].rstrip()[:-1], []
+        lines.append(line)
+    sections[name] = "".join(lines)
+    return sections
+
+
+_SECTIONS = _sections(SEARCH_SQL)
+# The sections each mode's statement is made of, in order.
+MODE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "hybrid": ("head", "vector", "keyword", "result"),
+    "vector": ("head", "vector", "result"),
+    "keyword": ("head", "keyword", "result"),
+}
+STATEMENTS = {mode: "".join(_SECTIONS[s] for s in parts) for mode, parts in MODE_SECTIONS.items()}
+
+RANKED: dict[str, str] = {
+    "vector": "SELECT id, s AS rank_score FROM vec",
+    "keyword": "SELECT id, s AS rank_score FROM kw",
+    "hybrid": (
+        "SELECT id, sum(1.0 / ({rrf_k} + r)) AS rank_score"
+        " FROM (SELECT id, r FROM vec UNION ALL SELECT id, r FROM kw) AS u GROUP BY id"
+    ),
+}
+
+# A filter keeps the chunks of matching documents: an array computed once, inside the scans.
+DOCUMENT_FILTER = (
+    " AND document_id = ANY(ARRAY(SELECT d.id FROM documents AS d"
+    " WHERE d.collection_id = {collection_id} AND {filter}))"
+)
 
 
 def candidate_pool(k: int) -> int:
     """How many candidates each retriever contributes before fusion and cut to k."""
     return min(max(2 * k, 50), 400)
-
-
-def _document_filter(collection_id: int, filter_sql: sql.Composable | None) -> sql.Composable:
-    if filter_sql is None:
-        return sql.SQL("")
-    return sql.SQL(
-        " AND document_id = ANY(ARRAY(SELECT d.id FROM documents AS d"
-        " WHERE d.collection_id = {cid} AND {f}))"
-    ).format(cid=sql.Literal(collection_id), f=filter_sql)
 
 
 def search_sql(
@@ -69,78 +166,22 @@ def search_sql(
     inside the index scans, as an array of matching documents computed once, so pgvector's
     iterative scan keeps going until it has enough matching rows.
     """
-    cid = sql.Literal(collection.id)
-    expr = vector_expression(collection.dimensions)
-    question = sql.SQL("%(q)s::{}({})").format(
-        sql.SQL(vector_type(collection.dimensions)), sql.Literal(collection.dimensions)
-    )
-    where = _document_filter(collection.id, filter_sql)
-    vector_cte = sql.SQL(
-        "vec AS (SELECT id, row_number() OVER (ORDER BY distance) AS r, 1 - distance AS s"
-        " FROM (SELECT id, {expr} <=> {q} AS distance FROM chunks"
-        " WHERE collection_id = {cid}{where} ORDER BY {expr} <=> {q} LIMIT %(pool)s) AS v)"
-    ).format(expr=expr, q=question, cid=cid, where=where)
-    # Okapi BM25 in two steps. First, term at a time: each question term's postings come from
-    # the collection's GIN index (which also gives its document frequency), scored as if each
-    # term occurred once; collection size and mean chunk length come from the documents table.
-    # Then the best 2 x pool of those are scored exactly, with term frequencies read from their
-    # tsvectors, so only a few hundred tsvectors are ever decompressed.
-    keyword_cte = sql.SQL(
-        "terms AS (SELECT DISTINCT lexeme AS term"
-        " FROM unnest(to_tsvector({cfg}::regconfig, %(text)s))),"
-        " stats AS (SELECT greatest(sum(chunk_count), 1)::float8 AS n,"
-        " greatest(sum(token_count)::float8 / greatest(sum(chunk_count), 1), 1) AS avgdl"
-        " FROM documents WHERE collection_id = {cid} AND indexed_version IS NOT NULL),"
-        " postings AS (SELECT terms.term, c.id, c.document_id, c.token_count FROM terms"
-        " CROSS JOIN LATERAL (SELECT id, document_id, token_count FROM chunks"
-        " WHERE collection_id = {cid}"
-        " AND tsv @@ to_tsquery('simple', quote_literal(terms.term))) AS c),"
-        " idf AS (SELECT term, ln(1 + (stats.n - count(*) + 0.5) / (count(*) + 0.5)) AS w"
-        " FROM postings CROSS JOIN stats GROUP BY term, stats.n),"
-        " rough AS (SELECT postings.id FROM postings JOIN idf USING (term) CROSS JOIN stats"
-        " WHERE true{where} GROUP BY postings.id"
-        " ORDER BY sum(idf.w / (1 + {k1} * (1 - {b} + {b} * postings.token_count / stats.avgdl)))"
-        " DESC LIMIT 2 * %(pool)s),"
-        " kw AS (SELECT id, row_number() OVER (ORDER BY s DESC, id) AS r, s FROM"
-        " (SELECT c.id, sum(idf.w * u.tf * {k1p1} / (u.tf + {k1} * (1 - {b} + {b}"
-        " * c.token_count / stats.avgdl))) AS s"
-        " FROM rough JOIN chunks AS c ON c.id = rough.id"
-        " CROSS JOIN LATERAL (SELECT lexeme, coalesce(array_length(positions, 1), 1) AS tf"
-        " FROM unnest(c.tsv)) AS u JOIN idf ON idf.term = u.lexeme CROSS JOIN stats"
-        " GROUP BY c.id ORDER BY s DESC LIMIT %(pool)s) AS t)"
-    ).format(
-        cfg=sql.Literal(collection.language),
-        cid=cid,
-        where=where,
+    collection_id = sql.Literal(collection.id)
+    document_filter: sql.Composable = sql.SQL("")
+    if filter_sql is not None:
+        document_filter = sql.SQL(DOCUMENT_FILTER).format(
+            collection_id=collection_id, filter=filter_sql
+        )
+    return sql.SQL(STATEMENTS[mode]).format(
+        embedding=vector_expression(collection.dimensions),
+        chunk_embedding=vector_expression(collection.dimensions, "c.embedding"),
+        question=typed_parameter("q", collection.dimensions),
+        collection_id=collection_id,
+        document_filter=document_filter,
+        language=sql.Literal(collection.language),
         k1=sql.Literal(BM25_K1),
-        k1p1=sql.Literal(BM25_K1 + 1),
         b=sql.Literal(BM25_B),
-    )
-    ranked: sql.Composable
-    if mode == "vector":
-        ctes, ranked = [vector_cte], sql.SQL("SELECT id, s AS rank_score FROM vec")
-    elif mode == "keyword":
-        ctes, ranked = [keyword_cte], sql.SQL("SELECT id, s AS rank_score FROM kw")
-    else:
-        ctes = [vector_cte, keyword_cte]
-        ranked = sql.SQL(
-            "SELECT id, sum(1.0 / ({rrf} + r)) AS rank_score FROM"
-            " (SELECT id, r FROM vec UNION ALL SELECT id, r FROM kw) AS u GROUP BY id"
-        ).format(rrf=sql.Literal(RRF_K))
-    return sql.SQL(
-        "WITH {ctes}, ranked AS ({ranked})"
-        " SELECT 1 - ({expr} <=> {q}) AS score, ranked.rank_score, d.external_id, d.title,"
-        " d.source, d.metadata, c.text, c.ordinal, c.char_start, c.char_end, c.content_hash"
-        " FROM ranked JOIN chunks AS c ON c.id = ranked.id"
-        " JOIN documents AS d ON d.id = c.document_id"
-        " ORDER BY ranked.rank_score DESC, c.id LIMIT %(k)s"
-    ).format(
-        ctes=sql.SQL(", ").join(ctes),
-        ranked=ranked,
-        expr=sql.SQL("(c.embedding::{}({}))").format(
-            sql.SQL(vector_type(collection.dimensions)), sql.Literal(collection.dimensions)
-        ),
-        q=question,
+        ranked=sql.SQL(RANKED[mode]).format(rrf_k=sql.Literal(RRF_K)),
     )
 
 

@@ -2,28 +2,51 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-from sqlalchemy.orm import Session
+from typing import Annotated
 
-from services.collections.service import get_collection
-from services.deps import get_session
+from fastapi import APIRouter, Depends, Request
+
+from services.api.deps import CollectionDep, SessionDep, SettingsDep
+from services.api.errors import error_responses
 from services.query import service
 from services.query.schemas import ContextRequest, ContextResponse, QueryRequest, QueryResponse
+from services.query.vectors import QueryVectorCache
 
-router = APIRouter(tags=["query"])
+router = APIRouter(tags=["query"], responses=error_responses(400, 404, 413, 422, 502, 503))
+
+
+def get_query_vectors(request: Request) -> QueryVectorCache:
+    """Returns the question-vector cache the app's lifespan built."""
+    cache: QueryVectorCache = request.app.state.query_vectors
+    return cache
+
+
+QueryVectorsDep = Annotated[QueryVectorCache, Depends(get_query_vectors)]
 
 
 @router.post("/v1/collections/{name}/query", response_model=QueryResponse)
-def query(name: str, body: QueryRequest, session: Session = Depends(get_session)) -> object:
+def query(
+    collection: CollectionDep,
+    body: QueryRequest,
+    session: SessionDep,
+    vectors: QueryVectorsDep,
+    settings: SettingsDep,
+) -> QueryResponse:
     """Returns grounded passages with scores and citations, or `grounded: false`."""
-    response = service.answer(session, get_collection(session, name), body)
+    response = service.answer(session, vectors, settings.query_log, collection, body)
     session.commit()  # the query log entry
     return response
 
 
 @router.post("/v1/collections/{name}/context", response_model=ContextResponse)
-def context(name: str, body: ContextRequest, session: Session = Depends(get_session)) -> object:
+def context(
+    collection: CollectionDep,
+    body: ContextRequest,
+    session: SessionDep,
+    vectors: QueryVectorsDep,
+    settings: SettingsDep,
+) -> ContextResponse:
     """Returns the relevant passages packed into a token budget, each marked [n] for citing."""
-    response = service.context(session, get_collection(session, name), body)
+    response = service.context(session, vectors, settings.query_log, collection, body)
     session.commit()  # the query log entry
     return response

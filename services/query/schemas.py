@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Mode = Literal["hybrid", "vector", "keyword"]
+from services.query.candidates import Mode
 
 
 class RetrievalRequest(BaseModel):

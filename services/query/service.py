@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from functools import lru_cache
-from threading import Lock
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.embedding import EmbeddingError, get_embedder
-from services.embedding.base import Vectors
-from services.errors import ApiError
+from services.api.errors import ApiError
+from services.embedding import EmbeddingError
+from services.embedding.cl100k import cl100k
 from services.metrics import observe_query
 from services.models import Collection
+from services.query.candidates import Candidate, Mode
 from services.query.context import merge_passages, pack
 from services.query.filters import FilterError
 from services.query.grounding import Grounding, ground
-from services.query.log import record_query
-from services.query.retrieval import Candidate, Mode, search
+from services.query.log import QueryLogPolicy, record_query
+from services.query.retrieval import search
 from services.query.schemas import (
     ChunkRef,
     Citation,
@@ -31,39 +29,14 @@ from services.query.schemas import (
     QueryResponse,
     RetrievalRequest,
 )
+from services.query.vectors import QueryVectorCache
 
 CONTEXT_CANDIDATES = 30
 
 
-class QueryVectorCache:
-    """A small LRU of question vectors per embedding space: repeated questions skip the model."""
-
-    def __init__(self, size: int = 1024) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple[str, str], Vectors] = OrderedDict()
-        self._lock = Lock()
-
-    def vector(self, spec: str, question: str, dimensions: int | None = None) -> Vectors:
-        """Returns the question's vector in the space of embedder `spec`."""
-        embedder = get_embedder(spec, dimensions)
-        key = (embedder.space, question)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        vector = embedder.embed([question])[0]
-        with self._lock:
-            self._items[key] = vector
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return vector
-
-
-_cache = QueryVectorCache()
-
-
 def retrieve(
     session: Session,
+    vectors: QueryVectorCache,
     collection: Collection,
     question: str,
     *,
@@ -76,7 +49,7 @@ def retrieve(
     if not question.strip():
         raise ApiError(422, "empty_query", "query is empty")
     try:
-        vector = _cache.vector(collection.embedder, question, collection.dimensions)
+        vector = vectors.vector(collection.embedder, question, collection.dimensions)
     except EmbeddingError as error:
         status = 503 if error.transient else 502
         message = f"could not embed the query: {error}"
@@ -89,11 +62,18 @@ def retrieve(
     return ground(candidates, threshold, k)
 
 
-def answer(session: Session, collection: Collection, request: QueryRequest) -> QueryResponse:
+def answer(
+    session: Session,
+    vectors: QueryVectorCache,
+    keep: QueryLogPolicy,
+    collection: Collection,
+    request: QueryRequest,
+) -> QueryResponse:
     """Returns the passages scoring at least the threshold, or an explicit ungrounded answer."""
     started = time.perf_counter()
     grounding = retrieve(
         session,
+        vectors,
         collection,
         request.query,
         k=request.k,
@@ -101,7 +81,7 @@ def answer(session: Session, collection: Collection, request: QueryRequest) -> Q
         min_score=request.min_score,
         metadata_filter=request.filter,
     )
-    _log(session, collection, "query", request, request.k, grounding, started)
+    _log(session, keep, collection, "query", request, request.k, grounding, started)
     return QueryResponse(
         grounded=grounding.grounded,
         mode=request.mode,
@@ -125,6 +105,7 @@ def answer(session: Session, collection: Collection, request: QueryRequest) -> Q
 
 def _log(
     session: Session,
+    keep: QueryLogPolicy,
     collection: Collection,
     endpoint: str,
     request: RetrievalRequest,
@@ -135,6 +116,7 @@ def _log(
     latency_ms = (time.perf_counter() - started) * 1000
     record_query(
         session,
+        keep=keep,
         collection_id=collection.id,
         endpoint=endpoint,
         question=request.query,
@@ -150,18 +132,18 @@ def _log(
     observe_query(endpoint, request.mode, grounding.grounded, latency_ms / 1000)
 
 
-@lru_cache(maxsize=1)
-def _prompt_tokens() -> Any:
-    from services.embedding.openai_provider import TiktokenSpans
-
-    return TiktokenSpans()
-
-
-def context(session: Session, collection: Collection, request: ContextRequest) -> ContextResponse:
+def context(
+    session: Session,
+    vectors: QueryVectorCache,
+    keep: QueryLogPolicy,
+    collection: Collection,
+    request: ContextRequest,
+) -> ContextResponse:
     """Packs the relevant passages into a cited context within `max_tokens` (cl100k tokens)."""
     started = time.perf_counter()
     grounding = retrieve(
         session,
+        vectors,
         collection,
         request.query,
         k=CONTEXT_CANDIDATES,
@@ -169,15 +151,16 @@ def context(session: Session, collection: Collection, request: ContextRequest) -
         min_score=request.min_score,
         metadata_filter=request.filter,
     )
-    packed = pack(merge_passages(grounding.passages), request.max_tokens, _prompt_tokens().count)
+    tokens = cl100k()
+    packed = pack(merge_passages(grounding.passages), request.max_tokens, tokens.count)
     text = "\n\n".join(block for _, _, block in packed)
-    _log(session, collection, "context", request, CONTEXT_CANDIDATES, grounding, started)
+    _log(session, keep, collection, "context", request, CONTEXT_CANDIDATES, grounding, started)
     return ContextResponse(
         grounded=bool(packed),
         threshold=grounding.threshold,
         best_score=grounding.best_score,
         context=text,
-        tokens=_prompt_tokens().count(text) if text else 0,
+        tokens=tokens.count(text) if text else 0,
         citations=[
             Citation(
                 n=n,

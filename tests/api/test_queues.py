@@ -7,14 +7,14 @@ from typing import Any
 import redis
 from sqlalchemy import text
 
-from services.db import session_scope
+from services.db import Database
 
 
 def test_queue_depth_reports_broker_and_database(
-    api: Any, make_collection: Any, service_env: Any
+    api: Any, make_collection: Any, service_env: Any, db: Database
 ) -> None:
     name = make_collection("hash")
-    with session_scope() as session:
+    with db.scope() as session:
         session.execute(
             text(
                 "INSERT INTO documents (collection_id, external_id, content, content_hash,"

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from services.api.limits import BodySizeLimit
 from services.app import create_app
-from services.limits import BodySizeLimit
+from services.config import Settings
 
 
 def error_of(response: Any, status: int) -> dict[str, str]:
@@ -49,11 +50,9 @@ def test_too_many_documents(api: Any, make_collection: Any) -> None:
     assert "1000" in error["message"]
 
 
-def test_text_over_size_limit(api: Any, make_collection: Any) -> None:
-    from services.config import get_settings
-
+def test_text_over_size_limit(api: Any, make_collection: Any, settings: Settings) -> None:
     name = make_collection()
-    big = "a" * (get_settings().max_document_bytes + 1)
+    big = "a" * (settings.max_document_bytes + 1)
     error = error_of(post_docs(api, name, [{"id": "big", "text": big}]), 413)
     assert error["code"] == "document_too_large" and "big" in error["message"]
 
@@ -155,8 +154,8 @@ def test_unknown_batch_and_route(api: Any) -> None:
     error_of(api.get("/v1/nothing-here"), 404)
 
 
-def test_body_limit_is_enforced_before_reading(service_env: Any) -> None:
-    small = TestClient(BodySizeLimit(create_app(), limit=1024))
+def test_body_limit_is_enforced_before_reading(settings: Settings) -> None:
+    small = TestClient(BodySizeLimit(create_app(settings), limit=1024))
     error = error_of(small.post("/v1/collections", content=b"x" * 2048), 413)
     assert error["code"] == "payload_too_large"
 
@@ -179,6 +178,6 @@ def test_pathological_json_and_metadata_are_4xx(api: Any, make_collection: Any) 
     assert error_of(post_docs(api, name, [{"text": "ok", "metadata": huge}]), 413)["code"] == (
         "metadata_too_large"
     )
-    assert error_of(post_docs(api, name, [{"text": "\ud800 lone"}]), 422)
+    assert error_of(post_docs(api, name, [{"text": "\ud800 lone"}]), 422)["code"] == "invalid_text"
     listed = api.get(f"/v1/collections/{name}").json()
     assert sum(listed["documents"].values()) == 0, "nothing half-written remains"

@@ -9,14 +9,17 @@ import pytest
 from psycopg import sql
 from sqlalchemy import text as sql_text
 
-from services.db import driver_connection, session_scope
+from services.db import Database, driver_connection
 from services.models import Collection
 from services.query.filters import compile_filter
 from services.query.retrieval import search_sql
+from services.runtime import Runtime
+from services.vectors import hnsw_index_name, text_index_name
 from workers import pipeline
 
 
 def explain(
+    db: Database,
     collection: Collection,
     mode: Any,
     metadata_filter: Any = None,
@@ -34,7 +37,7 @@ def explain(
         "pool": 50,
         **params,
     }
-    with session_scope() as session:
+    with db.scope() as session:
         conn = driver_connection(session)
         # On a tiny table a full scan is cheapest; discourage the alternatives so the plan
         # shows whether the partial indexes *can* serve the statement at all.
@@ -48,25 +51,32 @@ def explain(
 
 
 @pytest.mark.parametrize("mode", ["vector", "hybrid"])
-def test_hnsw_index_serves_vector_search(api: Any, make_collection: Any, mode: str) -> None:
+def test_hnsw_index_serves_vector_search(
+    api: Any, make_collection: Any, db: Database, mode: str
+) -> None:
     names = [make_collection("hash"), make_collection("hash")]
-    with session_scope() as session:
+    with db.scope() as session:
         collections = [session.query(Collection).filter_by(name=n).one() for n in names]
     # GIN is read by bitmap scans only, so hybrid plans keep those allowed.
     disabled = ("enable_seqscan", "enable_sort") + (
         ("enable_bitmapscan",) if mode == "vector" else ()
     )
     for collection in collections:
-        plan = explain(collection, mode, disabled=disabled)
-        assert f"chunks_hnsw_c{collection.id}" in plan, plan
+        plan = explain(db, collection, mode, disabled=disabled)
+        assert hnsw_index_name(collection.id) in plan, plan
         assert "Seq Scan on chunks" not in plan, plan
         if mode == "hybrid":
-            assert f"chunks_fts_c{collection.id}" in plan, plan
-        filtered = explain(collection, mode, {"team": "hr"}, disabled=disabled)
-        assert f"chunks_hnsw_c{collection.id}" in filtered, filtered
+            assert text_index_name(collection.id) in plan, plan
+        else:  # the keyword CTEs of the one statement are neither planned nor run
+            assert text_index_name(collection.id) not in plan, plan
+            assert "CTE postings" not in plan and "CTE idf" not in plan, plan
+        filtered = explain(db, collection, mode, {"team": "hr"}, disabled=disabled)
+        assert hnsw_index_name(collection.id) in filtered, filtered
 
 
-def test_keyword_search_uses_the_gin_index(api: Any, make_collection: Any) -> None:
+def test_keyword_search_uses_the_gin_index(
+    api: Any, make_collection: Any, runtime: Runtime, db: Database
+) -> None:
     name = make_collection("hash", chunk_tokens=32, chunk_overlap=0)
     words = ["harbour", "granite", "meadow", "copper", "violin", "saddle", "orbit", "lantern"]
     docs = [
@@ -79,14 +89,16 @@ def test_keyword_search_uses_the_gin_index(api: Any, make_collection: Any) -> No
             f"/v1/collections/{name}/documents", json={"documents": docs[start : start + 100]}
         )
         assert accepted.status_code == 202
-    with session_scope() as session:
+    with db.scope() as session:
         collection = session.query(Collection).filter_by(name=name).one()
         ids = session.execute(
             sql_text("SELECT id, version FROM documents WHERE collection_id = :c"),
             {"c": collection.id},
         ).all()
-    assert pipeline.process_now([(int(i), int(v)) for i, v in ids]).done == len(ids)
-    with session_scope() as session:
+    items = [(int(i), int(v)) for i, v in ids]
+    assert pipeline.process_now(runtime, items).done == len(ids)
+    with db.scope() as session:
         session.execute(sql_text("ANALYZE chunks"))
-    plan = explain(collection, "keyword", disabled=("enable_seqscan",))
-    assert f"chunks_fts_c{collection.id}" in plan, plan
+    plan = explain(db, collection, "keyword", disabled=("enable_seqscan",))
+    assert text_index_name(collection.id) in plan, plan
+    assert hnsw_index_name(collection.id) not in plan, plan

@@ -9,12 +9,11 @@ folder (e.g. the SciFact dev set) its corpus is ingested and its queries asked i
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,21 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 
-from services.analytics import grant
+from groundwire import migrate
+from groundwire.analytics import grant
+from groundwire.evaluation.beir import document_text
+from groundwire.evaluation.beir import load as load_beir
+from services.app import create_app
 from services.embedding.openai_provider import PROBE_TEXT
-from services.evaluation.beir import document_text
-from services.evaluation.beir import load as load_beir
 from services.query.log import normalise_question
-from tests.conftest import pointed_at, start_worker, stop_worker
-from tests.helpers import ingest, wait_finished
+from tests.support.api import ingest, wait_finished
+from tests.support.environment import harness, settings_from
+from tests.support.processes import start_worker, stop_worker
+
+pytestmark = pytest.mark.slow  # a worker of its own, on a database of its own
 
 DOCS = Path(__file__).parents[2] / "docs" / "analytics.md"
 EXAMPLE = re.compile(r"```sql\n-- example: (\w+)\n(.*?)```", re.S)
@@ -71,6 +76,7 @@ class Service:
     url: str
     postgres: Any
     database: str
+    env: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +84,6 @@ def service(
     postgres: Any, service_env: dict[str, str], fake_openai: Any, tmp_path_factory: Any
 ) -> Iterator[Service]:
     """A database of its own, migrated, with its own worker and in-process API."""
-    from fastapi.testclient import TestClient
-
-    from services import migrate
-    from services.app import create_app
-
     database = f"analytics_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(postgres.server.get_uri("postgres"), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {database}")
@@ -95,13 +96,12 @@ def service(
         "GROUNDWIRE_INGEST_QUEUE": f"analytics-ingest-{tag}",
         "GROUNDWIRE_EMBED_QUEUE": f"analytics-embed-{tag}",
     }
-    with pointed_at(env):
-        worker = start_worker(env, tmp_path_factory.mktemp("analytics") / "worker.log", 1)
-        try:
-            with TestClient(create_app()) as api:
-                yield Service(api, fake_openai, url, postgres, database)
-        finally:
-            stop_worker(worker)
+    worker = start_worker(env, tmp_path_factory.mktemp("analytics") / "worker.log", 1)
+    try:
+        with TestClient(create_app(settings_from(env))) as api:
+            yield Service(api, fake_openai, url, postgres, database, env)
+    finally:
+        stop_worker(worker)
 
 
 def examples() -> dict[str, str]:
@@ -116,7 +116,7 @@ def run_sql(url: str, statement: str) -> list[dict[str, Any]]:
 
 
 def handbook_documents() -> tuple[list[dict[str, Any]], list[str]]:
-    beir = os.environ.get("GROUNDWIRE_ANALYTICS_BEIR")
+    beir = harness().analytics_beir
     if beir:
         data = load_beir(Path(beir))
         docs = [
@@ -260,7 +260,7 @@ def test_every_example_query_answers_what_the_session_did(
     rows = by(results["cache_savings"])
     assert rows["handbook"]["chunks"] == sum(d["chunks"] for d in handbook_done)
     assert rows["handbook"]["from_cache"] == sum(d["cached_chunks"] for d in handbook_done)
-    if not os.environ.get("GROUNDWIRE_ANALYTICS_BEIR"):
+    if not harness().analytics_beir:
         copy = next(d for d in handbook_done if d["id"] == "hb-copy")
         assert rows["handbook"]["from_cache"] == copy["chunks"] >= 1
     assert rows["papers"]["from_cache"] == 0
@@ -276,7 +276,7 @@ def test_every_example_query_answers_what_the_session_did(
         assert rows[name]["grounded"] == sum(a[3] for a in asked)
 
     gaps = Counter(normalise_question(a[2]) for a in session.asked if not a[3])
-    if not os.environ.get("GROUNDWIRE_ANALYTICS_BEIR"):
+    if not harness().analytics_beir:
         assert gaps[normalise_question(GAP)] == len(GAP_SPELLINGS), "the gap was never answered"
     top = results["top_knowledge_gaps"][0]
     most = max(gaps.values())
@@ -338,10 +338,12 @@ def test_the_analyst_role_reads_the_views_and_nothing_else(
 
 def test_the_query_log_keeps_only_what_it_is_told(service: Service, session: Session) -> None:
     extra = Session()
-    with pointed_at({"GROUNDWIRE_QUERY_LOG": "hash"}):
-        ask(service, extra, "handbook", "A hashed question about buoys", "hybrid")
-    with pointed_at({"GROUNDWIRE_QUERY_LOG": "off"}):
-        ask(service, extra, "handbook", "An unlogged question about buoys", "hybrid")
+    for keep, question in (
+        ("hash", "A hashed question about buoys"),
+        ("off", "An unlogged question about buoys"),
+    ):
+        with TestClient(create_app(settings_from(service.env, query_log=keep))) as api:
+            ask(replace(service, api=api), extra, "handbook", question, "hybrid")
     rows = run_sql(
         service.url,
         "SELECT query_text, query_hash FROM analytics.queries ORDER BY query_id DESC LIMIT 2",

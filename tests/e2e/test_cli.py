@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,22 +13,17 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import wait_for
+from tests.support.processes import free_port
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def groundwire(
     *args: str, env: dict[str, str], timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "groundwire.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -48,7 +42,7 @@ def test_up_ingest_query_and_clean_stop(
         [
             sys.executable,
             "-m",
-            "services.cli",
+            "groundwire.cli",
             "up",
             "--port",
             str(port),

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import wait_for
-from tests.helpers import ingest, query, wait_finished
+from tests.support.api import ingest, query, wait_finished
+from tests.support.waiting import wait_for
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -51,7 +51,14 @@ def test_metrics_after_real_work(
         "groundwire_queue_messages",
         frozenset({("queue", ingest_queue), ("stage", "ingest")}),
     ) in found
-    assert value(found, "groundwire_queue_oldest_age_seconds", stage="embed") >= 0
+    embed_queue = service_env["GROUNDWIRE_EMBED_QUEUE"]
+    embed_labels = frozenset({("queue", embed_queue), ("stage", "embed")})
+    assert ("groundwire_queue_oldest_age_seconds", embed_labels) in found
+    assert ("groundwire_queue_documents", embed_labels) in found
+    # The oldest age is 0 exactly when no document waits on the stage.
+    waiting_on_embed = found[("groundwire_queue_documents", embed_labels)]
+    oldest_on_embed = found[("groundwire_queue_oldest_age_seconds", embed_labels)]
+    assert (waiting_on_embed == 0) == (oldest_on_embed == 0), (waiting_on_embed, oldest_on_embed)
     assert value(found, "groundwire_query_seconds_count", endpoint="query", mode="hybrid") >= 1
     assert value(found, "groundwire_queries_total", mode="hybrid", grounded="true") >= 1
     assert value(found, "groundwire_queries_total", mode="keyword", grounded="false") >= 1

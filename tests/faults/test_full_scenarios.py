@@ -5,7 +5,6 @@ batch, and SIGTERM to a busy worker."""
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -14,19 +13,21 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import wait_for
-from tests.faults.conftest import Cluster, fault_env, report, running_cluster
-from tests.faults.helpers import finish, paragraphs, post
+from groundwire import migrate
+from groundwire.embedded import start_postgres, start_redis
+from tests.support.cluster import Cluster, fault_env, report, running_cluster
+from tests.support.environment import harness
+from tests.support.scenarios import finish, paragraphs, post
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(
-    os.environ.get("GROUNDWIRE_FAULTS") != "all", reason="full fault run: scripts/dev faults"
+    harness().faults != "all", reason="full fault run: scripts/dev faults"
 )
 LIMITS = {"max_inputs": 4, "max_tokens_per_request": 400, "max_tokens_per_input": 120}
 
 
 @pytest.fixture(scope="module")
 def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path]]:
-    from services.embedded import start_redis
 
     folder = tmp_path_factory.mktemp("r")
     server = start_redis(folder, persistent=False)
@@ -57,7 +58,6 @@ def tight_cluster(
 def test_redis_restarted_mid_ingest(
     tight_cluster: Cluster, own_redis: tuple[list[Any], Path], fake_openai: Any
 ) -> None:
-    from services.embedded import start_redis
 
     holder, folder = own_redis
     name, collection_id = tight_cluster.collection("hash")
@@ -144,8 +144,6 @@ def test_sigterm_lets_a_busy_worker_finish(cluster: Cluster, fake_openai: Any) -
 
 @pytest.fixture(scope="module")
 def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Any]]:
-    from services import migrate
-    from services.embedded import start_postgres
 
     folder = tmp_path_factory.mktemp("pg")
     server = start_postgres(folder, database="faults")
@@ -160,7 +158,6 @@ def test_postgres_restarted_mid_ingest(
     own_postgres: list[Any],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    from services.embedded import start_postgres
 
     server: Any = own_postgres[0]
     folder: Path = own_postgres[1]

@@ -7,7 +7,6 @@ The CI subset runs with the suite; sizes grow with GROUNDWIRE_FAULTS_SCALE (e.g.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -17,11 +16,13 @@ from typing import Any
 import httpx
 import psycopg
 
-from tests.faults.conftest import Cluster, start_api, stop, wait_settled
-from tests.faults.helpers import finish, paragraphs, post
-from tests.faults.invariants import counts, settled
+from tests.support.cluster import Cluster, start_api, wait_settled
+from tests.support.environment import harness
+from tests.support.invariants import counts, settled
+from tests.support.processes import stop
+from tests.support.scenarios import finish, paragraphs, post
 
-SCALE = int(os.environ.get("GROUNDWIRE_FAULTS_SCALE", "1"))
+SCALE = harness().faults_scale
 
 
 def test_kill_9_workers_during_ingest(cluster: Cluster, fake_openai: Any) -> None:

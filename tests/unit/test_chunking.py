@@ -8,9 +8,9 @@ import re
 
 import pytest
 
+from services.embedding.cl100k import TiktokenSpans
 from services.embedding.hash import RegexTokenizer
 from services.embedding.local import WordPieceTokenizer
-from services.embedding.openai_provider import TiktokenSpans
 from workers.chunking import chunk_text
 
 WORDS = RegexTokenizer()

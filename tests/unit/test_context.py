@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+from services.query.candidates import Candidate
 from services.query.context import merge_passages, pack
-from services.query.retrieval import Candidate
 
 DOC = "Alpha one. Alpha two. Alpha three. Alpha four."
 

@@ -8,10 +8,12 @@ import re
 import numpy as np
 import pytest
 
-from services.embedding import PermanentEmbeddingError
+from services.config import Settings
+from services.embedding import EmbedderRegistry, PermanentEmbeddingError, UnknownEmbedder
 from services.embedding.hash import HashEmbedder, _words
 from services.embedding.local import LocalEmbedder
 from services.embedding.openai_provider import plan_requests
+from services.embedding.registry import parse_embedder_spec
 
 
 def test_hash_embedder_is_stable_and_unit_length() -> None:
@@ -58,12 +60,12 @@ def test_plan_requests_rejects_oversized_input() -> None:
 
 
 def test_hash_embedder_takes_its_width_from_the_spec() -> None:
-    from services.embedding.registry import UnknownEmbedder, get_embedder, parse_embedder_spec
-
-    wide = get_embedder("hash:768")
+    embedders = EmbedderRegistry(Settings())
+    wide = embedders.get("hash:768")
     assert (wide.dimensions, wide.space, wide.spec) == (768, "hash:v1:768", "hash:768")
     assert wide.embed(["tide tables"]).shape == (1, 768)
-    assert get_embedder("hash").dimensions == 256
+    assert embedders.get("hash").dimensions == 256
+    assert embedders.get("hash:768") is wide, "one instance per spec and registry"
     for bad in ("hash:8", "hash:4096", "hash:wide"):
         with pytest.raises(UnknownEmbedder):
             parse_embedder_spec(bad)
@@ -81,3 +83,15 @@ def test_hash_embedder_words_are_what_the_regular_expression_finds() -> None:
         lowered = text.lower()
         found = [w if isinstance(w, str) else w.decode("utf-8") for w in _words(lowered)]
         assert found == pattern.findall(lowered), text
+
+
+def test_each_embedder_declares_its_policy() -> None:
+    settings = Settings(ingest_batch_documents=7, openai_ingest_batch_documents=300)
+    embedders = EmbedderRegistry(settings)
+    local, hashed = embedders.get("local"), embedders.get("hash")
+    provider = embedders.get("openai:text-embedding-3-small")
+    assert (local.default_chunk_tokens, local.documents_per_task) == (200, 7)
+    assert (hashed.default_chunk_tokens, hashed.documents_per_task) == (512, 7)
+    assert (provider.default_chunk_tokens, provider.documents_per_task) == (512, 300)
+    assert provider.batch_inputs == settings.openai_batch_inputs
+    assert local.batch_inputs == settings.local_batch_inputs

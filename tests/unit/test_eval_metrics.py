@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from services.evaluation.metrics import (
+from groundwire.evaluation.metrics import (
     calibrate,
     document_ranking,
     mrr_at,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from services.broker import groups
 from workers.chunking import Chunk
 from workers.work import DocumentWork, embedding_batches
 
@@ -43,9 +44,14 @@ def test_work_survives_a_message_round_trip() -> None:
     assert DocumentWork.from_message(original.to_message()) == original
 
 
-def test_ingest_tasks_are_bounded_by_documents_and_content() -> None:
-    from services.ingest.enqueue import groups
+def test_work_sent_by_an_earlier_version_is_still_read() -> None:
+    original = work(9, 4, 3)
+    message = original.to_message()
+    message["space"] = message.pop("embedder")  # what earlier versions called it
+    assert DocumentWork.from_message(message) == original
 
+
+def test_ingest_tasks_are_bounded_by_documents_and_content() -> None:
     items = [(i, 1) for i in range(7)]
     assert [len(g) for g in groups(items, None, 3, 100)] == [3, 3, 1]
     sizes = [40, 40, 40, 500, 10, 10, 10]

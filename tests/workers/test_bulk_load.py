@@ -4,21 +4,22 @@ work throughout, and a chunk written while the mode is left is never left withou
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy import text
 
-from services.db import session_scope
-from tests.helpers import ingest, query, wait_finished
+from services.db import Database, libpq_url
+from services.vectors import hnsw_index_name, text_index_name
+from tests.support.api import ingest, query, wait_finished
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.usefixtures("worker")
 
 
-def collection_id(name: str) -> int:
-    with session_scope() as session:
+def collection_id(db: Database, name: str) -> int:
+    with db.scope() as session:
         return int(
             session.execute(
                 text("SELECT id FROM collections WHERE name = :n"), {"n": name}
@@ -26,30 +27,30 @@ def collection_id(name: str) -> int:
         )
 
 
-def indexes(name: str) -> set[str]:
-    cid = collection_id(name)
-    with session_scope() as session:
+def indexes(db: Database, name: str) -> set[str]:
+    cid = collection_id(db, name)
+    with db.scope() as session:
         found = session.execute(
             text("SELECT indexname FROM pg_indexes WHERE indexname IN (:v, :t)"),
-            {"v": f"chunks_hnsw_c{cid}", "t": f"chunks_fts_c{cid}"},
+            {"v": hnsw_index_name(cid), "t": text_index_name(cid)},
         ).scalars()
-        return {"vector" if n.startswith("chunks_hnsw") else "text" for n in found}
+        return {"vector" if n == hnsw_index_name(cid) else "text" for n in found}
 
 
-def chunks_without_text_vector(name: str) -> tuple[int, int]:
-    with session_scope() as session:
+def chunks_without_text_vector(db: Database, name: str) -> tuple[int, int]:
+    with db.scope() as session:
         missing, total = session.execute(
             text("SELECT count(*) FILTER (WHERE tsv IS NULL), count(*) FROM chunks"
                  " WHERE collection_id = :c"),
-            {"c": collection_id(name)},
+            {"c": collection_id(db, name)},
         ).one()  # fmt: skip
         return int(missing), int(total)
 
 
-def test_bulk_load_then_build_indexes(api: Any, make_collection: Any) -> None:
+def test_bulk_load_then_build_indexes(api: Any, make_collection: Any, db: Database) -> None:
     name = make_collection("hash", bulk_load=True)
     assert api.get(f"/v1/collections/{name}").json()["bulk_load"] is True
-    assert indexes(name) == set()
+    assert indexes(db, name) == set()
     # Every document shares a word with the question, and the target two, so an approximate
     # search has a gradient to follow from anywhere in the graph (from a cluster orthogonal to
     # the question, HNSW may stop before it meets the one document that is not).
@@ -60,7 +61,7 @@ def test_bulk_load_then_build_indexes(api: Any, make_collection: Any) -> None:
     exact = query(api, name, "basalt magma", mode="vector")
     assert exact["results"][0]["document_id"] == "target"
     # Text search vectors are deferred: keyword search does not see the load yet.
-    assert chunks_without_text_vector(name) == (51, 51)
+    assert chunks_without_text_vector(db, name) == (51, 51)
     assert query(api, name, "magma", mode="keyword")["results"] == []
 
     built = api.put(f"/v1/collections/{name}/bulk-load", json={"enabled": False})
@@ -68,15 +69,15 @@ def test_bulk_load_then_build_indexes(api: Any, make_collection: Any) -> None:
     body = built.json()
     assert body["bulk_load"] is False and body["text_vectors_computed"] == 51
     assert body["index_build_seconds"] >= 0 and body["text_search_seconds"] >= 0
-    assert indexes(name) == {"vector", "text"}
-    assert chunks_without_text_vector(name) == (0, 51)
+    assert indexes(db, name) == {"vector", "text"}
+    assert chunks_without_text_vector(db, name) == (0, 51)
     assert query(api, name, "basalt magma", mode="vector")["results"][0]["document_id"] == "target"
     assert query(api, name, "magma", mode="keyword")["results"][0]["document_id"] == "target"
 
     # Out of bulk-load mode, new chunks get their vector as they are written.
     more = [{"id": "late", "text": "obsidian flows cool quickly"}]
     wait_finished(api, ingest(api, name, more)["batch_id"])
-    assert chunks_without_text_vector(name) == (0, 52)
+    assert chunks_without_text_vector(db, name) == (0, 52)
     assert query(api, name, "obsidian", mode="keyword")["results"][0]["document_id"] == "late"
 
     again = api.put(f"/v1/collections/{name}/bulk-load", json={"enabled": True}).json()
@@ -86,16 +87,16 @@ def test_bulk_load_then_build_indexes(api: Any, make_collection: Any) -> None:
         "text_search_seconds": None,
         "text_vectors_computed": None,
     }
-    assert indexes(name) == set()
+    assert indexes(db, name) == set()
 
 
 def test_a_chunk_written_while_bulk_load_ends_gets_its_vector(
-    api: Any, make_collection: Any, database_url: str
+    api: Any, make_collection: Any, database_url: str, db: Database
 ) -> None:
     name = make_collection("hash", bulk_load=True)
     wait_finished(api, ingest(api, name, [{"id": "a", "text": "granite"}])["batch_id"])
-    cid = collection_id(name)
-    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    cid = collection_id(db, name)
+    url = libpq_url(database_url)
     with psycopg.connect(url) as writer:
         # A writer inside its transaction: its chunk is written without a vector (bulk-load
         # mode) and not committed yet when the mode is left.
@@ -113,10 +114,19 @@ def test_a_chunk_written_while_bulk_load_ends_gets_its_vector(
             )
         )
         leaving.start()
-        time.sleep(1.5)
+
+        def leaving_waits_for_the_writer() -> bool:
+            with psycopg.connect(url) as observer:
+                row = observer.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE chunks%%'"
+                ).fetchone()
+            return row is not None and row[0] == 1
+
+        wait_for(leaving_waits_for_the_writer, timeout=30)
         assert not answers, "leaving bulk-load mode must wait for the open writer"
         writer.commit()
         leaving.join(60)
     assert answers and answers[0].status_code == 200, answers
     assert answers[0].json()["text_vectors_computed"] == 2
-    assert chunks_without_text_vector(name) == (0, 2)
+    assert chunks_without_text_vector(db, name) == (0, 2)

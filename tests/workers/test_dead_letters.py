@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ingest, wait_finished, wait_status
+from tests.support.api import ingest, wait_finished, wait_status
 
 pytestmark = pytest.mark.usefixtures("worker")
 

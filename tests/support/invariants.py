@@ -1,4 +1,6 @@
-"""The four counts every fault scenario must end with at zero, read with SQL."""
+"""What every fault scenario must end with, read with SQL: six counts at zero (lost documents,
+failures without a reason, duplicate chunks, chunks of another version, orphan chunks, done
+documents missing chunks), with the documents and failures for the report."""
 
 from __future__ import annotations
 

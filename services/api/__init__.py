@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the API routers: dependencies, errors, limits, health, queues."""

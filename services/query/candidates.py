@@ -1,0 +1,26 @@
+"""What retrieval returns for one chunk: plain data shared by retrieval, grounding and context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from services.query.grounding import Scored
+
+Mode = Literal["hybrid", "vector", "keyword"]
+
+
+@dataclass(frozen=True)
+class Candidate(Scored):
+    """A chunk close to the query, with what a citation needs."""
+
+    rank_score: float
+    document_id: str
+    title: str | None
+    source: str | None
+    text: str
+    ordinal: int
+    start: int
+    end: int
+    metadata: dict[str, Any]
+    content_hash: bytes
