@@ -1,34 +1,44 @@
-"""SQLAlchemy 2 typed models; the schema itself is owned by Alembic migrations."""
+"""SQLAlchemy 2 typed models of the migrated schema.
+
+Alembic migrations own the schema; these models describe it, table for table, column for
+column, constraint and index for index (tests/db/test_schema_matches_models.py compares them
+with a freshly migrated database). Not described here: each collection's partial HNSW and GIN
+indexes, which collections create and drop (`services/vectors.py`), the text search trigger,
+and the analysts' views (migrations/versions/0007_analytics.py).
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
+    Numeric,
     Text,
+    UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy import (
+    text as sql_text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, REGCONFIG, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-TIMESTAMPTZ = DateTime(timezone=True)
+from services.statuses import PENDING, DocumentStatus, sql_list
 
-QUEUED = "queued"
-PROCESSING = "processing"
-DONE = "done"
-FAILED = "failed"
-UNCHANGED = "unchanged"
-DOCUMENT_STATUSES = (QUEUED, PROCESSING, DONE, FAILED)
+TIMESTAMPTZ = DateTime(timezone=True)
 
 
 class Base(DeclarativeBase):
@@ -57,6 +67,17 @@ class Document(Base):
     """A client document: `version` is its latest accepted text, `indexed_version` the live one."""
 
     __tablename__ = "documents"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "external_id", name="documents_collection_external"),
+        CheckConstraint(f"status IN ({sql_list(list(DocumentStatus))})", name="documents_status"),
+        Index(
+            "documents_pending",
+            "status",
+            "enqueued_at",
+            postgresql_where=sql_text(f"status IN ({sql_list(list(PENDING))})"),
+        ),
+        Index("documents_accepted_at", "accepted_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
@@ -69,7 +90,7 @@ class Document(Base):
     content_hash: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
     indexed_version: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(Text, default=QUEUED)
+    status: Mapped[str] = mapped_column(Text, default=DocumentStatus.QUEUED.value)
     error: Mapped[str | None] = mapped_column(Text)
     error_class: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
@@ -96,6 +117,7 @@ class Chunk(Base):
     """A passage of one document version, with its citation offsets and embedding."""
 
     __tablename__ = "chunks"
+    __table_args__ = (UniqueConstraint("document_id", "ordinal", name="chunks_document_ordinal"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     collection_id: Mapped[int] = mapped_column(BigInteger)
@@ -108,6 +130,10 @@ class Chunk(Base):
     token_count: Mapped[int] = mapped_column(Integer)
     content_hash: Mapped[bytes] = mapped_column(LargeBinary)
     embedding: Mapped[Any] = mapped_column(Vector())
+    # The collection's text search configuration, and the vector the `chunks_text_search`
+    # trigger computes from it (NULL while the collection is in bulk-load mode).
+    ts_config: Mapped[str] = mapped_column(REGCONFIG, server_default=sql_text("'english'"))
+    tsv: Mapped[Any | None] = mapped_column(TSVECTOR)
 
 
 class EmbeddingCacheEntry(Base):
@@ -136,6 +162,7 @@ class BatchItem(Base):
     """A document of a batch, with the version it was accepted as (or `unchanged`)."""
 
     __tablename__ = "batch_items"
+    __table_args__ = (Index("batch_items_document", "document_id"),)
 
     batch_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("ingest_batches.id", ondelete="CASCADE"), primary_key=True
@@ -151,6 +178,7 @@ class EmbeddingUsage(Base):
     """One embedding run: what was sent to the embedder, what the cache answered, how long."""
 
     __tablename__ = "embedding_usage"
+    __table_args__ = (Index("embedding_usage_collection_at", "collection_id", "at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
@@ -169,6 +197,7 @@ class EmbeddingRequest(Base):
     """One request to an embedding provider (or one local model call), however it ended."""
 
     __tablename__ = "embedding_requests"
+    __table_args__ = (Index("embedding_requests_collection_at", "collection_id", "at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
@@ -188,6 +217,7 @@ class QueryLogEntry(Base):
     """One query or context request: what was asked (as configured), how it went."""
 
     __tablename__ = "query_log"
+    __table_args__ = (Index("query_log_collection_at", "collection_id", "at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
@@ -203,3 +233,13 @@ class QueryLogEntry(Base):
     grounded: Mapped[bool] = mapped_column(Boolean)
     results: Mapped[int] = mapped_column(Integer)
     latency_ms: Mapped[float] = mapped_column(Float)
+
+
+class EmbeddingPrice(Base):
+    """What a provider charges for a model's tokens, as an operator sets it (for analysts)."""
+
+    __tablename__ = "embedding_prices"
+
+    provider: Mapped[str] = mapped_column(Text, primary_key=True)
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    usd_per_million_tokens: Mapped[Decimal] = mapped_column(Numeric(12, 6))

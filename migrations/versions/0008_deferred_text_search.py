@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from services.vectors import text_index_ddl, text_index_name
+
 revision: str = "0008_deferred_text_search"
 down_revision: str | None = "0007_analytics"
 branch_labels: str | Sequence[str] | None = None
@@ -49,14 +51,11 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION chunks_text_search()")
     collections = [int(c) for (c,) in op.get_bind().execute(sa.text("SELECT id FROM collections"))]
     for cid in collections:
-        op.execute(f"DROP INDEX IF EXISTS chunks_fts_c{cid}")
+        op.execute(f"DROP INDEX IF EXISTS {text_index_name(cid)}")
     op.execute("ALTER TABLE chunks DROP COLUMN tsv")
     op.execute(
         "ALTER TABLE chunks ADD COLUMN tsv tsvector"
         " GENERATED ALWAYS AS (to_tsvector(ts_config, text)) STORED"
     )
     for cid in collections:
-        op.execute(
-            f"CREATE INDEX IF NOT EXISTS chunks_fts_c{cid} ON chunks USING gin (tsv)"
-            f" WHERE collection_id = {cid}"
-        )
+        op.execute(text_index_ddl(cid).as_string())

@@ -14,10 +14,21 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from services.embedding.requests import RequestOutcome
+from services.statuses import PENDING, DocumentStatus, sql_list
+
 revision: str = "0007_analytics"
 down_revision: str | None = "0006_pipeline_stages"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# Status values in the views' text, written from the enums Python uses.
+STATUSES = {
+    "done": sql_list([DocumentStatus.DONE]),
+    "failed": sql_list([DocumentStatus.FAILED]),
+    "pending": sql_list(list(PENDING)),
+    "request_failed": sql_list([RequestOutcome.FAILED]),
+}
 
 VIEWS = {
     "documents": """
@@ -29,7 +40,7 @@ VIEWS = {
                extract(epoch FROM d.started_at - d.accepted_at)::float8 AS wait_seconds,
                extract(epoch FROM d.embedded_at - d.started_at)::float8 AS embed_seconds,
                extract(epoch FROM d.finished_at - d.embedded_at)::float8 AS write_seconds,
-               CASE WHEN d.status = 'done'
+               CASE WHEN d.status = {done}
                     THEN extract(epoch FROM d.finished_at - d.accepted_at)::float8
                END AS seconds_to_searchable
         FROM public.documents d JOIN public.collections c ON c.id = d.collection_id
@@ -37,12 +48,12 @@ VIEWS = {
     "ingest_daily": """
         SELECT collection, accepted_at::date AS day,
                count(*) AS documents,
-               count(*) FILTER (WHERE status = 'done') AS done,
-               count(*) FILTER (WHERE status = 'failed') AS failed,
-               count(*) FILTER (WHERE status IN ('queued', 'processing')) AS pending,
-               coalesce(sum(chunks) FILTER (WHERE status = 'done'), 0) AS chunks,
-               coalesce(sum(tokens) FILTER (WHERE status = 'done'), 0) AS tokens,
-               coalesce(sum(embedded_tokens) FILTER (WHERE status = 'done'), 0)
+               count(*) FILTER (WHERE status = {done}) AS done,
+               count(*) FILTER (WHERE status = {failed}) AS failed,
+               count(*) FILTER (WHERE status IN ({pending})) AS pending,
+               coalesce(sum(chunks) FILTER (WHERE status = {done}), 0) AS chunks,
+               coalesce(sum(tokens) FILTER (WHERE status = {done}), 0) AS tokens,
+               coalesce(sum(embedded_tokens) FILTER (WHERE status = {done}), 0)
                    AS embedded_tokens,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds_to_searchable)
                    AS p50_seconds_to_searchable,
@@ -61,12 +72,12 @@ VIEWS = {
     "embedding_cost_daily": """
         SELECT r.at::date AS day, r.collection, r.provider, r.model,
                count(*) AS requests,
-               count(*) FILTER (WHERE r.outcome = 'failed') AS failed_requests,
+               count(*) FILTER (WHERE r.outcome = {request_failed}) AS failed_requests,
                coalesce(sum(r.rate_limited), 0) AS rate_limited,
-               coalesce(sum(r.inputs) FILTER (WHERE r.outcome <> 'failed'), 0) AS inputs,
-               coalesce(sum(r.tokens) FILTER (WHERE r.outcome <> 'failed'), 0) AS tokens,
+               coalesce(sum(r.inputs) FILTER (WHERE r.outcome <> {request_failed}), 0) AS inputs,
+               coalesce(sum(r.tokens) FILTER (WHERE r.outcome <> {request_failed}), 0) AS tokens,
                p.usd_per_million_tokens,
-               coalesce(sum(r.tokens) FILTER (WHERE r.outcome <> 'failed'), 0)
+               coalesce(sum(r.tokens) FILTER (WHERE r.outcome <> {request_failed}), 0)
                    * p.usd_per_million_tokens / 1000000 AS estimated_cost_usd
         FROM analytics.embedding_requests r
         LEFT JOIN public.embedding_prices p ON p.provider = r.provider AND p.model = r.model
@@ -77,7 +88,7 @@ VIEWS = {
                count(*) AS documents, max(finished_at) AS last_failed_at,
                (array_agg(error ORDER BY finished_at DESC NULLS LAST))[1] AS latest_error
         FROM analytics.documents
-        WHERE status = 'failed'
+        WHERE status = {failed}
         GROUP BY collection, coalesce(error_class, 'unclassified')
     """,
     "queries": """
@@ -156,7 +167,7 @@ def upgrade() -> None:
     op.create_index("documents_accepted_at", "documents", ["accepted_at"])
     op.execute("CREATE SCHEMA analytics")
     for name, body in VIEWS.items():
-        op.execute(f"CREATE VIEW analytics.{name} AS {body}")
+        op.execute(f"CREATE VIEW analytics.{name} AS {body.format(**STATUSES)}")
     op.execute("CREATE VIEW analytics.embedding_prices AS SELECT * FROM public.embedding_prices")
 
 

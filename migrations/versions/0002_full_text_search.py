@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from services.vectors import text_index_ddl, text_index_name
+
 revision: str = "0002_full_text_search"
 down_revision: str | None = "0001_initial"
 branch_labels: str | Sequence[str] | None = None
@@ -34,15 +36,12 @@ def upgrade() -> None:
     op.drop_index("chunks_collection", table_name="chunks")
     for (collection_id,) in op.get_bind().execute(sa.text("SELECT id FROM collections")):
         cid = int(collection_id)
-        op.execute(
-            f"CREATE INDEX IF NOT EXISTS chunks_fts_c{cid} ON chunks USING gin (tsv)"
-            f" WHERE collection_id = {cid}"
-        )
+        op.execute(text_index_ddl(cid).as_string())
 
 
 def downgrade() -> None:
     for (collection_id,) in op.get_bind().execute(sa.text("SELECT id FROM collections")):
-        op.execute(f"DROP INDEX IF EXISTS chunks_fts_c{int(collection_id)}")
+        op.execute(f"DROP INDEX IF EXISTS {text_index_name(int(collection_id))}")
     op.execute("ALTER TABLE chunks DROP COLUMN tsv")
     op.execute("ALTER TABLE chunks DROP COLUMN ts_config")
     op.drop_column("collections", "language")

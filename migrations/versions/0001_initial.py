@@ -12,6 +12,8 @@ from alembic import op
 from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from services.statuses import PENDING, DocumentStatus, sql_list
+
 revision: str = "0001_initial"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -68,14 +70,14 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True)),
         sa.UniqueConstraint("collection_id", "external_id", name="documents_collection_external"),
         sa.CheckConstraint(
-            "status IN ('queued', 'processing', 'done', 'failed')", name="documents_status"
+            f"status IN ({sql_list(list(DocumentStatus))})", name="documents_status"
         ),
     )
     op.create_index(
         "documents_pending",
         "documents",
         ["status", "enqueued_at"],
-        postgresql_where=sa.text("status IN ('queued', 'processing')"),
+        postgresql_where=sa.text(f"status IN ({sql_list(list(PENDING))})"),
     )
     op.create_table(
         "chunks",
