@@ -6,6 +6,7 @@ COPY pyproject.toml README.md ./
 COPY services ./services
 COPY workers ./workers
 COPY migrations ./migrations
+COPY groundwire ./groundwire
 RUN pip install .
 RUN useradd --system --uid 10001 groundwire
 USER groundwire
