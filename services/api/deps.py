@@ -29,12 +29,12 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+def get_runtime_settings(runtime: RuntimeDep) -> Settings:
     """Returns the settings the runtime was built from."""
     return runtime.settings
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(get_runtime_settings)]
 
 
 def get_session(runtime: RuntimeDep) -> Iterator[Session]:

@@ -1,0 +1,42 @@
+"""Settings come from one place: the environment a process is given, read once."""
+
+from __future__ import annotations
+
+import os
+
+from services.config import DEFAULT_REDIS_URL, Settings
+
+
+def test_the_callers_own_settings_never_reach_a_test() -> None:
+    leaked = [k for k in os.environ if k.startswith("GROUNDWIRE_")]
+    leaked += [k for k in ("DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL") if k in os.environ]
+    assert leaked == []
+    assert Settings().model_dump() == Settings.from_env({}).model_dump()
+
+
+def test_settings_from_an_environment_read_only_that_environment() -> None:
+    env = {
+        "DATABASE_URL": "postgresql://db.internal/groundwire",
+        "GROUNDWIRE_INGEST_QUEUE": "ingest-a",
+        "OPENAI_API_KEY": "sk-test",
+        "GROUNDWIRE_LOCAL_THREADS": "3",
+    }
+    os.environ["GROUNDWIRE_EMBED_QUEUE"] = "from-this-process"
+    try:
+        settings = Settings.from_env(env, query_log="hash")
+    finally:
+        del os.environ["GROUNDWIRE_EMBED_QUEUE"]
+    assert settings.database_url == env["DATABASE_URL"]
+    assert (settings.ingest_queue, settings.embed_queue) == ("ingest-a", "embed")
+    assert settings.local_threads == 3 and settings.query_log == "hash"
+    assert settings.openai_api_key is not None
+    assert settings.openai_api_key.get_secret_value() == "sk-test"
+    assert "sk-test" not in repr(settings)
+    assert settings.broker_redis_url() == DEFAULT_REDIS_URL
+
+
+def test_every_setting_names_its_variables() -> None:
+    variables = Settings.variables()
+    assert variables["database_url"] == ["GROUNDWIRE_DATABASE_URL", "DATABASE_URL"]
+    assert variables["ingest_batch_documents"] == ["GROUNDWIRE_INGEST_BATCH_DOCUMENTS"]
+    assert set(variables) == set(Settings.model_fields)
