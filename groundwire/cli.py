@@ -70,6 +70,20 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--min-score", type=float, default=None)
     query.add_argument("--url", default=DEFAULT_URL)
 
+    keys = sub.add_parser("keys", help="API keys of the workspace the CLI's key acts in")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print its secret once")
+    create.add_argument("name")
+    create.add_argument("--scopes", default="read", help="comma-separated: read,write,admin")
+    create.add_argument("--collections", default=None, help="comma-separated (default: all)")
+    create.add_argument("--expires-in-days", type=float, default=None)
+    create.add_argument("--url", default=DEFAULT_URL)
+    listing = keys_sub.add_parser("list", help="list the keys (never their secrets)")
+    listing.add_argument("--url", default=DEFAULT_URL)
+    revoke = keys_sub.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("id")
+    revoke.add_argument("--url", default=DEFAULT_URL)
+
     evaluate = sub.add_parser("eval", help="measure retrieval and grounding on BEIR-format data")
     evaluate.add_argument(
         "data", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels.tsv"
@@ -88,14 +102,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Runs `groundwire eval` against the API at `args.url`."""
-    import httpx
-
+    from groundwire.client import connect
     from groundwire.evaluation import beir
     from groundwire.evaluation.runner import evaluate, format_report
 
     data = beir.load(args.data)
     collection = args.collection or f"eval-{args.data.resolve().name}"
-    with httpx.Client(base_url=args.url, timeout=300) as client:
+    with connect(args.url, Settings(), timeout=300) as client:
         report = evaluate(
             client,
             data,
@@ -109,6 +122,24 @@ def run_eval(args: argparse.Namespace) -> int:
         )
     print(json.dumps(report.as_dict(), indent=2) if args.json else format_report(report))
     return 0
+
+
+def run_keys(args: argparse.Namespace) -> int:
+    """Runs `groundwire keys create|list|revoke` against the API at `args.url`."""
+    from groundwire import client as api
+
+    connection = api.connect(args.url, Settings(), timeout=60)
+    if args.keys_command == "create":
+        scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+        collections = (
+            [c.strip() for c in args.collections.split(",") if c.strip()]
+            if args.collections is not None
+            else None
+        )
+        return api.create_key(connection, args.name, scopes, collections, args.expires_in_days)
+    if args.keys_command == "list":
+        return api.list_keys(connection)
+    return api.revoke_key(connection, args.id)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,15 +195,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.role} can read the analytics schema")
         return 0
     if args.command == "ingest":
-        from groundwire.client import ingest
+        from groundwire.client import connect, ingest
 
-        return ingest(args.url, args.collection, args.paths, args.embedder)
+        client = connect(args.url, Settings())
+        return ingest(client, args.collection, args.paths, args.embedder)
     if args.command == "eval":
         return run_eval(args)
     if args.command == "query":
-        from groundwire.client import query
+        from groundwire.client import connect, query
 
-        return query(args.url, args.collection, args.question, args.k, args.min_score)
+        client = connect(args.url, Settings(), timeout=60)
+        return query(client, args.collection, args.question, args.k, args.min_score)
+    if args.command == "keys":
+        return run_keys(args)
     return 2
 
 

@@ -1,16 +1,25 @@
-"""Command-line clients over the HTTP API: `groundwire ingest` and `groundwire query`."""
+"""Command-line clients over the HTTP API: `groundwire ingest`, `query` and `keys`.
+
+Every request carries an API key: `GROUNDWIRE_API_KEY`, else the server admin key that
+`groundwire up` wrote to `<data dir>/admin-key` (`GROUNDWIRE_DATA_DIR`, default
+`.groundwire`), so the commands work as printed against a local `groundwire up`.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from services.batching import pack
+from services.config import Settings
+
+ADMIN_KEY_FILE = "admin-key"
 
 CONTENT_TYPES = {
     ".txt": "text/plain",
@@ -95,9 +104,27 @@ def ensure_collection(client: httpx.Client, name: str, embedder: str | None) -> 
         print(f"created collection {name} ({created['embedder']}, {created['dimensions']} dims)")
 
 
-def ingest(url: str, collection: str, paths: list[Path], embedder: str | None) -> int:
+def api_key(settings: Settings) -> str | None:
+    """The key the CLI sends: `GROUNDWIRE_API_KEY`, else the one `groundwire up` wrote."""
+    if settings.api_key is not None:
+        return settings.api_key.get_secret_value()
+    path = settings.data_dir / ADMIN_KEY_FILE
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def connect(url: str, settings: Settings, timeout: float = 120) -> httpx.Client:
+    """An HTTP client of the API at `url` that sends the CLI's key."""
+    key = api_key(settings)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(base_url=url, timeout=timeout, headers=headers)
+
+
+def ingest(client: httpx.Client, collection: str, paths: list[Path], embedder: str | None) -> int:
     """Posts the files and follows their batches; returns 1 if any document failed."""
-    with httpx.Client(base_url=url, timeout=120) as client:
+    with client:
         ensure_collection(client, collection, embedder)
         batch_ids = []
         for batch in batches(read_documents(paths)):
@@ -126,12 +153,14 @@ def ingest(url: str, collection: str, paths: list[Path], embedder: str | None) -
             time.sleep(0.5)
 
 
-def query(url: str, collection: str, question: str, k: int, min_score: float | None) -> int:
+def query(
+    client: httpx.Client, collection: str, question: str, k: int, min_score: float | None
+) -> int:
     """Prints the grounded passages with their sources, or says nothing relevant was found."""
     body: dict[str, Any] = {"query": question, "k": k}
     if min_score is not None:
         body["min_score"] = min_score
-    with httpx.Client(base_url=url, timeout=60) as client:
+    with client:
         answer = _check(client.post(f"/v1/collections/{collection}/query", json=body))
     if not answer["grounded"]:
         best = answer["best_score"]
@@ -147,4 +176,51 @@ def query(url: str, collection: str, question: str, k: int, min_score: float | N
         print(f"    {where} chars {chunk['start']}-{chunk['end']}")
         print("    " + passage["text"].strip().replace("\n", "\n    "))
         print()
+    return 0
+
+
+def create_key(
+    client: httpx.Client,
+    name: str,
+    scopes: list[str],
+    collections: list[str] | None,
+    expires_in_days: float | None,
+) -> int:
+    """Creates a key and prints its secret (shown this once) and id."""
+    body: dict[str, Any] = {"name": name, "scopes": scopes}
+    if collections is not None:
+        body["collections"] = collections
+    if expires_in_days is not None:
+        expires = datetime.now(UTC) + timedelta(days=expires_in_days)
+        body["expires_at"] = expires.isoformat()
+    with client:
+        created = _check(client.post("/v1/keys", json=body))
+    print(created["key"])
+    print(
+        f"key {created['id']} ({created['name']}, workspace {created['workspace']},"
+        f" scopes {','.join(created['scopes'])}): keep the secret above, it is not shown again",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def list_keys(client: httpx.Client) -> int:
+    """Prints the workspace's keys, one a line."""
+    with client:
+        keys = _check(client.get("/v1/keys"))["keys"]
+    for key in keys:
+        reach = ",".join(key["collections"]) if key["collections"] is not None else "*"
+        print(
+            f"{key['id']}  {key['prefix']}…  {key['name']}  scopes={','.join(key['scopes'])}"
+            f"  collections={reach}  expires={key['expires_at'] or 'never'}"
+            f"  last_used={key['last_used_at'] or 'never'}"
+        )
+    return 0
+
+
+def revoke_key(client: httpx.Client, key_id: str) -> int:
+    """Revokes a key."""
+    with client:
+        _check(client.delete(f"/v1/keys/{key_id}"))
+    print(f"revoked {key_id}")
     return 0

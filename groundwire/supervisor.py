@@ -14,7 +14,9 @@ from pathlib import Path
 from types import FrameType
 
 from groundwire import migrate
+from groundwire.client import ADMIN_KEY_FILE
 from groundwire.embedded import shared_buffers_mb, start_postgres, start_redis
+from services.access.secrets import new_secret
 from services.config import Settings
 
 log = logging.getLogger("groundwire.up")
@@ -37,6 +39,24 @@ def api_command(host: str, port: int) -> list[str]:
         sys.executable, "-m", "uvicorn", "services.app:create_app", "--factory",
         "--host", host, "--port", str(port),
     ]  # fmt: skip
+
+
+def admin_key(settings: Settings, data_dir: Path) -> str:
+    """The server admin key: `GROUNDWIRE_ADMIN_KEY`, else the one kept in the data dir,
+    created (mode 0600) and printed on first start."""
+    if settings.admin_key is not None:
+        return settings.admin_key.get_secret_value()
+    path = data_dir / ADMIN_KEY_FILE
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    key = new_secret()
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(key + "\n")
+    print(f"Server admin key (shown once; kept in {path}, mode 0600):\n  {key}", flush=True)
+    return key
 
 
 class Supervisor:
@@ -104,12 +124,16 @@ def up(host: str, port: int, data_dir: Path, concurrency: int) -> int:
             supervisor.cleanups.append(server.stop)
             redis_url = server.url
             log.info("embedded Redis ready on %s", server.socket)
-        env.update(DATABASE_URL=database_url, REDIS_URL=redis_url)
+        env.update(
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_url,
+            GROUNDWIRE_ADMIN_KEY=admin_key(settings, data_dir),
+        )
         migrate.upgrade(database_url)
         log.info("database migrated")
         # Worker processes share the cores: one ONNX thread each unless told otherwise
         # (measured: 2 processes x 1 thread run 0.93x the raw model, 1 x 2 threads 0.76x).
-        worker_env = dict(env)
+        worker_env = {k: v for k, v in env.items() if k != "GROUNDWIRE_ADMIN_KEY"}
         worker_env.setdefault(
             "GROUNDWIRE_LOCAL_THREADS", str(max(1, (os.cpu_count() or 1) // concurrency))
         )

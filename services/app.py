@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.access.routes import router as access_router
+from services.api.audit import AuditTrail
 from services.api.errors import install_error_handlers
 from services.api.health import router as health_router
 from services.api.limits import BodySizeLimit
 from services.api.queues import router as queues_router
+from services.api.ratelimit import RateLimiter
 from services.collections.routes import router as collections_router
 from services.config import Settings
 from services.ingest.routes import router as ingest_router
 from services.query.routes import router as query_router
 from services.query.vectors import QueryVectorCache
 from services.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,9 +38,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = Runtime.build(settings)
         app.state.runtime = runtime
         app.state.query_vectors = QueryVectorCache(runtime.embedders)
+        app.state.rate_limiter = RateLimiter(settings.broker_redis_url())
+        if settings.admin_key is None:
+            log.warning("GROUNDWIRE_ADMIN_KEY is not set: only workspace keys are accepted")
         try:
             yield
         finally:
+            app.state.rate_limiter.close()
             runtime.close()
 
     app = FastAPI(
@@ -45,7 +55,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
-    routers = (health_router, collections_router, ingest_router, query_router, queues_router)
+    app.add_middleware(AuditTrail)
+    routers = (
+        health_router,
+        access_router,
+        collections_router,
+        ingest_router,
+        query_router,
+        queues_router,
+    )
     for router in routers:
         app.include_router(router)
     return app

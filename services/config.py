@@ -7,6 +7,7 @@ the worker's process init and each command build their dependencies from it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -79,6 +80,18 @@ class Settings(BaseSettings):
 
     # Queries. The query log keeps the question's `text`, only its `hash`, or nothing (`off`).
     query_log: Literal["text", "hash", "off"] = "text"
+
+    # Identity and access. The server admin key manages workspaces and acts in any of them;
+    # `groundwire up` creates one under its data directory when none is set.
+    admin_key: SecretStr | None = None
+    # Requests per minute per key, unless the key sets its own (the server admin key has none).
+    rate_limit_query_per_minute: int | None = 600
+    rate_limit_ingest_per_minute: int | None = 300
+    workspace_collection_quota: int = 1000
+
+    # Clients (the CLI): the key they send, else the admin key `groundwire up` wrote here.
+    api_key: SecretStr | None = None
+    data_dir: Path = Path(".groundwire")
 
     def broker_redis_url(self) -> str:
         """Returns the Redis URL of the broker: the configured one, else a local server's."""

@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy import (
     text as sql_text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, REGCONFIG, TSVECTOR, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REGCONFIG, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.statuses import PENDING, DocumentStatus, sql_list
@@ -45,13 +45,59 @@ class Base(DeclarativeBase):
     """Declarative base for all Groundwire tables."""
 
 
+class Workspace(Base):
+    """A tenant: its collections, keys and analytics are its own."""
+
+    __tablename__ = "workspaces"
+    __table_args__ = (UniqueConstraint("name", name="workspaces_name"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    collection_quota: Mapped[int | None] = mapped_column(Integer)  # NULL: the server default
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+
+
+class ApiKey(Base):
+    """An API key of a workspace: only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        UniqueConstraint("secret_sha256", name="api_keys_secret"),
+        CheckConstraint(
+            "scopes <@ ARRAY['read', 'write', 'admin']::text[] AND cardinality(scopes) > 0",
+            name="api_keys_scopes",
+        ),
+        Index("api_keys_workspace", "workspace_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)
+    prefix: Mapped[str] = mapped_column(Text)
+    secret_sha256: Mapped[bytes] = mapped_column(LargeBinary)
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    collections: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    principals: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    act_for_principals: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    query_per_minute: Mapped[int | None] = mapped_column(Integer)
+    ingest_per_minute: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+    last_used_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+    revoked_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+
+
 class Collection(Base):
     """A named set of documents sharing one embedding space and chunking settings."""
 
     __tablename__ = "collections"
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="collections_workspace_name"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    name: Mapped[str] = mapped_column(Text, unique=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", name="collections_workspace", ondelete="RESTRICT")
+    )
+    name: Mapped[str] = mapped_column(Text)
     embedder: Mapped[str] = mapped_column(Text)
     dimensions: Mapped[int] = mapped_column(Integer)
     max_input_tokens: Mapped[int] = mapped_column(Integer)
@@ -85,6 +131,8 @@ class Document(Base):
     title: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str | None] = mapped_column(Text)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
+    # Principals who may read it; NULL: every reader of the collection.
+    access: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     content: Mapped[str] = mapped_column(Text)
     content_type: Mapped[str] = mapped_column(Text, default="text/plain")
     content_hash: Mapped[str] = mapped_column(Text)
@@ -134,6 +182,8 @@ class Chunk(Base):
     # trigger computes from it (NULL while the collection is in bulk-load mode).
     ts_config: Mapped[str] = mapped_column(REGCONFIG, server_default=sql_text("'english'"))
     tsv: Mapped[Any | None] = mapped_column(TSVECTOR)
+    # The document's access list, copied so retrieval checks it inside the index scans.
+    access: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
 
 
 class EmbeddingCacheEntry(Base):
@@ -243,3 +293,23 @@ class EmbeddingPrice(Base):
     provider: Mapped[str] = mapped_column(Text, primary_key=True)
     model: Mapped[str] = mapped_column(Text, primary_key=True)
     usd_per_million_tokens: Mapped[Decimal] = mapped_column(Numeric(12, 6))
+
+
+class AuditEntry(Base):
+    """One state-changing request: who, what, on which collection and documents, how it ended."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("audit_log_workspace_at", "workspace_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+    workspace_id: Mapped[int | None] = mapped_column(BigInteger)
+    key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    key_name: Mapped[str | None] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    collection: Mapped[str | None] = mapped_column(Text)
+    document_ids: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    status: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(Text)

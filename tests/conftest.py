@@ -82,6 +82,7 @@ def service_env(database_url: str, redis_url: str, fake_openai: FakeOpenAI) -> d
     them: the in-process API and runtime are built from the same values."""
     session_tag = uuid.uuid4().hex[:8]
     return {
+        "GROUNDWIRE_ADMIN_KEY": f"gw_admin-{uuid.uuid4().hex}",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "GROUNDWIRE_INGEST_QUEUE": f"ingest-test-{session_tag}",
@@ -148,9 +149,29 @@ def spawn_worker() -> Iterator[Callable[..., Worker]]:
         stop_worker(handle)
 
 
+@pytest.fixture(scope="session")
+def admin_headers(service_env: dict[str, str]) -> dict[str, str]:
+    """What a request with the server admin key carries."""
+    return {"Authorization": f"Bearer {service_env['GROUNDWIRE_ADMIN_KEY']}"}
+
+
 @pytest.fixture
-def api(settings: Settings) -> Iterator[TestClient]:
-    """The API in this process, on the test services."""
+def api(settings: Settings, admin_headers: dict[str, str]) -> Iterator[TestClient]:
+    """The API in this process, on the test services, called with the server admin key."""
+    with TestClient(create_app(settings), headers=admin_headers) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def api_module(settings: Settings, admin_headers: dict[str, str]) -> Iterator[TestClient]:
+    """The API with the server admin key, for a module's shared set-up."""
+    with TestClient(create_app(settings), headers=admin_headers) as client:
+        yield client
+
+
+@pytest.fixture
+def anonymous(settings: Settings) -> Iterator[TestClient]:
+    """The same API, called with no key."""
     with TestClient(create_app(settings)) as client:
         yield client
 

@@ -21,16 +21,19 @@ from workers.work import DocumentWork
 
 COPY_CHUNKS = (
     "COPY chunks (collection_id, document_id, doc_version, ordinal, text, char_start, char_end,"
-    " token_count, content_hash, embedding, ts_config) FROM STDIN WITH (FORMAT BINARY)"
+    " token_count, content_hash, embedding, ts_config, access) FROM STDIN WITH (FORMAT BINARY)"
 )
 # regconfig travels as its OID (regconfig's binary form is the oid's).
 CHUNK_TYPES = [
     "int8", "int8", "int4", "int4", "text", "int4", "int4", "int4", "bytea", "vector", "oid",
+    "text[]",
 ]  # fmt: skip
 
+# The rows to write, locked; with each document's access list as it is now (an ingest that
+# changes only the list waits for this lock, then copies it onto these chunks).
 _LOCK_OWNED = text(
     """
-    SELECT d.id FROM documents d
+    SELECT d.id, d.access FROM documents d
     JOIN unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[]), CAST(:owners AS uuid[]))
          AS w(id, version, owner)
       ON d.id = w.id AND d.version = w.version AND d.lease_owner = w.owner
@@ -137,7 +140,8 @@ def store_documents(
     locked = session.execute(
         _LOCK_OWNED, {**owner_keys(works), "processing": DocumentStatus.PROCESSING.value}
     )
-    owned = {int(i) for (i,) in locked}
+    access = {int(i): list(a) if a is not None else None for i, a in locked}
+    owned = set(access)
     writable = [w for w in works if w.id in owned]
     if not writable:
         return {}
@@ -149,6 +153,7 @@ def store_documents(
         copy.set_types(CHUNK_TYPES)
         for work in writable:
             ts_config = ts_configs[work.language]
+            readers = access[work.id]
             for ordinal, chunk in enumerate(work.chunks):
                 copy.write_row(
                     (
@@ -163,6 +168,7 @@ def store_documents(
                         chunk.content_hash,
                         vectors[chunk.content_hash],
                         ts_config,
+                        readers,
                     )
                 )
     zero = Written(0, 0, 0)

@@ -1,19 +1,28 @@
-"""FastAPI dependencies shared by the routers: the process's runtime, a request's session, and
-the collection a path names.
+"""FastAPI dependencies shared by the routers: the process's runtime, a request's session, its
+caller and the scope a route needs, and the collection a path names.
 
 The runtime is built once, in the app's lifespan, and read from the app's state here; handlers
-declare what they need with the `Annotated` aliases below.
+declare what they need with the `Annotated` aliases below, the scope first: a key lacking the
+scope gets 403 whatever the collection, and a collection the caller may not see is a 404 just
+like one that does not exist.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.access.authenticate import (
+    WORKSPACE_HEADER,
+    Unauthenticated,
+    UnknownWorkspace,
+    authenticate,
+)
+from services.access.caller import AccessDenied, Caller, Scope
 from services.api.errors import ApiError
 from services.config import Settings
 from services.models import Collection
@@ -52,19 +61,76 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def find_collection(session: Session, name: str) -> Collection:
-    """Returns the named collection or raises a 404 ApiError."""
-    collection = session.scalar(select(Collection).where(Collection.name == name))
+def get_caller(request: Request, session: SessionDep, runtime: RuntimeDep) -> Caller:
+    """Resolves the request's key to its caller, or answers 401 with a Bearer challenge."""
+    try:
+        caller = authenticate(
+            session,
+            runtime.settings,
+            request.headers.get("authorization"),
+            request.headers.get(WORKSPACE_HEADER),
+        )
+    except Unauthenticated as error:
+        challenge = 'Bearer realm="groundwire"'
+        if error.error:
+            challenge += f', error="{error.error}"'
+        raise ApiError(
+            401, "unauthenticated", error.reason, {"WWW-Authenticate": challenge}
+        ) from error
+    except UnknownWorkspace as error:
+        raise ApiError(404, "workspace_not_found", str(error)) from error
+    request.state.caller = caller
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def requires(scope: Scope) -> Callable[[Caller], Caller]:
+    """A dependency that answers 403 unless the caller holds `scope`."""
+
+    def check(caller: CallerDep) -> Caller:
+        caller.require(scope)
+        return caller
+
+    return check
+
+
+def server_admin(caller: CallerDep) -> Caller:
+    """A dependency that answers 403 unless the caller holds the server admin key."""
+    if not caller.server_admin:
+        raise AccessDenied("only the server admin key may do this")
+    return caller
+
+
+Reader = Annotated[Caller, Depends(requires(Scope.READ))]
+Writer = Annotated[Caller, Depends(requires(Scope.WRITE))]
+Admin = Annotated[Caller, Depends(requires(Scope.ADMIN))]
+ServerAdmin = Annotated[Caller, Depends(server_admin)]
+
+
+def find_collection(session: Session, caller: Caller, name: str) -> Collection:
+    """Returns the caller's collection of that name, or raises a 404 ApiError: another
+    workspace's collection, or one outside the key's list, is answered as if absent."""
+    collection = None
+    if caller.sees_collection(name):
+        collection = session.scalar(
+            select(Collection).where(
+                Collection.workspace_id == caller.workspace_id, Collection.name == name
+            )
+        )
     if collection is None:
         raise ApiError(404, "collection_not_found", f"no collection named {name!r}")
     return collection
 
 
 def get_collection(
-    session: SessionDep, name: Annotated[str, Path(description="the collection's name")]
+    session: SessionDep,
+    caller: CallerDep,
+    name: Annotated[str, Path(description="the collection's name")],
 ) -> Collection:
-    """Resolves the `{name}` of the path to its collection, or answers 404."""
-    return find_collection(session, name)
+    """Resolves the `{name}` of the path to the caller's collection, or answers 404."""
+    return find_collection(session, caller, name)
 
 
 CollectionDep = Annotated[Collection, Depends(get_collection)]

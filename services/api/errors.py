@@ -11,12 +11,15 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.access.caller import AccessDenied
 from services.broker import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 
 _CODES = {
     400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
@@ -30,11 +33,14 @@ _CODES = {
 class ApiError(Exception):
     """A client-visible failure with its HTTP status, stable code and human message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
 
 
 class ErrorDetail(BaseModel):
@@ -55,9 +61,15 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     return {status: {"model": ErrorBody} for status in statuses}
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """Builds the JSON error body."""
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+    return JSONResponse(
+        status_code=status,
+        content={"error": {"code": code, "message": message}},
+        headers=headers,
+    )
 
 
 def _describe(errors: list[dict[str, object]]) -> tuple[int, str, str]:
@@ -75,7 +87,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(AccessDenied)
+    async def _denied(_: Request, exc: AccessDenied) -> JSONResponse:
+        return error_response(403, "forbidden", str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from services.api.deps import RuntimeDep
+from services.api.deps import RuntimeDep, ServerAdmin
 from services.api.errors import ErrorDetail
 from services.api.system_metrics import exposition
 from services.runtime import Runtime
@@ -37,8 +37,9 @@ def healthz() -> Health:
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(runtime: RuntimeDep) -> Response:
-    """Prometheus text exposition: query metrics, documents by status, queue depth."""
+def metrics(caller: ServerAdmin, runtime: RuntimeDep) -> Response:
+    """Prometheus text exposition: query metrics, documents by status, queue depth (server
+    admin only: Prometheus sends the key as a bearer token)."""
     body, content_type = exposition(runtime)
     return Response(body, media_type=content_type)
 

@@ -7,13 +7,13 @@ from pydantic import BaseModel
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from services.api.deps import RuntimeDep, SessionDep
+from services.api.deps import RuntimeDep, ServerAdmin, SessionDep
 from services.api.errors import error_responses
 from services.broker import Broker
 from services.models import Document
 from services.statuses import PENDING, DocumentStatus
 
-router = APIRouter(tags=["operations"], responses=error_responses(503))
+router = APIRouter(tags=["operations"], responses=error_responses(401, 403, 503))
 
 # The document status that waits on each stage.
 STAGE_STATUS = {"ingest": DocumentStatus.QUEUED, "embed": DocumentStatus.PROCESSING}
@@ -71,6 +71,7 @@ def queue_depths(session: Session, broker: Broker) -> list[QueueDepth]:
 
 
 @router.get("/v1/queues", response_model=Queues)
-def queues(session: SessionDep, runtime: RuntimeDep) -> Queues:
-    """Queue lengths, waiting documents and the oldest one's age per stage, for autoscalers."""
+def queues(caller: ServerAdmin, session: SessionDep, runtime: RuntimeDep) -> Queues:
+    """Queue lengths, waiting documents and the oldest one's age per stage, for autoscalers
+    (server admin only: it counts every workspace's work)."""
     return Queues(queues=queue_depths(session, runtime.broker))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from services.api.deps import CollectionDep, RuntimeDep, SessionDep
+from services.api.deps import Admin, CollectionDep, Reader, RuntimeDep, SessionDep
 from services.api.errors import error_responses
 from services.collections import service
 from services.collections.schemas import (
@@ -20,33 +20,35 @@ from services.collections.schemas import (
 router = APIRouter(
     prefix="/v1/collections",
     tags=["collections"],
-    responses=error_responses(400, 404, 409, 413, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
 )
 
 
 @router.post("", status_code=201, response_model=CollectionOut)
 def create_collection(
-    body: CollectionCreate, session: SessionDep, runtime: RuntimeDep
+    caller: Admin, body: CollectionCreate, session: SessionDep, runtime: RuntimeDep
 ) -> CollectionOut:
     """Creates a collection with its embedder, chunking settings and relevance threshold."""
-    collection = service.create_collection(session, runtime.embedders, body)
+    collection = service.create_collection(session, runtime, caller, body)
     session.commit()
     return CollectionOut.model_validate(collection, from_attributes=True)
 
 
 @router.get("", response_model=CollectionList)
-def list_collections(session: SessionDep) -> CollectionList:
-    """Lists every collection."""
+def list_collections(caller: Reader, session: SessionDep) -> CollectionList:
+    """Lists the collections the key can reach."""
     return CollectionList(
         collections=[
             CollectionOut.model_validate(c, from_attributes=True)
-            for c in service.list_collections(session)
+            for c in service.list_collections(session, caller)
         ]
     )
 
 
 @router.get("/{name}", response_model=CollectionDetail)
-def get_collection(collection: CollectionDep, session: SessionDep) -> CollectionDetail:
+def get_collection(
+    caller: Reader, collection: CollectionDep, session: SessionDep
+) -> CollectionDetail:
     """Shows a collection with document counts by status and its chunk count."""
     counts, chunks = service.collection_counts(session, collection)
     base = CollectionOut.model_validate(collection, from_attributes=True)
@@ -55,7 +57,7 @@ def get_collection(collection: CollectionDep, session: SessionDep) -> Collection
 
 @router.patch("/{name}", response_model=CollectionOut)
 def update_collection(
-    collection: CollectionDep, body: CollectionUpdate, session: SessionDep
+    caller: Admin, collection: CollectionDep, body: CollectionUpdate, session: SessionDep
 ) -> CollectionOut:
     """Changes a collection's relevance threshold (e.g. one calibrated by `groundwire eval`)."""
     collection.threshold = body.threshold
@@ -65,7 +67,11 @@ def update_collection(
 
 @router.put("/{name}/bulk-load", response_model=BulkLoadOut)
 def bulk_load(
-    collection: CollectionDep, body: BulkLoad, session: SessionDep, runtime: RuntimeDep
+    caller: Admin,
+    collection: CollectionDep,
+    body: BulkLoad,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> BulkLoadOut:
     """Enters bulk-load mode (indexes and text search deferred) or leaves it (builds them)."""
     if body.enabled:
@@ -83,7 +89,7 @@ def bulk_load(
 
 
 @router.delete("/{name}", status_code=204, response_class=Response)
-def delete_collection(collection: CollectionDep, session: SessionDep) -> Response:
+def delete_collection(caller: Admin, collection: CollectionDep, session: SessionDep) -> Response:
     """Deletes a collection with all its documents and chunks."""
     service.delete_collection(session, collection)
     session.commit()

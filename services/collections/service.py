@@ -11,20 +11,42 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.access.caller import AccessDenied, Caller
 from services.api.errors import ApiError
 from services.collections.schemas import CollectionCreate, DocumentCounts
 from services.db import Database
-from services.embedding import EmbedderRegistry, EmbeddingError, UnknownEmbedder
-from services.models import Collection, Document
+from services.embedding import EmbeddingError, UnknownEmbedder
+from services.models import Collection, Document, Workspace
+from services.runtime import Runtime
 from services.vectors import drop_index_ddl, hnsw_index_ddl, text_index_ddl
 
 
 def create_collection(
-    session: Session, embedders: EmbedderRegistry, body: CollectionCreate
+    session: Session, runtime: Runtime, caller: Caller, body: CollectionCreate
 ) -> Collection:
-    """Creates the collection and its indexes; raises ApiError on bad settings."""
+    """Creates a collection of the caller's workspace with its indexes; raises ApiError on bad
+    settings, a name the workspace has, or a full quota."""
+    if not caller.sees_collection(body.name):
+        raise AccessDenied("this key is limited to other collections")
+    quota = session.scalar(
+        select(Workspace.collection_quota).where(Workspace.id == caller.workspace_id)
+    )
+    limit = quota if quota is not None else runtime.settings.workspace_collection_quota
+    # Serialises creations in one workspace, so two at once cannot both take the last place.
+    session.execute(
+        select(Workspace.id).where(Workspace.id == caller.workspace_id).with_for_update()
+    )
+    existing = session.scalar(
+        select(func.count())
+        .select_from(Collection)
+        .where(Collection.workspace_id == caller.workspace_id)
+    )
+    if int(existing or 0) >= limit:
+        raise ApiError(
+            409, "collection_quota_exceeded", f"the workspace already has its {limit} collections"
+        )
     try:
-        embedder = embedders.get(body.embedder)
+        embedder = runtime.embedders.get(body.embedder)
     except UnknownEmbedder as error:
         raise ApiError(422, "unknown_embedder", str(error)) from error
     except EmbeddingError as error:
@@ -50,6 +72,7 @@ def create_collection(
             422, "invalid_request", f"unknown text search configuration {body.language!r}"
         )
     collection = Collection(
+        workspace_id=caller.workspace_id,
         name=body.name,
         embedder=body.embedder,
         dimensions=embedder.dimensions,
@@ -183,9 +206,12 @@ def _build_indexes(session: Session, collection: Collection) -> tuple[float, flo
     return text_seconds, time.perf_counter() - started
 
 
-def list_collections(session: Session) -> list[Collection]:
-    """Returns every collection, by name."""
-    return list(session.scalars(select(Collection).order_by(Collection.name)))
+def list_collections(session: Session, caller: Caller) -> list[Collection]:
+    """Returns the collections of the caller's workspace that its key reaches, by name."""
+    query = select(Collection).where(Collection.workspace_id == caller.workspace_id)
+    if caller.collections is not None:
+        query = query.where(Collection.name.in_(sorted(caller.collections)))
+    return list(session.scalars(query.order_by(Collection.name)))
 
 
 def collection_counts(session: Session, collection: Collection) -> tuple[DocumentCounts, int]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from services.api.deps import CollectionDep, RuntimeDep, SessionDep
+from services.api.deps import CollectionDep, Reader, RuntimeDep, SessionDep, Writer
 from services.api.errors import ApiError, error_responses
+from services.api.ratelimit import IngestLimit
 from services.ingest import service
 from services.ingest.schemas import (
     AcceptedDocument,
@@ -21,24 +22,34 @@ from services.ingest.schemas import (
 )
 from services.statuses import Acceptance, DocumentStatus
 
-router = APIRouter(tags=["documents"], responses=error_responses(400, 404, 409, 413, 422, 503))
+router = APIRouter(
+    tags=["documents"], responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503)
+)
 
 
 @router.post("/v1/collections/{name}/documents", status_code=202, response_model=IngestResponse)
 def ingest_documents(
-    collection: CollectionDep, body: IngestRequest, session: SessionDep, runtime: RuntimeDep
+    caller: Writer,
+    _: IngestLimit,
+    collection: CollectionDep,
+    body: IngestRequest,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    request: Request,
 ) -> IngestResponse:
     """Accepts 1-1,000 documents: commits them, then enqueues their ids; answers 202."""
     service.validate_documents(body.documents, runtime.settings)
     accepted = service.accept_documents(session, collection, body.documents)
     embedder = runtime.embedders.get(collection.embedder, collection.dimensions)
     session.commit()
+    request.state.audit_documents = [d.id for d in accepted.documents]
     runtime.broker.enqueue(accepted.to_enqueue, accepted.sizes, embedder.documents_per_task)
     return IngestResponse(batch_id=accepted.batch_id, documents=accepted.documents)
 
 
 @router.get("/v1/collections/{name}/documents", response_model=DocumentList)
 def list_documents(
+    caller: Reader,
     collection: CollectionDep,
     session: SessionDep,
     status: DocumentStatus | None = None,
@@ -46,7 +57,8 @@ def list_documents(
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> DocumentList:
     """Lists documents by client id, e.g. `?status=failed` for the dead letters with reasons."""
-    rows, cursor = service.list_documents(session, collection, status, after, limit)
+    principals = service.readable_by(caller)
+    rows, cursor = service.list_documents(session, collection, status, after, limit, principals)
     return DocumentList(documents=[service.document_out(d) for d in rows], next=cursor)
 
 
@@ -54,11 +66,18 @@ def list_documents(
     "/v1/collections/{name}/documents/retry", status_code=202, response_model=RetryResponse
 )
 def retry_documents(
-    collection: CollectionDep, body: RetryRequest, session: SessionDep, runtime: RuntimeDep
+    caller: Writer,
+    _: IngestLimit,
+    collection: CollectionDep,
+    body: RetryRequest,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    request: Request,
 ) -> RetryResponse:
     """Queues failed documents again: the listed ids, or up to 1,000 failed ones."""
     retried = service.retry_failed(session, collection, body.ids)
     session.commit()
+    request.state.audit_documents = [ext for _, _, ext in retried]
     runtime.broker.enqueue([(doc_id, version) for doc_id, version, _ in retried])
     return RetryResponse(
         retried=len(retried),
@@ -75,7 +94,12 @@ def retry_documents(
     response_model=AcceptedDocument,
 )
 def retry_document(
-    collection: CollectionDep, document_id: str, session: SessionDep, runtime: RuntimeDep
+    caller: Writer,
+    _: IngestLimit,
+    collection: CollectionDep,
+    document_id: str,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> AcceptedDocument:
     """Queues one failed document again; 409 if it has not failed."""
     document = service.get_document(session, collection, document_id)
@@ -88,15 +112,20 @@ def retry_document(
 
 
 @router.get("/v1/collections/{name}/documents/{document_id}", response_model=DocumentOut)
-def get_document(collection: CollectionDep, document_id: str, session: SessionDep) -> DocumentOut:
+def get_document(
+    caller: Reader, collection: CollectionDep, document_id: str, session: SessionDep
+) -> DocumentOut:
     """Shows a document's status, version, chunk count, error and timestamps."""
-    return service.document_out(service.get_document(session, collection, document_id))
+    principals = service.readable_by(caller)
+    return service.document_out(service.get_document(session, collection, document_id, principals))
 
 
 @router.delete(
     "/v1/collections/{name}/documents/{document_id}", status_code=204, response_class=Response
 )
-def delete_document(collection: CollectionDep, document_id: str, session: SessionDep) -> Response:
+def delete_document(
+    caller: Writer, collection: CollectionDep, document_id: str, session: SessionDep
+) -> Response:
     """Deletes a document; once this returns, no query returns its chunks."""
     service.delete_document(session, service.get_document(session, collection, document_id))
     session.commit()
@@ -104,6 +133,6 @@ def delete_document(collection: CollectionDep, document_id: str, session: Sessio
 
 
 @router.get("/v1/batches/{batch_id}", response_model=BatchOut)
-def get_batch(batch_id: uuid.UUID, session: SessionDep) -> BatchOut:
+def get_batch(caller: Reader, batch_id: uuid.UUID, session: SessionDep) -> BatchOut:
     """Shows how many of a batch's documents are queued, processing, done or failed."""
-    return service.batch_progress(session, batch_id)
+    return service.batch_progress(session, caller, batch_id)

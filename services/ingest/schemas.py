@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.access.schemas import Principal
 from services.statuses import Acceptance, DocumentStatus, FailureClass
 
 
@@ -24,6 +25,11 @@ class DocumentIn(BaseModel):
     title: str | None = Field(default=None, max_length=2000)
     source: str | None = Field(default=None, max_length=4000)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    access: list[Principal] | None = Field(
+        default=None,
+        max_length=1000,
+        description="principals who may read it, e.g. ['group:hr']; absent: every reader",
+    )
 
 
 class IngestRequest(BaseModel):
@@ -71,6 +77,7 @@ class DocumentOut(BaseModel):
     source: str | None
     content_type: str
     metadata: dict[str, Any]
+    access: list[str] | None
     created_at: datetime
     accepted_at: datetime
     started_at: datetime | None

@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import case, func, literal, select, update
+from sqlalchemy import Select, Text, case, cast, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from services.access.caller import Caller, Scope
 from services.api.errors import ApiError
 from services.api.validation import json_problem, json_size, text_problem
 from services.config import Settings
@@ -18,6 +21,7 @@ from services.ingest.schemas import AcceptedDocument, BatchOut, DocumentIn, Docu
 from services.models import BatchItem, Collection, Document, IngestBatch
 from services.statuses import PENDING, Acceptance, DocumentStatus
 
+TEXTS = ARRAY(Text)
 _REDO = "(d.content_hash <> excluded.content_hash OR d.status = %(failed)s)"
 _RESET = {
     "status": "%(queued)s",
@@ -32,13 +36,14 @@ _RESET = {
     "finished_at": "NULL",
 }
 UPSERT = (
-    "INSERT INTO documents AS d (collection_id, external_id, title, source, metadata, content,"
-    " content_type, content_hash, version, status, attempts, chunk_count, token_count,"
+    "INSERT INTO documents AS d (collection_id, external_id, title, source, metadata, access,"
+    " content, content_type, content_hash, version, status, attempts, chunk_count, token_count,"
     " embedded_chunks, cached_chunks, embedded_tokens)"
-    " VALUES (%(collection)s, %(external_id)s, %(title)s, %(source)s, %(metadata)s,"
+    " VALUES (%(collection)s, %(external_id)s, %(title)s, %(source)s, %(metadata)s, %(access)s,"
     " %(content)s, %(content_type)s, %(content_hash)s, 1, %(queued)s, 0, 0, 0, 0, 0, 0)"
     " ON CONFLICT ON CONSTRAINT documents_collection_external DO UPDATE SET"
     " title = excluded.title, source = excluded.source, metadata = excluded.metadata,"
+    " access = excluded.access,"
     " content = excluded.content, content_type = excluded.content_type,"
     " content_hash = excluded.content_hash,"
     " version = CASE WHEN d.content_hash <> excluded.content_hash"
@@ -48,6 +53,14 @@ UPSERT = (
         for column, value in _RESET.items()
     )
     + " RETURNING d.id, d.external_id, d.version, d.accepted_at = now()"
+)
+
+
+# Copies documents' access lists onto their chunks where they differ (retrieval reads the
+# chunks' copy inside its index scans).
+SYNC_CHUNK_ACCESS = (
+    "UPDATE chunks AS c SET access = d.access FROM documents AS d"
+    " WHERE d.id = ANY(%(ids)s) AND c.document_id = d.id AND c.access IS DISTINCT FROM d.access"
 )
 
 
@@ -110,8 +123,9 @@ def accept_documents(
 
     One INSERT … ON CONFLICT statement decides per document: new id → version 1; same id with
     different text → next version, queued (the old chunks stay searchable until the new
-    version replaces them); identical text → unchanged, only title/source/metadata updated;
-    identical text of a failed document → queued again.
+    version replaces them); identical text → unchanged, only title/source/metadata/access
+    updated; identical text of a failed document → queued again. A changed access list
+    reaches the stored chunks in the same transaction.
     """
     rows = [
         {
@@ -120,6 +134,7 @@ def accept_documents(
             "title": doc.title,
             "source": doc.source,
             "metadata": Jsonb(doc.metadata),
+            "access": sorted(set(doc.access)) if doc.access is not None else None,
             "content": doc.text,
             "content_type": doc.content_type,
             "content_hash": content_hash(doc.text, doc.content_type),
@@ -165,14 +180,39 @@ def accept_documents(
             " VALUES (%(batch_id)s, %(document_id)s, %(version)s, %(accepted_status)s)",
             items,
         )
+        # Access lists apply at once, to the searchable version too: no re-embedding.
+        cursor.execute(SYNC_CHUNK_ACCESS, {"ids": [doc_id for doc_id, _, _ in result.values()]})
     return Accepted(batch.id, accepted, to_enqueue, sizes)
 
 
-def get_document(session: Session, collection: Collection, external_id: str) -> Document:
-    """Returns the document with the client id, or raises a 404 ApiError."""
+def readable_by(caller: Caller) -> tuple[str, ...] | None:
+    """The principals whose documents a caller may see when managing documents: writers see
+    every document of their collections (None), readers those their principals may read."""
+    return None if caller.has(Scope.WRITE) else caller.principals
+
+
+def _visible(query: Select[Any], principals: tuple[str, ...] | None) -> Select[Any]:
+    if principals is None:
+        return query
+    return query.where(
+        or_(Document.access.is_(None), Document.access.overlap(cast(list(principals), TEXTS)))
+    )
+
+
+def get_document(
+    session: Session,
+    collection: Collection,
+    external_id: str,
+    principals: tuple[str, ...] | None = None,
+) -> Document:
+    """Returns the document with the client id, or raises a 404 ApiError (also for one the
+    principals may not read, when they are given)."""
     document = session.scalar(
-        select(Document).where(
-            Document.collection_id == collection.id, Document.external_id == external_id
+        _visible(
+            select(Document).where(
+                Document.collection_id == collection.id, Document.external_id == external_id
+            ),
+            principals,
         )
     )
     if document is None:
@@ -201,6 +241,7 @@ def document_out(document: Document) -> DocumentOut:
         source=document.source,
         content_type=document.content_type,
         metadata=document.metadata_,
+        access=document.access,
         created_at=document.created_at,
         accepted_at=document.accepted_at,
         started_at=document.started_at,
@@ -209,13 +250,18 @@ def document_out(document: Document) -> DocumentOut:
     )
 
 
-def batch_progress(session: Session, batch_id: uuid.UUID) -> BatchOut:
-    """Counts the batch's documents by their current status."""
+def batch_progress(session: Session, caller: Caller, batch_id: uuid.UUID) -> BatchOut:
+    """Counts the batch's documents by their current status: a batch of a collection the
+    caller cannot reach is answered as if absent."""
     batch = session.get(IngestBatch, batch_id)
-    if batch is None:
+    collection = session.get(Collection, batch.collection_id) if batch is not None else None
+    if (
+        batch is None
+        or collection is None
+        or collection.workspace_id != caller.workspace_id
+        or not caller.sees_collection(collection.name)
+    ):
         raise ApiError(404, "batch_not_found", f"no batch {batch_id}")
-    collection = session.get(Collection, batch.collection_id)
-    assert collection is not None
     unchanged = Acceptance.UNCHANGED.value
     status = case(
         (BatchItem.accepted_status == unchanged, literal(unchanged)), else_=Document.status
@@ -265,9 +311,11 @@ def list_documents(
     status: DocumentStatus | None,
     after: str | None,
     limit: int,
+    principals: tuple[str, ...] | None = None,
 ) -> tuple[list[Document], str | None]:
-    """Returns a page of the collection's documents by client id, optionally by status."""
-    query = select(Document).where(Document.collection_id == collection.id)
+    """Returns a page of the collection's documents by client id, optionally by status (only
+    those the principals may read, when they are given)."""
+    query = _visible(select(Document).where(Document.collection_id == collection.id), principals)
     if status is not None:
         query = query.where(Document.status == status)
     if after is not None:

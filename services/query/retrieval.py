@@ -29,6 +29,9 @@ BM25_B = 0.75
 # the request. The `-- <section>:` lines split it: vector and keyword modes leave out the
 # other retriever's section (PostgreSQL would plan it even though nothing reads it).
 #
+# Both retrievers keep only chunks the caller's principals may read (no access list, or one
+# sharing a principal), inside the index scans, so the threshold never sees a hidden chunk.
+#
 # vector: the pool's nearest chunks by cosine distance, from the collection's HNSW index.
 # keyword: Okapi BM25 in two steps. First term at a time: each question term's postings come
 #   from the collection's GIN index (which also gives its document frequency), scored as if
@@ -46,6 +49,7 @@ vec AS (
         SELECT id, {embedding} <=> {question} AS distance
         FROM chunks
         WHERE collection_id = {collection_id}{document_filter}
+          AND (access IS NULL OR access && %(principals)s::text[])
         ORDER BY {embedding} <=> {question}
         LIMIT %(pool)s
     ) AS v
@@ -66,6 +70,7 @@ terms AS (
         FROM chunks
         WHERE collection_id = {collection_id}
           AND tsv @@ to_tsquery('simple', quote_literal(terms.term))
+          AND (access IS NULL OR access && %(principals)s::text[])
     ) AS c
 ), idf AS (
     SELECT term, ln(1 + (stats.n - count(*) + 0.5) / (count(*) + 0.5)) AS w
@@ -193,8 +198,10 @@ def search(
     k: int,
     mode: Mode = "hybrid",
     metadata_filter: Any = None,
+    principals: tuple[str, ...] = (),
 ) -> list[Candidate]:
-    """Returns up to `k` chunks of the collection for the question, best first."""
+    """Returns up to `k` chunks of the collection for the question, best first, of documents
+    without an access list or sharing a principal with `principals`."""
     filter_sql: sql.Composable | None = None
     params: dict[str, Any] = {}
     if metadata_filter is not None:
@@ -210,7 +217,14 @@ def search(
         )
         cursor.execute(
             search_sql(collection, mode, filter_sql),
-            {"q": vector, "text": question, "k": k, "pool": pool, **params},
+            {
+                "q": vector,
+                "text": question,
+                "k": k,
+                "pool": pool,
+                "principals": list(principals),
+                **params,
+            },
         )
         rows = cursor.fetchall()
     return [

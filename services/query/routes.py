@@ -6,13 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from services.api.deps import CollectionDep, SessionDep, SettingsDep
+from services.api.deps import CollectionDep, Reader, SessionDep, SettingsDep
 from services.api.errors import error_responses
+from services.api.ratelimit import QueryLimit
 from services.query import service
 from services.query.schemas import ContextRequest, ContextResponse, QueryRequest, QueryResponse
 from services.query.vectors import QueryVectorCache
 
-router = APIRouter(tags=["query"], responses=error_responses(400, 404, 413, 422, 502, 503))
+router = APIRouter(
+    tags=["query"], responses=error_responses(400, 401, 403, 404, 413, 422, 429, 502, 503)
+)
 
 
 def get_query_vectors(request: Request) -> QueryVectorCache:
@@ -26,6 +29,8 @@ QueryVectorsDep = Annotated[QueryVectorCache, Depends(get_query_vectors)]
 
 @router.post("/v1/collections/{name}/query", response_model=QueryResponse)
 def query(
+    caller: Reader,
+    _: QueryLimit,
     collection: CollectionDep,
     body: QueryRequest,
     session: SessionDep,
@@ -33,13 +38,16 @@ def query(
     settings: SettingsDep,
 ) -> QueryResponse:
     """Returns grounded passages with scores and citations, or `grounded: false`."""
-    response = service.answer(session, vectors, settings.query_log, collection, body)
+    principals = caller.reader_principals(body.principals)
+    response = service.answer(session, vectors, settings.query_log, collection, body, principals)
     session.commit()  # the query log entry
     return response
 
 
 @router.post("/v1/collections/{name}/context", response_model=ContextResponse)
 def context(
+    caller: Reader,
+    _: QueryLimit,
     collection: CollectionDep,
     body: ContextRequest,
     session: SessionDep,
@@ -47,6 +55,7 @@ def context(
     settings: SettingsDep,
 ) -> ContextResponse:
     """Returns the relevant passages packed into a token budget, each marked [n] for citing."""
-    response = service.context(session, vectors, settings.query_log, collection, body)
+    principals = caller.reader_principals(body.principals)
+    response = service.context(session, vectors, settings.query_log, collection, body, principals)
     session.commit()  # the query log entry
     return response

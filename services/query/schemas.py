@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.access.schemas import Principal
 from services.query.candidates import Mode
 
 
@@ -21,6 +22,11 @@ class RetrievalRequest(BaseModel):
     mode: Mode = "hybrid"
     filter: dict[str, Any] | None = Field(
         default=None, description="metadata filter, e.g. {'team': 'hr', 'year': {'$gte': 2020}}"
+    )
+    principals: list[Principal] | None = Field(
+        default=None,
+        max_length=1000,
+        description="the end user's principals (keys that act for principals only)",
     )
 
 

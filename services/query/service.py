@@ -44,8 +44,10 @@ def retrieve(
     mode: Mode,
     min_score: float | None,
     metadata_filter: dict[str, Any] | None,
+    principals: tuple[str, ...],
 ) -> Grounding[Candidate]:
-    """Embeds the question, retrieves candidates and applies the relevance threshold."""
+    """Embeds the question, retrieves the candidates the principals may read and applies the
+    relevance threshold (so `best_score` too is over what they may read)."""
     if not question.strip():
         raise ApiError(422, "empty_query", "query is empty")
     try:
@@ -56,7 +58,9 @@ def retrieve(
         raise ApiError(status, "embedder_unavailable", message) from error
     threshold = min_score if min_score is not None else collection.threshold
     try:
-        candidates = search(session, collection, vector, question, k, mode, metadata_filter)
+        candidates = search(
+            session, collection, vector, question, k, mode, metadata_filter, principals
+        )
     except FilterError as error:
         raise ApiError(422, "invalid_filter", str(error)) from error
     return ground(candidates, threshold, k)
@@ -68,6 +72,7 @@ def answer(
     keep: QueryLogPolicy,
     collection: Collection,
     request: QueryRequest,
+    principals: tuple[str, ...] = (),
 ) -> QueryResponse:
     """Returns the passages scoring at least the threshold, or an explicit ungrounded answer."""
     started = time.perf_counter()
@@ -80,6 +85,7 @@ def answer(
         mode=request.mode,
         min_score=request.min_score,
         metadata_filter=request.filter,
+        principals=principals,
     )
     _log(session, keep, collection, "query", request, request.k, grounding, started)
     return QueryResponse(
@@ -138,6 +144,7 @@ def context(
     keep: QueryLogPolicy,
     collection: Collection,
     request: ContextRequest,
+    principals: tuple[str, ...] = (),
 ) -> ContextResponse:
     """Packs the relevant passages into a cited context within `max_tokens` (cl100k tokens)."""
     started = time.perf_counter()
@@ -150,6 +157,7 @@ def context(
         mode=request.mode,
         min_score=request.min_score,
         metadata_filter=request.filter,
+        principals=principals,
     )
     tokens = cl100k()
     packed = pack(merge_passages(grounding.passages), request.max_tokens, tokens.count)

@@ -154,8 +154,10 @@ def test_unknown_batch_and_route(api: Any) -> None:
     error_of(api.get("/v1/nothing-here"), 404)
 
 
-def test_body_limit_is_enforced_before_reading(settings: Settings) -> None:
-    small = TestClient(BodySizeLimit(create_app(settings), limit=1024))
+def test_body_limit_is_enforced_before_reading(
+    settings: Settings, admin_headers: dict[str, str]
+) -> None:
+    small = TestClient(BodySizeLimit(create_app(settings), limit=1024), headers=admin_headers)
     error = error_of(small.post("/v1/collections", content=b"x" * 2048), 413)
     assert error["code"] == "payload_too_large"
 

@@ -20,6 +20,9 @@ TABLES = {
     "embedding_requests",
     "query_log",
     "embedding_prices",
+    "workspaces",
+    "api_keys",
+    "audit_log",
 }
 
 

@@ -35,6 +35,7 @@ def explain(
         "text": "lighthouse keepers",
         "k": 5,
         "pool": 50,
+        "principals": ["group:hr"],
         **params,
     }
     with db.scope() as session:

@@ -98,10 +98,14 @@ def service(
     }
     worker = start_worker(env, tmp_path_factory.mktemp("analytics") / "worker.log", 1)
     try:
-        with TestClient(create_app(settings_from(env))) as api:
+        with TestClient(create_app(settings_from(env)), headers=admin(env)) as api:
             yield Service(api, fake_openai, url, postgres, database, env)
     finally:
         stop_worker(worker)
+
+
+def admin(env: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {env['GROUNDWIRE_ADMIN_KEY']}"}
 
 
 def examples() -> dict[str, str]:
@@ -342,7 +346,8 @@ def test_the_query_log_keeps_only_what_it_is_told(service: Service, session: Ses
         ("hash", "A hashed question about buoys"),
         ("off", "An unlogged question about buoys"),
     ):
-        with TestClient(create_app(settings_from(service.env, query_log=keep))) as api:
+        app = create_app(settings_from(service.env, query_log=keep))
+        with TestClient(app, headers=admin(service.env)) as api:
             ask(replace(service, api=api), extra, "handbook", question, "hybrid")
     rows = run_sql(
         service.url,

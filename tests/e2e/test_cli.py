@@ -36,7 +36,10 @@ def test_up_ingest_query_and_clean_stop(
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **service_env}
+    data = tmp_path / "data"
+    # No admin key given: `up` makes one, keeps it in the data dir, and the CLI finds it there.
+    env = {**os.environ, **service_env, "GROUNDWIRE_DATA_DIR": str(data)}
+    del env["GROUNDWIRE_ADMIN_KEY"]
     log = (tmp_path / "up.log").open("wb")
     up = subprocess.Popen(
         [
@@ -47,7 +50,7 @@ def test_up_ingest_query_and_clean_stop(
             "--port",
             str(port),
             "--data-dir",
-            str(tmp_path / "data"),
+            str(data),
             "--concurrency",
             "1",
         ],
@@ -65,6 +68,11 @@ def test_up_ingest_query_and_clean_stop(
                 return False
 
         wait_for(ready, timeout=60, interval=0.3)
+        key_file = data / "admin-key"
+        admin_key = key_file.read_text().strip()
+        assert admin_key.startswith("gw_") and key_file.stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "up.log").read_text().count(admin_key) == 1, "printed once"
+        assert httpx.get(f"{url}/v1/collections", timeout=5).status_code == 401
         docs = tmp_path / "docs"
         (docs / "sub").mkdir(parents=True)
         (docs / "comets.md").write_text(
@@ -101,6 +109,25 @@ def test_up_ingest_query_and_clean_stop(
         )  # fmt: skip
         assert failing.returncode == 1, failing.stdout + failing.stderr
         assert "2 documents: 1 done" in failing.stdout and "1 failed" in failing.stdout
+
+        created = groundwire(
+            "keys", "create", "reader", "--scopes", "read", "--collections", "cli-docs",
+            "--expires-in-days", "1", "--url", url, env=env,
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        secret = created.stdout.strip()
+        assert secret.startswith("gw_") and secret != admin_key
+        as_reader = {**env, "GROUNDWIRE_API_KEY": secret}
+        found = groundwire("query", "comets", "-c", "cli-docs", "--url", url, env=as_reader)
+        assert found.returncode == 0 and "Comets" in found.stdout, found.stderr
+        other = groundwire("query", "comets", "-c", "cli-fail", "--url", url, env=as_reader)
+        assert other.returncode != 0 and "error 404" in other.stderr, other.stderr
+        listed = groundwire("keys", "list", "--url", url, env=env)
+        assert "reader" in listed.stdout and secret not in listed.stdout
+        key_id = next(line.split()[0] for line in listed.stdout.splitlines() if "reader" in line)
+        assert groundwire("keys", "revoke", key_id, "--url", url, env=env).returncode == 0
+        refused = groundwire("query", "comets", "-c", "cli-docs", "--url", url, env=as_reader)
+        assert "error 401" in refused.stderr, refused.stderr
 
         children = psutil.Process(up.pid).children(recursive=True)
         assert children

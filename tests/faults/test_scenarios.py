@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from tests.support.cluster import Cluster, start_api, wait_settled
+from tests.support.cluster import Cluster, admin_headers, start_api, wait_settled
 from tests.support.environment import harness
 from tests.support.invariants import counts, settled
 from tests.support.processes import stop
@@ -53,7 +53,7 @@ def test_crash_between_commit_and_enqueue(
     api, url = start_api(env, tmp_path / "api-no-broker.log")
     try:
         docs = [{"id": f"e-{i}", "text": paragraphs(f"e{i}", 2)} for i in range(40 * SCALE)]
-        with httpx.Client(base_url=url, timeout=60) as client:
+        with httpx.Client(base_url=url, timeout=60, headers=admin_headers(env)) as client:
             response = client.post(f"/v1/collections/{name}/documents", json={"documents": docs})
         assert response.status_code == 202, response.text
     finally:

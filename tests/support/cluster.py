@@ -39,7 +39,7 @@ class Cluster:
     workers: list[Worker] = field(default_factory=list)
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.api_url, timeout=60)
+        return httpx.Client(base_url=self.api_url, timeout=60, headers=admin_headers(self.env))
 
     def collection(self, embedder: str, **settings: Any) -> tuple[str, int]:
         name = f"fault-{uuid.uuid4().hex[:8]}"
@@ -76,6 +76,11 @@ def report(row: dict[str, Any]) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as out:
             out.write(json.dumps(row) + "\n")
+
+
+def admin_headers(env: dict[str, str]) -> dict[str, str]:
+    """The server admin key of a cluster's environment, as a request carries it."""
+    return {"Authorization": f"Bearer {env['GROUNDWIRE_ADMIN_KEY']}"}
 
 
 def fault_env(service_env: dict[str, str], **overrides: str) -> dict[str, str]:

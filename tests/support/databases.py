@@ -20,11 +20,19 @@ def empty_database(postgres: EmbeddedPostgres, name: str) -> str:
 
 
 def add_collection(conn: psycopg.Connection[Any], name: str, embedder: str, bulk: bool) -> int:
-    """Inserts a collection row (`hash:<n>` embedder); returns its id."""
+    """Inserts a collection row (`hash:<n>` embedder), in the default workspace where the
+    schema has workspaces; returns its id."""
+    has_workspaces = conn.execute(
+        "SELECT 1 FROM information_schema.columns"
+        " WHERE table_name = 'collections' AND column_name = 'workspace_id'"
+    ).fetchone()
+    columns, values = "", ""
+    if has_workspaces:
+        columns, values = ", workspace_id", ", (SELECT id FROM workspaces WHERE name = 'default')"
     row = conn.execute(
         "INSERT INTO collections (name, embedder, dimensions, max_input_tokens,"
-        " chunk_tokens, chunk_overlap, threshold, language, bulk_load)"
-        " VALUES (%s, %s, %s, 100, 50, 0, 0.3, 'english', %s) RETURNING id",
+        f" chunk_tokens, chunk_overlap, threshold, language, bulk_load{columns})"
+        f" VALUES (%s, %s, %s, 100, 50, 0, 0.3, 'english', %s{values}) RETURNING id",
         [name, embedder, int(embedder.partition(":")[2] or 256), bulk],
     ).fetchone()
     assert row is not None

@@ -23,7 +23,14 @@ KERNEL = (
     "services.metrics",
     "services.embedding",
 )
-API = ("services.app", "services.api", "services.collections", "services.ingest", "services.query")
+API = (
+    "services.app",
+    "services.api",
+    "services.access",
+    "services.collections",
+    "services.ingest",
+    "services.query",
+)
 # Modules that may import at run time what one command needs (see the module's comment).
 DISPATCHERS = ("groundwire.cli",)
 

@@ -1,0 +1,1 @@
+"""Identity and access: workspaces, API keys and their scopes, the caller of a request."""
