@@ -1,7 +1,10 @@
 """Read-only access for analysts: the `analytics` schema's views, and nothing else.
 
 The views run with their owner's rights (PostgreSQL's default for views), so a role granted
-SELECT on them reads the answers without any right on the tables underneath.
+SELECT on them reads the answers without any right on the tables underneath. They are
+security-barrier views that show a role only the workspaces `analytics_access` lists for it
+(migration 0011): granting a role a workspace adds that row; granting it without one lets it
+see every workspace.
 """
 
 from __future__ import annotations
@@ -37,14 +40,37 @@ def create_role_statement(role: str, password: str | None) -> sql.Composed:
     )
 
 
+class UnknownWorkspace(ValueError):
+    """No workspace has that name."""
+
+
 def grant(
-    database_url: str, role: str, *, create: bool = False, password: str | None = None
+    database_url: str,
+    role: str,
+    *,
+    create: bool = False,
+    password: str | None = None,
+    workspace: str | None = None,
 ) -> None:
-    """Grants `role` read access to the analytics views (creating the role first if asked)."""
+    """Grants `role` read access to the analytics views (creating the role first if asked):
+    to the rows of `workspace` only, or of every workspace when none is named. In one
+    transaction."""
     with psycopg.connect(libpq_url(database_url)) as conn:
         if create:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
             if exists is None:
                 conn.execute(create_role_statement(role, password))
+        workspace_id = None
+        if workspace is not None:
+            row = conn.execute("SELECT id FROM workspaces WHERE name = %s", [workspace]).fetchone()
+            if row is None:
+                raise UnknownWorkspace(f"no workspace named {workspace!r}")
+            workspace_id = int(row[0])
+        conn.execute(
+            "INSERT INTO analytics_access (role, workspace_id) SELECT %(role)s, %(ws)s"
+            " WHERE NOT EXISTS (SELECT 1 FROM analytics_access"
+            " WHERE role = %(role)s AND workspace_id IS NOT DISTINCT FROM %(ws)s)",
+            {"role": role, "ws": workspace_id},
+        )
         for statement in grant_statements(role):
             conn.execute(statement)

@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="with --create: the environment variable holding the role's password",
     )
+    grant.add_argument(
+        "--workspace", default=None, help="only this workspace's rows (default: every one)"
+    )
 
     ingest = sub.add_parser("ingest", help="ingest text and Markdown files or folders")
     ingest.add_argument("paths", nargs="+", type=Path)
@@ -185,14 +188,18 @@ def main(argv: list[str] | None = None) -> int:
         migrate.upgrade(url)
         return 0
     if args.command == "analytics":
-        from groundwire.analytics import grant
+        from groundwire.analytics import UnknownWorkspace, grant
 
         url = Settings().database_url
         if not url:
             raise SystemExit("DATABASE_URL is not set")
         password = os.environ.get(args.password_env) if args.password_env else None
-        grant(url, args.role, create=args.create, password=password)
-        print(f"{args.role} can read the analytics schema")
+        try:
+            grant(url, args.role, create=args.create, password=password, workspace=args.workspace)
+        except UnknownWorkspace as error:
+            raise SystemExit(str(error)) from error
+        where = f"workspace {args.workspace}" if args.workspace else "every workspace"
+        print(f"{args.role} can read the analytics schema ({where})")
         return 0
     if args.command == "ingest":
         from groundwire.client import connect, ingest

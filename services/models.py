@@ -313,3 +313,18 @@ class AuditEntry(Base):
     document_ids: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     status: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(Text)
+
+
+class AnalyticsAccess(Base):
+    """Which workspaces an analyst role's queries of the analytics views see (none: all)."""
+
+    __tablename__ = "analytics_access"
+    __table_args__ = (
+        UniqueConstraint("role", "workspace_id", name="analytics_access_role_workspace"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    role: Mapped[str] = mapped_column(Text)
+    workspace_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE")
+    )

@@ -23,6 +23,7 @@ TABLES = {
     "workspaces",
     "api_keys",
     "audit_log",
+    "analytics_access",
 }
 
 
