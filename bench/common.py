@@ -14,8 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
+
 from groundwire import migrate
 from groundwire.embedded import start_postgres
+from services.app import create_app
 from services.config import Settings
 
 
@@ -79,7 +82,18 @@ def run_queues() -> dict[str, str]:
     }
 
 
+# The server admin key of a benchmark's in-process API (it never leaves the process).
+ADMIN_KEY = f"gw_bench-{uuid.uuid4().hex}"
+
+
 def settings_for(env: dict[str, str]) -> Settings:
     """The settings a process started with this environment plus `env` reads: what the
     in-process API of a benchmark uses, the same as its worker processes get."""
-    return Settings.from_env({**os.environ, **env})
+    return Settings.from_env({"GROUNDWIRE_ADMIN_KEY": ADMIN_KEY, **os.environ, **env})
+
+
+def admin_client(settings: Settings) -> TestClient:
+    """The in-process API for `settings`, called with its server admin key."""
+    assert settings.admin_key is not None
+    headers = {"Authorization": f"Bearer {settings.admin_key.get_secret_value()}"}
+    return TestClient(create_app(settings), headers=headers)

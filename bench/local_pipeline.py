@@ -19,12 +19,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from bench.common import database, run_queues, settings_for, start_workers, stop_workers
+from bench.common import (
+    admin_client,
+    database,
+    run_queues,
+    settings_for,
+    start_workers,
+    stop_workers,
+)
 from groundwire.embedded import start_redis
-from services.app import create_app
 from services.db import Database
 from services.embedding.local import LocalEmbedder
 from workers.chunking import chunk_text
@@ -48,7 +53,7 @@ def end_to_end(
     database.dispose()
     pool = start_workers(processes, run_env)
     try:
-        with TestClient(create_app(settings)) as api:
+        with admin_client(settings) as api:
             name = f"local-{processes}x{threads}-{uuid.uuid4().hex[:4]}"
             assert api.post("/v1/collections", json={"name": name}).status_code == 201
             started = time.perf_counter()

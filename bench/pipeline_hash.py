@@ -19,13 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from bench.common import database, run_queues, settings_for, start_workers, stop_workers
+from bench.common import (
+    admin_client,
+    database,
+    run_queues,
+    settings_for,
+    start_workers,
+    stop_workers,
+)
 from groundwire.client import CONTENT_TYPES
 from groundwire.embedded import start_redis
-from services.app import create_app
 from services.db import Database
 
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
@@ -90,7 +95,7 @@ def run(docs: list[dict[str, Any]], env: dict[str, str], workers: int, bulk: boo
     database.dispose()
     pool = start_workers(workers, run_env)
     try:
-        with TestClient(create_app(settings)) as api:
+        with admin_client(settings) as api:
             name = f"load-{workers}-{uuid.uuid4().hex[:4]}"
             spec = {"name": name, "embedder": "hash", "bulk_load": bulk}
             assert api.post("/v1/collections", json=spec).status_code == 201

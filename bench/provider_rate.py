@@ -23,10 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi.testclient import TestClient
 
-from bench.common import database, run_queues, settings_for, start_workers, stop_workers
-from services.app import create_app
+from bench.common import (
+    admin_client,
+    database,
+    run_queues,
+    settings_for,
+    start_workers,
+    stop_workers,
+)
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact-dev" / "corpus.jsonl"
 
@@ -59,7 +64,7 @@ def run(workers: int, docs: list[dict[str, Any]], base_env: dict[str, str], args
 
     pool = start_workers(workers, env)
     try:
-        with TestClient(create_app(settings)) as api:
+        with admin_client(settings) as api:
             name = f"rate-{workers}-{uuid.uuid4().hex[:4]}"
             # A model of its own per run, so the embedding cache never answers for the provider.
             spec = {"name": name, "embedder": f"openai:bench-{name}"}

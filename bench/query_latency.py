@@ -2,7 +2,8 @@
 of HNSW against exact search on real embeddings.
 
     .venv/bin/groundwire up --port 8100 --data-dir /tmp/gw-bench &
-    .venv/bin/python -m bench.query_latency --url http://127.0.0.1:8100 \\
+    GROUNDWIRE_DATA_DIR=/tmp/gw-bench .venv/bin/python -m bench.query_latency \\
+        --url http://127.0.0.1:8100 \\
         [--documents 10000] [--embedder hash:768]
         [--recall-database-url URL --recall-collection eval-scifact-dev]
 
@@ -27,6 +28,8 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
+from groundwire.client import connect
+from services.config import Settings
 from services.embedding.local import LocalEmbedder
 from services.models import Collection
 from services.query.retrieval import search_sql
@@ -65,7 +68,7 @@ def timed_queries(client: httpx.Client, name: str, questions: list[str]) -> list
 def latency(url: str, documents: int, queries: int, embedder: str = "hash") -> None:
     rng = np.random.default_rng(3)
     name = f"latency-{uuid.uuid4().hex[:6]}"
-    with httpx.Client(base_url=url, timeout=600) as client:
+    with connect(url, Settings(), timeout=600) as client:
         client.post(
             "/v1/collections",
             json={
@@ -122,7 +125,7 @@ def recall(database_url: str, collection_name: str, queries: int) -> None:
 
         def top10(vector: np.ndarray) -> list[tuple[str, int]]:
             rows = conn.execute(
-                statement, {"q": vector, "text": "", "k": 10, "pool": 50}
+                statement, {"q": vector, "text": "", "k": 10, "pool": 50, "principals": []}
             ).fetchall()
             return [(r[2], r[7]) for r in rows]
 

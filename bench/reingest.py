@@ -2,7 +2,8 @@
 ingest: wall time and chunks sent to the embedder. Runs against a running service.
 
     .venv/bin/groundwire up --port 8100 --data-dir /tmp/gw-bench &
-    .venv/bin/python -m bench.reingest --url http://127.0.0.1:8100 [--documents 1000]
+    GROUNDWIRE_DATA_DIR=/tmp/gw-bench .venv/bin/python -m bench.reingest \
+        --url http://127.0.0.1:8100 [--documents 1000]
 
 The corpus is SciFact (../shared/data/scifact-dev/corpus.jsonl). An edit rewrites one sentence
 in the middle of the document, as a person correcting a paragraph would.
@@ -19,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from groundwire.client import connect
+from services.config import Settings
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact-dev" / "corpus.jsonl"
 
@@ -70,7 +74,7 @@ def main() -> None:
     rng = random.Random(5)
     docs = load(args.documents)
     name = f"reingest-{uuid.uuid4().hex[:6]}"
-    with httpx.Client(base_url=args.url, timeout=300) as client:
+    with connect(args.url, Settings(), timeout=300) as client:
         client.post(
             "/v1/collections", json={"name": name, "embedder": args.embedder}
         ).raise_for_status()

@@ -14,7 +14,8 @@ import statistics
 import time
 import uuid
 
-import httpx
+from groundwire.client import connect
+from services.config import Settings
 
 TOPICS = [
     ("glaciers", "Glaciers carve U-shaped valleys as compacted ice flows slowly downhill."),
@@ -40,7 +41,7 @@ def main() -> None:
     parser.add_argument("--embedder", default="local")
     args = parser.parse_args()
     name = f"smoke-{uuid.uuid4().hex[:6]}"
-    with httpx.Client(base_url=args.url, timeout=120) as client:
+    with connect(args.url, Settings(), timeout=120) as client:
         client.post(
             "/v1/collections", json={"name": name, "embedder": args.embedder}
         ).raise_for_status()

@@ -27,7 +27,7 @@ from services.collections.service import finish_bulk_load
 from services.db import Database, libpq_url
 from services.models import Collection, Document
 from services.statuses import DocumentStatus
-from services.vectors import hnsw_index_ddl, text_index_ddl
+from services.vectors import hnsw_index_ddl, partition_ddl, text_index_ddl
 from workers.chunking import Chunk
 from workers.claims import claim_documents
 from workers.store import Written, store_documents
@@ -39,13 +39,18 @@ CHUNKS_PER_DOC = 20
 
 def make_collection(db: Database, name: str, bulk: bool) -> int:
     with db.scope() as session:
+        workspace = session.execute(
+            text("SELECT id FROM workspaces WHERE name = 'default'")
+        ).scalar_one()
         collection = Collection(
-            name=name, embedder="local", dimensions=DIMS, max_input_tokens=254,
+            workspace_id=workspace, name=name, embedder="local", dimensions=DIMS,
+            max_input_tokens=254,
             chunk_tokens=200, chunk_overlap=0, threshold=0.4, language="english",
             bulk_load=bulk,
         )  # fmt: skip
         session.add(collection)
         session.flush()
+        session.execute(text(partition_ddl(collection.id).as_string()))
         if not bulk:
             session.execute(text(text_index_ddl(collection.id).as_string()))
             ddl = hnsw_index_ddl(collection.id, DIMS)
@@ -150,7 +155,7 @@ def ceilings(url: str, collection_id: int) -> list[tuple[str, float]]:
 
     columns = (
         "collection_id, document_id, doc_version, ordinal, text, char_start, char_end,"
-        " token_count, content_hash, embedding, ts_config"
+        " token_count, content_hash, embedding, ts_config, access"
     )
     results = []
     with psycopg.connect(libpq_url(url)) as conn:

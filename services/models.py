@@ -22,6 +22,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -115,6 +116,7 @@ class Document(Base):
     __tablename__ = "documents"
     __table_args__ = (
         UniqueConstraint("collection_id", "external_id", name="documents_collection_external"),
+        UniqueConstraint("collection_id", "id", name="documents_collection_id"),
         CheckConstraint(f"status IN ({sql_list(list(DocumentStatus))})", name="documents_status"),
         Index(
             "documents_pending",
@@ -165,11 +167,21 @@ class Chunk(Base):
     """A passage of one document version, with its citation offsets and embedding."""
 
     __tablename__ = "chunks"
-    __table_args__ = (UniqueConstraint("document_id", "ordinal", name="chunks_document_ordinal"),)
+    __table_args__ = (
+        UniqueConstraint("document_id", "ordinal", "collection_id", name="chunks_document_ordinal"),
+        ForeignKeyConstraint(
+            ["collection_id", "document_id"],
+            ["documents.collection_id", "documents.id"],
+            name="chunks_document",
+            ondelete="CASCADE",
+        ),
+        # One partition per collection (services/vectors.py), made with the collection.
+        {"postgresql_partition_by": "LIST (collection_id)"},
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    collection_id: Mapped[int] = mapped_column(BigInteger)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    collection_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    document_id: Mapped[int] = mapped_column(BigInteger)
     doc_version: Mapped[int] = mapped_column(Integer)
     ordinal: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)

@@ -1,12 +1,13 @@
-"""How a collection's vectors are typed, indexed and named in SQL: one definition for
+"""How a collection's chunks are stored, typed, indexed and named in SQL: one definition for
 retrieval, collections, migrations and tests.
 
-`chunks.embedding` is an untyped `vector` column shared by every collection; each collection
-gets partial indexes over a typed expression of it (pgvector: "Indexing with different
-dimensions"), e.g. `USING hnsw ((embedding::vector(384)) vector_cosine_ops) WHERE
-collection_id = 7`. Everything here is built from trusted integers (collection ids and
-dimensions): the dimension must be literal for the cast, and a literal collection id lets the
-planner match the partial index even under generic plans.
+`chunks` is partitioned by collection: each collection's chunks are a partition of their own
+(`chunks_c7`), so what a query plans, and what a write maintains, is one collection's table
+and indexes however many collections there are. `embedding` is an untyped `vector` column;
+each partition is indexed over a typed expression of it (pgvector: "Indexing with different
+dimensions"), e.g. `USING hnsw ((embedding::vector(384)) vector_cosine_ops)`. Everything here
+is built from trusted integers (collection ids and dimensions): the dimension must be literal
+for the cast, and a literal collection id lets the planner prune to the one partition.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ def typed_parameter(name: str, dimensions: int) -> sql.Composed:
     )
 
 
+def partition_name(collection_id: int) -> str:
+    """Returns the name of the partition that holds the collection's chunks."""
+    return f"chunks_c{int(collection_id)}"
+
+
 def hnsw_index_name(collection_id: int) -> str:
     """Returns the name of the collection's HNSW index."""
     return f"chunks_hnsw_c{int(collection_id)}"
@@ -46,31 +52,48 @@ def text_index_name(collection_id: int) -> str:
     return f"chunks_fts_c{int(collection_id)}"
 
 
-# Matches the names above, for tools that must tell per-collection indexes from the schema's.
-COLLECTION_INDEX_PATTERN = r"^chunks_(hnsw|fts)_c\d+$"
+# Match the names above, for tools that must tell a collection's own tables and indexes from
+# the schema's.
+COLLECTION_TABLE_PATTERN = r"^chunks_c\d+$"
+COLLECTION_INDEX_PATTERN = r"^chunks_(hnsw|fts)_c\d+$|^chunks_c\d+_"
+
+
+def partition_ddl(collection_id: int) -> sql.Composed:
+    """Returns the statement that creates the collection's partition of `chunks`.
+
+    A row up to a page long keeps its text inline and uncompressed (`toast_tuple_target`:
+    see migration 0009).
+    """
+    return sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {name} PARTITION OF chunks FOR VALUES IN ({cid})"
+        " WITH (toast_tuple_target = 8160)"
+    ).format(
+        name=sql.Identifier(partition_name(collection_id)), cid=sql.Literal(int(collection_id))
+    )
+
+
+def drop_partition_ddl(collection_id: int) -> sql.Composed:
+    """Returns the statement that drops the collection's partition, chunks and indexes."""
+    return sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(partition_name(collection_id)))
 
 
 def hnsw_index_ddl(collection_id: int, dimensions: int) -> sql.Composed | None:
-    """Returns the partial HNSW index for one collection, or None past pgvector's limits."""
+    """Returns the collection's HNSW index, or None past pgvector's limits."""
     if dimensions > HNSW_MAX_HALFVEC_DIMS:
         return None
-    return sql.SQL(
-        "CREATE INDEX IF NOT EXISTS {name} ON chunks USING hnsw ({expr} {ops})"
-        " WHERE collection_id = {cid}"
-    ).format(
+    return sql.SQL("CREATE INDEX IF NOT EXISTS {name} ON {table} USING hnsw ({expr} {ops})").format(
         name=sql.Identifier(hnsw_index_name(collection_id)),
+        table=sql.Identifier(partition_name(collection_id)),
         expr=vector_expression(dimensions),
         ops=sql.SQL(f"{vector_type(dimensions)}_cosine_ops"),
-        cid=sql.Literal(int(collection_id)),
     )
 
 
 def text_index_ddl(collection_id: int) -> sql.Composed:
-    """Returns the partial GIN index over the chunks' text search vectors for one collection."""
-    return sql.SQL(
-        "CREATE INDEX IF NOT EXISTS {name} ON chunks USING gin (tsv) WHERE collection_id = {cid}"
-    ).format(
-        name=sql.Identifier(text_index_name(collection_id)), cid=sql.Literal(int(collection_id))
+    """Returns the collection's GIN index over its chunks' text search vectors."""
+    return sql.SQL("CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin (tsv)").format(
+        name=sql.Identifier(text_index_name(collection_id)),
+        table=sql.Identifier(partition_name(collection_id)),
     )
 
 

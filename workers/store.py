@@ -66,8 +66,10 @@ _CACHED = select(EmbeddingCacheEntry.content_hash, EmbeddingCacheEntry.embedding
     EmbeddingCacheEntry.space == bindparam("space"),
     EmbeddingCacheEntry.content_hash == any_(bindparam("hashes", type_=ARRAY(LargeBinary))),
 )
+# With the collections named, only their partitions are searched.
 _DELETE_CHUNKS = delete(Chunk).where(
-    Chunk.document_id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
+    Chunk.collection_id == any_(bindparam("collections", type_=ARRAY(BigInteger))),
+    Chunk.document_id == any_(bindparam("ids", type_=ARRAY(BigInteger))),
 )
 
 
@@ -146,7 +148,8 @@ def store_documents(
     if not writable:
         return {}
     ids = [w.id for w in writable]
-    session.execute(_DELETE_CHUNKS, {"ids": ids})
+    collections = sorted({w.collection_id for w in writable})
+    session.execute(_DELETE_CHUNKS, {"collections": collections, "ids": ids})
     ts_configs = {w.language: text_search_oid(session, w.language) for w in writable}
     conn = driver_connection(session)
     with conn.cursor() as cursor, cursor.copy(COPY_CHUNKS) as copy:

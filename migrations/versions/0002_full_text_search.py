@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from services.vectors import text_index_ddl, text_index_name
+from services.vectors import text_index_name
 
 revision: str = "0002_full_text_search"
 down_revision: str | None = "0001_initial"
@@ -36,7 +36,10 @@ def upgrade() -> None:
     op.drop_index("chunks_collection", table_name="chunks")
     for (collection_id,) in op.get_bind().execute(sa.text("SELECT id FROM collections")):
         cid = int(collection_id)
-        op.execute(text_index_ddl(cid).as_string())
+        op.execute(
+            f"CREATE INDEX IF NOT EXISTS {text_index_name(cid)} ON chunks USING gin (tsv)"
+            f" WHERE collection_id = {cid}"
+        )
 
 
 def downgrade() -> None:

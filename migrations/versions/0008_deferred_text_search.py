@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from services.vectors import text_index_ddl, text_index_name
+from services.vectors import text_index_name
 
 revision: str = "0008_deferred_text_search"
 down_revision: str | None = "0007_analytics"
@@ -58,4 +58,7 @@ def downgrade() -> None:
         " GENERATED ALWAYS AS (to_tsvector(ts_config, text)) STORED"
     )
     for cid in collections:
-        op.execute(text_index_ddl(cid).as_string())
+        op.execute(
+            f"CREATE INDEX IF NOT EXISTS {text_index_name(cid)} ON chunks USING gin (tsv)"
+            f" WHERE collection_id = {cid}"
+        )

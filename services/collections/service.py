@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from psycopg import sql
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -18,7 +19,14 @@ from services.db import Database
 from services.embedding import EmbeddingError, UnknownEmbedder
 from services.models import Collection, Document, Workspace
 from services.runtime import Runtime
-from services.vectors import drop_index_ddl, hnsw_index_ddl, text_index_ddl
+from services.vectors import (
+    drop_index_ddl,
+    drop_partition_ddl,
+    hnsw_index_ddl,
+    partition_ddl,
+    partition_name,
+    text_index_ddl,
+)
 
 
 def create_collection(
@@ -88,6 +96,7 @@ def create_collection(
         session.flush()
     except IntegrityError as error:
         raise ApiError(409, "conflict", f"collection {body.name!r} already exists") from error
+    session.execute(text(partition_ddl(collection.id).as_string()))
     if not collection.bulk_load:  # in bulk-load mode both are built when the load is done
         _create_indexes(session, collection)
     return collection
@@ -142,8 +151,9 @@ def finish_bulk_load(database: Database, collection_id: int) -> BulkLoadFinished
         vectors, fill_seconds = _leave_bulk_load(session, collection)
     if vectors:
         started = time.perf_counter()
+        vacuum = sql.SQL("VACUUM {}").format(sql.Identifier(partition_name(collection_id)))
         with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM chunks"))  # only the pages changed since the last one
+            conn.execute(text(vacuum.as_string()))
         fill_seconds += time.perf_counter() - started
     with database.scope() as session:
         collection = session.get_one(Collection, collection_id)
@@ -155,14 +165,17 @@ def _leave_bulk_load(session: Session, collection: Collection) -> tuple[int, flo
     """Takes the collection out of bulk-load mode and computes its deferred text search vectors.
 
     Returns how many chunks got their vector, and the seconds it took. First a SHARE ROW
-    EXCLUSIVE lock on chunks: it waits for every transaction writing chunks to commit, so no
-    chunk of this collection without its vector can arrive after the pass, and holds new
-    writers until the commit, after which they see the collection out of bulk-load mode and
-    compute their own.
+    EXCLUSIVE lock on the collection's partition: it waits for every transaction writing its
+    chunks to commit, so no chunk of this collection without its vector can arrive after the
+    pass, and holds new writers until the commit, after which they see the collection out of
+    bulk-load mode and compute their own. Other collections' writers never wait.
     """
     collection.bulk_load = False
     session.flush()
-    session.execute(text("LOCK TABLE chunks IN SHARE ROW EXCLUSIVE MODE"))
+    lock = sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(
+        sql.Identifier(partition_name(collection.id))
+    )
+    session.execute(text(lock.as_string()))
     # Computed by a parallel query into a scratch table, then written in one pass: an UPDATE
     # alone would compute every vector in one process.
     for setting in ("max_parallel_workers_per_gather = 2", "parallel_setup_cost = 0"):
@@ -232,7 +245,6 @@ def collection_counts(session: Session, collection: Collection) -> tuple[Documen
 
 
 def delete_collection(session: Session, collection: Collection) -> None:
-    """Drops the collection with its documents, chunks and indexes."""
-    _drop_indexes(session, collection)
-    session.execute(text("DELETE FROM chunks WHERE collection_id = :id"), {"id": collection.id})
+    """Drops the collection with its documents, and its partition with its chunks and indexes."""
+    session.execute(text(drop_partition_ddl(collection.id).as_string()))
     session.delete(collection)

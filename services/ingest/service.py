@@ -60,7 +60,8 @@ UPSERT = (
 # chunks' copy inside its index scans).
 SYNC_CHUNK_ACCESS = (
     "UPDATE chunks AS c SET access = d.access FROM documents AS d"
-    " WHERE d.id = ANY(%(ids)s) AND c.document_id = d.id AND c.access IS DISTINCT FROM d.access"
+    " WHERE c.collection_id = %(collection)s AND d.id = ANY(%(ids)s)"
+    " AND c.document_id = d.id AND c.access IS DISTINCT FROM d.access"
 )
 
 
@@ -181,7 +182,8 @@ def accept_documents(
             items,
         )
         # Access lists apply at once, to the searchable version too: no re-embedding.
-        cursor.execute(SYNC_CHUNK_ACCESS, {"ids": [doc_id for doc_id, _, _ in result.values()]})
+        ids = [doc_id for doc_id, _, _ in result.values()]
+        cursor.execute(SYNC_CHUNK_ACCESS, {"collection": collection.id, "ids": ids})
     return Accepted(batch.id, accepted, to_enqueue, sizes)
 
 

@@ -18,16 +18,17 @@ from services.embedding import Vectors
 from services.models import Collection
 from services.query.candidates import Candidate, Mode
 from services.query.filters import compile_filter
-from services.vectors import typed_parameter, vector_expression
+from services.vectors import partition_name, typed_parameter, vector_expression
 
 RRF_K = 60
 BM25_K1 = 1.2
 BM25_B = 0.75
 
 # The whole hybrid statement, one SQL text. `{name}` marks a literal part written per
-# collection from trusted values (see `search_sql`); `%(name)s` marks a bound parameter of
-# the request. The `-- <section>:` lines split it: vector and keyword modes leave out the
-# other retriever's section (PostgreSQL would plan it even though nothing reads it).
+# collection from trusted values (see `search_sql`): `{chunks}` is the collection's own
+# partition of the chunks table; `%(name)s` marks a bound parameter of the request. The
+# `-- <section>:` lines split it: vector and keyword modes leave out the other retriever's
+# section (PostgreSQL would plan it even though nothing reads it).
 #
 # Both retrievers keep only chunks the caller's principals may read (no access list, or one
 # sharing a principal), inside the index scans, so the threshold never sees a hidden chunk.
@@ -47,9 +48,8 @@ vec AS (
     SELECT id, row_number() OVER (ORDER BY distance) AS r, 1 - distance AS s
     FROM (
         SELECT id, {embedding} <=> {question} AS distance
-        FROM chunks
-        WHERE collection_id = {collection_id}{document_filter}
-          AND (access IS NULL OR access && %(principals)s::text[])
+        FROM {chunks}
+        WHERE (access IS NULL OR access && %(principals)s::text[]){document_filter}
         ORDER BY {embedding} <=> {question}
         LIMIT %(pool)s
     ) AS v
@@ -67,9 +67,8 @@ terms AS (
     SELECT terms.term, c.id, c.document_id, c.token_count
     FROM terms CROSS JOIN LATERAL (
         SELECT id, document_id, token_count
-        FROM chunks
-        WHERE collection_id = {collection_id}
-          AND tsv @@ to_tsquery('simple', quote_literal(terms.term))
+        FROM {chunks}
+        WHERE tsv @@ to_tsquery('simple', quote_literal(terms.term))
           AND (access IS NULL OR access && %(principals)s::text[])
     ) AS c
 ), idf AS (
@@ -90,7 +89,7 @@ terms AS (
                sum(idf.w * u.tf * ({k1} + 1)
                    / (u.tf + {k1} * (1 - {b} + {b} * c.token_count / stats.avgdl))) AS s
         FROM rough
-        JOIN chunks AS c ON c.id = rough.id
+        JOIN {chunks} AS c ON c.id = rough.id
         CROSS JOIN LATERAL (
             SELECT lexeme, coalesce(array_length(positions, 1), 1) AS tf FROM unnest(c.tsv)
         ) AS u
@@ -109,7 +108,7 @@ SELECT 1 - ({chunk_embedding} <=> {question}) AS score, ranked.rank_score,
        d.external_id, d.title, d.source, d.metadata,
        c.text, c.ordinal, c.char_start, c.char_end, c.content_hash
 FROM ranked
-JOIN chunks AS c ON c.id = ranked.id
+JOIN {chunks} AS c ON c.id = ranked.id
 JOIN documents AS d ON d.id = c.document_id
 ORDER BY ranked.rank_score DESC, c.id
 LIMIT %(k)s
@@ -164,9 +163,9 @@ def search_sql(
 ) -> sql.Composed:
     """Builds the retrieval statement for one collection and mode.
 
-    The collection id, dimensions and text search configuration are trusted values written as
-    literals, so the planner matches the collection's partial HNSW and GIN indexes on every
-    execution (a generic plan with a bound collection id could not). The question (vector and
+    The collection's partition, dimensions and text search configuration are trusted values
+    written as literals, so the planner sees the collection's own table and its HNSW and GIN
+    indexes on every execution, whatever the number of collections. The question (vector and
     text), k, the pool size and filter values are bound parameters. A filter is evaluated
     inside the index scans, as an array of matching documents computed once, so pgvector's
     iterative scan keeps going until it has enough matching rows.
@@ -178,6 +177,7 @@ def search_sql(
             collection_id=collection_id, filter=filter_sql
         )
     return sql.SQL(STATEMENTS[mode]).format(
+        chunks=sql.Identifier(partition_name(collection.id)),
         embedding=vector_expression(collection.dimensions),
         chunk_embedding=vector_expression(collection.dimensions, "c.embedding"),
         question=typed_parameter("q", collection.dimensions),

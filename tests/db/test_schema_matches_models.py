@@ -2,8 +2,8 @@
 
 A freshly migrated database is compared with `services.models` by Alembic's autogenerate
 comparison (tables, columns and their types and nullability, indexes, unique constraints,
-foreign keys). Each collection's own HNSW and GIN indexes are created at run time, not by
-migrations, and are left out.
+foreign keys). Each collection's own partition of `chunks` and its HNSW and GIN indexes are
+created at run time, not by migrations, and are left out.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from groundwire import migrate
 from groundwire.embedded import EmbeddedPostgres
 from services.db import make_engine
 from services.models import Base
-from services.vectors import COLLECTION_INDEX_PATTERN
+from services.vectors import COLLECTION_INDEX_PATTERN, COLLECTION_TABLE_PATTERN
 from tests.support.databases import empty_database
 
 VERSIONS = Path(migrate.SCRIPT_LOCATION) / "versions"
@@ -31,6 +31,8 @@ VERSIONS = Path(migrate.SCRIPT_LOCATION) / "versions"
 def _include(obj: Any, name: str | None, kind: str, reflected: bool, _compare: Any) -> bool:
     if kind == "index" and name is not None and re.match(COLLECTION_INDEX_PATTERN, name):
         return False  # per-collection indexes, made by collections at run time
+    if kind == "table" and name is not None and re.match(COLLECTION_TABLE_PATTERN, name):
+        return False  # per-collection partitions of chunks, made by collections too
     return not (kind == "table" and name == "alembic_version")
 
 

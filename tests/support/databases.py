@@ -7,6 +7,7 @@ from typing import Any
 import psycopg
 
 from groundwire.embedded import EmbeddedPostgres
+from services.vectors import partition_ddl
 
 
 def empty_database(postgres: EmbeddedPostgres, name: str) -> str:
@@ -20,8 +21,8 @@ def empty_database(postgres: EmbeddedPostgres, name: str) -> str:
 
 
 def add_collection(conn: psycopg.Connection[Any], name: str, embedder: str, bulk: bool) -> int:
-    """Inserts a collection row (`hash:<n>` embedder), in the default workspace where the
-    schema has workspaces; returns its id."""
+    """Inserts a collection row (`hash:<n>` embedder), in the default workspace and with its
+    partition of chunks where the schema has them; returns its id."""
     has_workspaces = conn.execute(
         "SELECT 1 FROM information_schema.columns"
         " WHERE table_name = 'collections' AND column_name = 'workspace_id'"
@@ -36,6 +37,11 @@ def add_collection(conn: psycopg.Connection[Any], name: str, embedder: str, bulk
         [name, embedder, int(embedder.partition(":")[2] or 256), bulk],
     ).fetchone()
     assert row is not None
+    partitioned = conn.execute(
+        "SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'chunks'::regclass"
+    ).fetchone()
+    if partitioned:
+        conn.execute(partition_ddl(int(row[0])))
     return int(row[0])
 
 

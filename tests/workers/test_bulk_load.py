@@ -119,7 +119,7 @@ def test_a_chunk_written_while_bulk_load_ends_gets_its_vector(
             with psycopg.connect(url) as observer:
                 row = observer.execute(
                     "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE chunks%%'"
+                    " WHERE wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE %%'"
                 ).fetchone()
             return row is not None and row[0] == 1
 
