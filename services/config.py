@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     # A port for the worker's Prometheus endpoint (needs PROMETHEUS_MULTIPROC_DIR, see
     # services/metrics.py); unset serves none.
     worker_metrics_port: int | None = None
+    worker_metrics_host: str = "127.0.0.1"  # the endpoint has no key: loopback unless told
     sweep_interval_s: float = 30.0
     queued_grace_s: float = 120.0
     processing_lease_s: float = 900.0

@@ -46,7 +46,11 @@ def _build_runtime(**_: Any) -> None:
 def _serve_metrics(**_: Any) -> None:
     """Serves every pool process's metrics from the worker's main process, when configured."""
     if settings.worker_metrics_port is not None:
-        start_http_server(settings.worker_metrics_port, registry=process_registry())
+        start_http_server(
+            settings.worker_metrics_port,
+            addr=settings.worker_metrics_host,
+            registry=process_registry(),
+        )
 
 
 @worker_process_shutdown.connect
