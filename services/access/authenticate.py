@@ -4,36 +4,29 @@ from __future__ import annotations
 
 import hmac
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from services.access import secrets
 from services.access.caller import Caller, Scope, effective
 from services.config import Settings
+from services.db import driver_connection
 from services.models import Workspace
 
 DEFAULT_WORKSPACE = "default"
 WORKSPACE_HEADER = "X-Groundwire-Workspace"
 
-# Finds the key by its digest and, at most once a minute, records its use in the same round
-# trip (a query pays no write for it).
-_FIND_KEY = text(
-    """
-    WITH found AS (
-        SELECT k.*, w.name AS workspace FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
-        WHERE k.secret_sha256 = :digest
-    ), touched AS (
-        UPDATE api_keys SET last_used_at = now() FROM found
-        WHERE api_keys.id = found.id AND found.revoked_at IS NULL
-          AND (found.expires_at IS NULL OR found.expires_at > now())
-          AND (found.last_used_at IS NULL OR found.last_used_at < now() - interval '60 seconds')
-        RETURNING 1
-    )
-    SELECT found.*, found.expires_at <= now() AS expired, (SELECT count(*) FROM touched) AS touched
-    FROM found
-    """
+# Finds the key by its digest, in one round trip; its use is recorded at most once a minute,
+# by a second statement (a query pays no write for it).
+_FIND_KEY = (
+    "SELECT k.id, k.workspace_id, w.name, k.name, k.secret_sha256, k.scopes, k.collections,"
+    " k.principals, k.act_for_principals, k.query_per_minute, k.ingest_per_minute,"
+    " k.revoked_at IS NOT NULL, coalesce(k.expires_at <= now(), false),"
+    " k.last_used_at IS NULL OR k.last_used_at < now() - interval '60 seconds'"
+    " FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.secret_sha256 = %s"
 )
+_TOUCH_KEY = "UPDATE api_keys SET last_used_at = now() WHERE id = %s"
 
 
 class Unauthenticated(Exception):
@@ -72,26 +65,30 @@ def authenticate(
     if not token.startswith(secrets.KEY_PREFIX):
         raise Unauthenticated("invalid API key")
     digest = secrets.digest(token)
-    row = session.execute(_FIND_KEY, {"digest": digest}).mappings().first()
-    if row is None or not hmac.compare_digest(bytes(row["secret_sha256"]), digest):
+    conn = driver_connection(session)
+    row = conn.execute(_FIND_KEY, [digest]).fetchone()
+    if row is None or not hmac.compare_digest(bytes(row[4]), digest):
         raise Unauthenticated("invalid API key")
-    if row["revoked_at"] is not None:
+    (key_id, workspace_id, workspace_name, name, _, scopes, collections, principals,
+     act_for, query_limit, ingest_limit, revoked, expired, stale) = row  # fmt: skip
+    if revoked:
         raise Unauthenticated("this API key was revoked")
-    if row["expired"]:
+    if expired:
         raise Unauthenticated("this API key has expired")
-    if row["touched"]:
+    if stale:
+        conn.execute(_TOUCH_KEY, [key_id])
         session.commit()  # its use is recorded, whatever the request does next
     return Caller(
-        workspace_id=int(row["workspace_id"]),
-        workspace=str(row["workspace"]),
-        scopes=effective(row["scopes"]),
-        key_id=row["id"],
-        key_name=str(row["name"]),
-        collections=frozenset(row["collections"]) if row["collections"] is not None else None,
-        principals=tuple(row["principals"] or ()),
-        act_for_principals=bool(row["act_for_principals"]),
-        query_per_minute=row["query_per_minute"],
-        ingest_per_minute=row["ingest_per_minute"],
+        workspace_id=int(workspace_id),
+        workspace=str(workspace_name),
+        scopes=effective(scopes),
+        key_id=key_id,
+        key_name=str(name),
+        collections=frozenset(collections) if collections is not None else None,
+        principals=tuple(principals or ()),
+        act_for_principals=bool(act_for),
+        query_per_minute=query_limit,
+        ingest_per_minute=ingest_limit,
     )
 
 
