@@ -174,6 +174,13 @@ def test_leak_matrix(client: TestClient, world: World) -> None:
             if response.status_code == 401:
                 assert response.headers["www-authenticate"].startswith("Bearer")
     assert len(rows) == len(CALLERS) * len(endpoints(world))
+    statuses = {(caller, f"{m} {p}"): status for caller, m, p, status in rows}
+    print("endpoint | " + " | ".join(CALLERS))
+    for method, path, _, _ in endpoints(world):
+        where = f"{method} {path}"
+        shown = where.replace(world.collection, "{c}").replace(world.document, "{d}")
+        shown = shown.replace(world.batch, "{batch}").replace(world.key_ids["reader"], "{key}")
+        print(shown + " | " + " | ".join(str(statuses[(c, where)]) for c in CALLERS))
 
 
 def test_a_hidden_collection_answers_as_a_missing_one(client: TestClient, world: World) -> None:
