@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.access.routes import router as access_router
 from services.api.audit import AuditTrail
+from services.api.docs import install_docs
 from services.api.errors import install_error_handlers
 from services.api.health import router as health_router
 from services.api.limits import BodySizeLimit
@@ -52,8 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Grounded retrieval over your own documents.",
         lifespan=lifespan,
+        docs_url=None,  # served from a package by install_docs, not from a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_docs(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(AuditTrail)
     routers = (

@@ -210,6 +210,14 @@ def test_open_endpoints_say_nothing_of_data(client: TestClient) -> None:
     assert client.get("/v1/collections").status_code == 401
 
 
+def test_the_api_description_needs_nothing_from_the_internet(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    assert "http://" not in page.text and "https://" not in page.text, "no CDN"
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert client.get(f"/docs/assets/{asset}").status_code == 200
+
+
 def test_keys_are_shown_once_and_stored_as_a_digest(
     client: TestClient, world: World, db: Database
 ) -> None:
