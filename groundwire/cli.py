@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--concurrency", type=int, default=2, help="worker processes")
 
     api = sub.add_parser("api", help="run the HTTP API (uses DATABASE_URL and REDIS_URL)")
-    api.add_argument("--host", default="0.0.0.0")
+    api.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to listen on every interface")
     api.add_argument("--port", type=int, default=8000)
     api.add_argument("--workers", type=int, default=1)
 

@@ -9,6 +9,7 @@ like one that does not exist.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from services.access.authenticate import (
 )
 from services.access.caller import AccessDenied, Caller, Scope
 from services.api.errors import ApiError
+from services.collections.schemas import NAME_PATTERN
 from services.config import Settings
 from services.models import Collection
 from services.runtime import Runtime
@@ -113,7 +115,7 @@ def find_collection(session: Session, caller: Caller, name: str) -> Collection:
     """Returns the caller's collection of that name, or raises a 404 ApiError: another
     workspace's collection, or one outside the key's list, is answered as if absent."""
     collection = None
-    if caller.sees_collection(name):
+    if caller.sees_collection(name) and re.match(NAME_PATTERN, name):  # else none can exist
         collection = session.scalar(
             select(Collection).where(
                 Collection.workspace_id == caller.workspace_id, Collection.name == name

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 MAX_JSON_DEPTH = 32
 
@@ -44,3 +46,15 @@ def json_problem(value: Any, depth: int = 0) -> str | None:
 def json_size(value: Any) -> int:
     """Returns the size in bytes of `value` serialised compactly."""
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def storable(value: str) -> str:
+    """A pydantic check: `value` must be text PostgreSQL can store (no NUL, no lone surrogate)."""
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# Request text that reaches the database: refused with a 422 and the reason when it cannot.
+StorableText = Annotated[str, AfterValidator(storable)]

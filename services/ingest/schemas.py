@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.access.schemas import Principal
+from services.api.validation import StorableText
 from services.statuses import Acceptance, DocumentStatus, FailureClass
 
 
@@ -114,7 +115,7 @@ class RetryRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[str] | None = Field(default=None, min_length=1, max_length=1000)
+    ids: list[StorableText] | None = Field(default=None, min_length=1, max_length=1000)
 
 
 class RetryResponse(BaseModel):

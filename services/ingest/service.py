@@ -111,6 +111,12 @@ def validate_documents(documents: list[DocumentIn], settings: Settings) -> None:
                 "metadata_too_large",
                 f"{where}: metadata is over the limit of {settings.max_metadata_bytes} bytes",
             )
+        if doc.id in (".", ".."):
+            raise ApiError(
+                422,
+                "invalid_id",
+                f"{where}: id may not be '.' or '..' (URLs cannot carry them as a path segment)",
+            )
         if doc.id is not None:
             if doc.id in seen:
                 raise ApiError(422, "duplicate_id", f"{where}: id appears twice in this request")
@@ -208,13 +214,17 @@ def get_document(
     principals: tuple[str, ...] | None = None,
 ) -> Document:
     """Returns the document with the client id, or raises a 404 ApiError (also for one the
-    principals may not read, when they are given)."""
-    document = session.scalar(
-        _visible(
-            select(Document).where(
-                Document.collection_id == collection.id, Document.external_id == external_id
-            ),
-            principals,
+    principals may not read, when they are given, and for an id no document can have)."""
+    document = (
+        None
+        if text_problem(external_id)
+        else session.scalar(
+            _visible(
+                select(Document).where(
+                    Document.collection_id == collection.id, Document.external_id == external_id
+                ),
+                principals,
+            )
         )
     )
     if document is None:
@@ -317,6 +327,9 @@ def list_documents(
 ) -> tuple[list[Document], str | None]:
     """Returns a page of the collection's documents by client id, optionally by status (only
     those the principals may read, when they are given)."""
+    problem = text_problem(after) if after is not None else None
+    if problem:
+        raise ApiError(422, "invalid_request", f"after {problem}")
     query = _visible(select(Document).where(Document.collection_id == collection.id), principals)
     if status is not None:
         query = query.where(Document.status == status)

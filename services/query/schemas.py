@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.access.schemas import Principal
+from services.api.validation import StorableText
 from services.query.candidates import Mode
 
 
@@ -15,7 +16,7 @@ class RetrievalRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1, max_length=8000)
+    query: StorableText = Field(min_length=1, max_length=8000)
     min_score: float | None = Field(
         default=None, ge=-1.0, le=1.0, description="overrides the collection's threshold"
     )

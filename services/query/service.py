@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.api.errors import ApiError
+from services.api.validation import json_problem
 from services.embedding import EmbeddingError
 from services.embedding.cl100k import cl100k
 from services.metrics import observe_query
@@ -50,6 +51,10 @@ def retrieve(
     relevance threshold (so `best_score` too is over what they may read)."""
     if not question.strip():
         raise ApiError(422, "empty_query", "query is empty")
+    if metadata_filter is not None:
+        problem = json_problem(metadata_filter)
+        if problem:
+            raise ApiError(422, "invalid_filter", f"filter {problem}")
     try:
         vector = vectors.vector(collection.embedder, question, collection.dimensions)
     except EmbeddingError as error:

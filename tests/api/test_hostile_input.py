@@ -1,0 +1,73 @@
+"""Hostile input gets a 4xx with a reason, never a 500: NUL characters, lone surrogates and
+non-finite numbers in every place a client's text reaches the database, and ids that a URL
+cannot carry one at a time."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+
+def raw(api: Any, method: str, path: str, body: Any = None) -> Any:
+    """Sends JSON with non-ASCII escaped, as a client may send lone surrogates (\\ud800)."""
+    content = json.dumps(body).encode("ascii") if body is not None else None
+    return api.request(method, path, content=content, headers={"content-type": "application/json"})
+
+
+def refused(response: Any) -> dict[str, str]:
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    error = response.json()["error"]
+    assert error["message"]
+    return dict(error)
+
+
+BAD_TEXT = ["nul \u0000 here", "lone \ud800 surrogate"]
+
+
+@pytest.mark.parametrize("text", BAD_TEXT)
+def test_bad_text_in_queries_and_filters(api: Any, make_collection: Any, text: str) -> None:
+    name = make_collection()
+    for endpoint in ("query", "context"):
+        path = f"/v1/collections/{name}/{endpoint}"
+        refused(raw(api, "POST", path, {"query": text}))
+        refused(raw(api, "POST", path, {"query": "ok", "filter": {text: "x"}}))
+        refused(raw(api, "POST", path, {"query": "ok", "filter": {"team": text}}))
+        refused(raw(api, "POST", path, {"query": "ok", "filter": {"team": {"$in": [text]}}}))
+        refused(raw(api, "POST", path, {"query": "ok", "principals": [text]}))
+
+
+def test_non_finite_numbers_in_filters(api: Any, make_collection: Any) -> None:
+    name = make_collection()
+    path = f"/v1/collections/{name}/query"
+    for number in ("NaN", "Infinity", "-Infinity"):
+        body = '{"query": "ok", "filter": {"year": {"$gte": ' + number + "}}}"
+        response = api.post(path, content=body, headers={"content-type": "application/json"})
+        assert refused(response)["code"] in ("invalid_filter", "invalid_json", "invalid_request")
+
+
+@pytest.mark.parametrize("text", BAD_TEXT)
+def test_bad_text_in_paths_cursors_and_retry_ids(api: Any, make_collection: Any, text: str) -> None:
+    name = make_collection()
+    quoted = text.replace("\u0000", "%00").replace("\ud800", "%ED%A0%80")
+    refused(api.get(f"/v1/collections/{quoted}"))
+    refused(api.get(f"/v1/collections/{name}/documents/{quoted}"))
+    refused(api.delete(f"/v1/collections/{name}/documents/{quoted}"))
+    refused(api.post(f"/v1/collections/{name}/documents/{quoted}/retry"))
+    # Invalid UTF-8 in a query string is read with replacement characters: that works.
+    cursor = api.get(f"/v1/collections/{name}/documents?after={quoted}")
+    if "\u0000" in text:
+        refused(cursor)
+    else:
+        assert cursor.status_code == 200, cursor.text
+    refused(raw(api, "POST", f"/v1/collections/{name}/documents/retry", {"ids": [text]}))
+
+
+def test_ids_that_are_path_segments_are_refused(api: Any, make_collection: Any) -> None:
+    name = make_collection()
+    for bad in (".", ".."):
+        error = refused(raw(api, "POST", f"/v1/collections/{name}/documents",
+                            {"documents": [{"id": bad, "text": "x"}]}))  # fmt: skip
+        assert "id" in error["message"]
+    assert api.get(f"/v1/collections/{name}").status_code == 200, "the collection is still there"
