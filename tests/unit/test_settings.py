@@ -1,9 +1,14 @@
-"""Settings come from one place: the environment a process is given, read once."""
+"""Settings come from one place: the environment a process is given, read once; what the
+embedded default keeps on disk is its owner's alone."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import redis
+
+from groundwire.embedded import start_redis
 from services.config import DEFAULT_REDIS_URL, Settings
 
 
@@ -40,3 +45,18 @@ def test_every_setting_names_its_variables() -> None:
     assert variables["database_url"] == ["GROUNDWIRE_DATABASE_URL", "DATABASE_URL"]
     assert variables["ingest_batch_documents"] == ["GROUNDWIRE_INGEST_BATCH_DOCUMENTS"]
     assert set(variables) == set(Settings.model_fields)
+
+
+def test_the_embedded_redis_keeps_its_files_private(tmp_path: Path) -> None:
+    server = start_redis(tmp_path / "data", persistent=True)
+    try:
+        assert redis.Redis.from_url(server.url).set("k", "v")
+    finally:
+        server.stop()
+    directory = tmp_path / "data" / "redis"
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
+    assert directory.stat().st_mode & 0o777 == 0o700
+    files = [p for p in directory.rglob("*") if p.is_file()]
+    assert files and all(p.stat().st_mode & 0o077 == 0 for p in files), [
+        (p.name, oct(p.stat().st_mode)) for p in files
+    ]
