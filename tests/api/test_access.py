@@ -22,6 +22,9 @@ from services.app import create_app
 from services.config import Settings
 from services.db import Database
 
+# Two workspaces, their keys and over a hundred requests: more than a few seconds.
+pytestmark = pytest.mark.slow
+
 CANARY = "canary-7f3a"  # only in workspace A's data: no refused answer may contain it
 
 

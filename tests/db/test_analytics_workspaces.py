@@ -20,6 +20,8 @@ VIEWS = (
     "queries", "queries_daily", "knowledge_gaps", "audit",
 )  # fmt: skip
 
+pytestmark = pytest.mark.slow  # a scratch database, roles and a barrier check: several seconds
+
 
 def fill(conn: psycopg.Connection[Any], workspace: str) -> None:
     """A workspace with a collection `shared` (the same name in both), a failed document,

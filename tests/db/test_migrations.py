@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 
 from groundwire import migrate
 from tests.support.databases import add_collection, add_document, empty_database
@@ -25,6 +26,9 @@ TABLES = {
     "audit_log",
     "analytics_access",
 }
+
+# Scratch databases migrated up and down, data and all: several seconds.
+pytestmark = pytest.mark.slow
 
 
 def tables(url: str) -> set[str]:

@@ -41,13 +41,13 @@ def test_requests_per_minute_bound(redis_url: str) -> None:
 
 def test_a_429_pauses_every_worker(redis_url: str) -> None:
     first, second = budgets(redis_url, requests_per_minute=1000, tokens_per_minute=10**6)
-    first.pause(1.5)
+    first.pause(1.0)
     # The budget alone would let this through at once: any wait is the pause, seen by the
     # second worker (a loaded machine may take a while between the calls).
-    assert 0 < second.try_acquire(1) <= 1.5
+    assert 0 < second.try_acquire(1) <= 1.0
     started = time.monotonic()
     assert second.acquire(1) > 0
-    assert time.monotonic() - started >= 0.5
+    assert time.monotonic() - started >= 0.3
 
 
 def test_provider_headers_only_lower_the_budget(redis_url: str) -> None:
