@@ -58,17 +58,20 @@ COLLECTION_TABLE_PATTERN = r"^chunks_c\d+$"
 COLLECTION_INDEX_PATTERN = r"^chunks_(hnsw|fts)_c\d+$|^chunks_c\d+_"
 
 
-def partition_ddl(collection_id: int) -> sql.Composed:
-    """Returns the statement that creates the collection's partition of `chunks`.
+def partition_ddl(collection_id: int, parent: str = "chunks") -> sql.Composed:
+    """Returns the statement that creates the collection's partition of `chunks` (of `parent`
+    while a migration builds the partitioned table under another name).
 
     A row up to a page long keeps its text inline and uncompressed (`toast_tuple_target`:
     see migration 0009).
     """
     return sql.SQL(
-        "CREATE TABLE IF NOT EXISTS {name} PARTITION OF chunks FOR VALUES IN ({cid})"
+        "CREATE TABLE IF NOT EXISTS {name} PARTITION OF {parent} FOR VALUES IN ({cid})"
         " WITH (toast_tuple_target = 8160)"
     ).format(
-        name=sql.Identifier(partition_name(collection_id)), cid=sql.Literal(int(collection_id))
+        name=sql.Identifier(partition_name(collection_id)),
+        parent=sql.Identifier(parent),
+        cid=sql.Literal(int(collection_id)),
     )
 
 

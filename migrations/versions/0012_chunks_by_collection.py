@@ -94,9 +94,7 @@ def upgrade() -> None:
     )
     collections = _collections()
     for cid, _, _ in collections:
-        op.execute(
-            partition_ddl(cid).as_string().replace("OF chunks ", "OF chunks_partitioned ", 1)
-        )
+        op.execute(partition_ddl(cid, parent="chunks_partitioned").as_string())
     op.execute(f"INSERT INTO chunks_partitioned ({COLUMNS}) SELECT {COLUMNS} FROM chunks")
     op.execute("DROP TABLE chunks")  # its per-collection partial indexes and trigger go with it
     op.execute("ALTER TABLE chunks_partitioned RENAME TO chunks")

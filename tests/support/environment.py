@@ -15,8 +15,6 @@ from typing import Any
 
 from services.config import Settings
 
-_PLAIN = ("DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")
-
 
 @dataclass(frozen=True)
 class Harness:
@@ -45,7 +43,7 @@ def harness() -> Harness:
     )
     read = {name for names in Settings.variables().values() for name in names}
     for name in list(os.environ):
-        if name.startswith("GROUNDWIRE_") or name in read or name in _PLAIN:
+        if name.startswith("GROUNDWIRE_") or name in read:
             del os.environ[name]
     return harness
 
