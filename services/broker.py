@@ -43,12 +43,17 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     Tasks are acknowledged after they finish and re-queued if their process dies, so a crash
     never loses work; each process reserves one message at a time. Redis re-delivers a message
     not acknowledged within the visibility timeout, which is kept above the longest task and
-    the largest retry delay.
+    the largest retry delay. A task past its soft time limit fails its documents; one past
+    the hard limit is killed.
     """
     if settings.task_retry_backoff_max_s >= settings.visibility_timeout_s:
         raise ValueError("task_retry_backoff_max_s must stay below visibility_timeout_s")
     if settings.task_retry_backoff_max_s >= settings.processing_lease_s:
         raise ValueError("task_retry_backoff_max_s must stay below processing_lease_s")
+    if not settings.task_soft_time_limit_s < settings.task_time_limit_s:
+        raise ValueError("task_soft_time_limit_s must stay below task_time_limit_s")
+    if settings.task_time_limit_s >= settings.visibility_timeout_s:
+        raise ValueError("task_time_limit_s must stay below visibility_timeout_s")
     return {
         "broker_url": broker_url(settings.broker_redis_url()),
         "broker_connection_retry_on_startup": True,
@@ -56,6 +61,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_ignore_result": True,
+        "task_soft_time_limit": settings.task_soft_time_limit_s,
+        "task_time_limit": settings.task_time_limit_s,
         "task_default_queue": settings.ingest_queue,
         "task_routes": {
             PREPARE: {"queue": settings.ingest_queue},

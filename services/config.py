@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     ingest_batch_characters: int = 8_000_000
     visibility_timeout_s: int = 3600
     task_max_retries: int = 8
+    # Seconds an HTML document may take to parse (in a child process that is then killed).
+    parse_time_limit_s: float = 30.0
+    # Seconds a task may run: past the soft limit its documents fail as `gave_up`; at the hard
+    # limit the worker kills it (a redelivery then counts as another attempt).
+    task_soft_time_limit_s: float = 900.0
+    task_time_limit_s: float = 960.0
+    # Claims per document version before it fails as `gave_up` (a document that keeps
+    # killing its worker): above 1 + task_max_retries, so transient retries are never cut off.
+    document_max_attempts: int = 12
     task_retry_backoff_max_s: int = 600
     # A port for the worker's Prometheus endpoint (needs PROMETHEUS_MULTIPROC_DIR, see
     # services/metrics.py); unset serves none.

@@ -35,7 +35,7 @@ class FailureClass(StrEnum):
 
     PARSE = "parse"
     EMBEDDING = "embedding"
-    GAVE_UP = "gave_up"  # transient errors outlasted the retries
+    GAVE_UP = "gave_up"  # transient errors outlasted the retries, or the time or attempt limits
     INTERNAL = "internal"
 
 

@@ -18,12 +18,14 @@ from services.broker import create_celery
 from services.config import Settings
 from services.metrics import process_registry
 from services.runtime import Runtime
+from workers.parse_process import ParseProcess
 
 settings = Settings()
 app = create_celery(settings, include=["workers.tasks"])
 app.set_current()
 
 _runtime: Runtime | None = None
+_parser: tuple[int, ParseProcess] | None = None
 
 
 def runtime() -> Runtime:
@@ -33,6 +35,14 @@ def runtime() -> Runtime:
     if _runtime is None:
         _runtime = Runtime.build(settings, celery=app)
     return _runtime
+
+
+def parser() -> ParseProcess:
+    """Returns this process's HTML parser child (started on first use, one per process)."""
+    global _parser
+    if _parser is None or _parser[0] != os.getpid():  # a forked process starts its own
+        _parser = (os.getpid(), ParseProcess(settings.parse_time_limit_s))
+    return _parser[1]
 
 
 @worker_process_init.connect
@@ -56,5 +66,7 @@ def _serve_metrics(**_: Any) -> None:
 @worker_process_shutdown.connect
 def _forget_process(pid: int | None = None, **_: Any) -> None:
     """Lets the multiprocess collector drop a pool process's live values when it exits."""
+    if _parser is not None and _parser[0] == os.getpid():
+        _parser[1].close()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and pid is not None:
         multiprocess.mark_process_dead(pid)

@@ -49,6 +49,22 @@ _CLAIM = text(
     """
 )
 
+# Fails the listed versions that were claimed `max_attempts` times and never finished: each
+# attempt died with its worker (killed at the task time limit, or out of memory).
+_GIVE_UP = text(
+    """
+    UPDATE documents d
+    SET status = :failed, error_class = :gave_up, finished_at = now(),
+        error = 'gave up after ' || d.attempts || ' attempts: each ended without a result '
+                || '(the worker died or was killed at its time limit)',
+        lease_owner = NULL, lease_expires_at = NULL
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[])) AS w(id, version)
+    WHERE d.id = w.id AND d.version = w.version AND d.status IN (:queued, :processing)
+      AND d.attempts >= :max_attempts
+    RETURNING d.id
+    """
+)
+
 _OWNED = text(
     """
     UPDATE documents d SET lease_expires_at = now() + make_interval(secs => :lease)
@@ -119,6 +135,25 @@ def claim_documents(
         },
     )
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+
+
+def give_up_exhausted(
+    session: Session, items: Sequence[tuple[int, int]], max_attempts: int
+) -> set[int]:
+    """Fails, as `gave_up`, listed versions already claimed `max_attempts` times; returns ids."""
+    if not items:
+        return set()
+    rows = session.execute(
+        _GIVE_UP,
+        {
+            "ids": [i for i, _ in items],
+            "versions": [v for _, v in items],
+            "max_attempts": max_attempts,
+            "gave_up": FailureClass.GAVE_UP.value,
+            **STATUSES,
+        },
+    )
+    return {int(i) for (i,) in rows}
 
 
 def owner_keys(works: Sequence[DocumentWork]) -> dict[str, Any]:

@@ -8,6 +8,12 @@ WHATWG parsing algorithm, as browsers parse) does the parsing: the standard libr
 pure-Python parser took 39% of a worker's time on the load corpus, and libxml2 through lxml
 was 20-28% slower than lexbor for the same text. Character offsets of chunks refer to this
 text.
+
+Lexbor's tree builder walks the stack of open elements for every block start tag, so its time
+grows with the square of the nesting depth (a 640 KB document of unclosed `<dl><dd>` took over
+a minute). A document with more than `NESTING_CHECK_TAGS` tags (below that the worst case is
+about a second) first has its nesting capped at `MAX_DEPTH` levels, as browsers cap theirs:
+deeper start tags, and the end tags that match them, are dropped and their text kept.
 """
 
 from __future__ import annotations
@@ -55,6 +61,69 @@ _CLOSE = {tag: _BREAK for tag in (*_BLOCKS, *_HEADINGS) if tag != "li"}
 _MARKED = ", ".join(sorted(tag for tag in _OPEN if tag != "pre"))
 _SKIPPED = sorted(_SKIP)
 
+MAX_DEPTH = 512
+NESTING_CHECK_TAGS = 20_000
+_VOID_TAGS = "area base br col embed hr img input link meta param source track wbr"
+_VOID = frozenset(_VOID_TAGS.split(" "))
+# A comment (to its end, or the document's), or a tag: its name, and its attributes up to the
+# next `<` or `>` (bounded, so an unterminated tag costs a bounded scan).
+_TAG = re.compile(r"<!--.*?(?:-->|\Z)|<(/?)([A-Za-z][^\s/<>]*)[^<>]{0,1000}>?", re.S)
+# Start tags that close an open sibling, as the HTML tree builder's implied end tags do.
+_SIBLINGS = {
+    "li": ("li",),
+    "dd": ("dd", "dt"),
+    "dt": ("dd", "dt"),
+    "p": ("p",),
+    "option": ("option",),
+    "tr": ("tr", "td", "th"),
+    "td": ("td", "th"),
+    "th": ("td", "th"),
+}
+
+
+def cap_nesting(html: str, max_depth: int = MAX_DEPTH) -> str:
+    """Returns `html` with start tags beyond `max_depth` open elements, and their end tags,
+    replaced by spaces; `html` itself when nothing is that deep.
+
+    The open elements are tracked as a tree builder would in outline: void elements never
+    open, an end tag closes up to its match, and `li`, `dd`, `dt`, `p`, `option` and table
+    cells close an open sibling.
+    """
+    stack: list[str] = []
+    dropped = 0
+    pieces: list[str] = []
+    last = 0
+    for match in _TAG.finditer(html):
+        name = match.group(2)
+        if name is None:  # a comment
+            continue
+        name = name.lower()
+        if name in _VOID:
+            continue
+        if match.group(1):
+            if name in stack:
+                while stack.pop() != name:
+                    pass
+                continue
+            if not dropped:
+                continue
+            dropped -= 1
+        else:
+            closes = _SIBLINGS.get(name)
+            if closes and stack and stack[-1] in closes:
+                stack.pop()
+            if len(stack) < max_depth:
+                stack.append(name)
+                continue
+            dropped += 1
+        pieces.append(html[last : match.start()])
+        pieces.append(" ")
+        last = match.end()
+    if not pieces:
+        return html
+    pieces.append(html[last:])
+    return "".join(pieces)
+
 
 def html_to_text(html: str) -> str:
     """Returns the readable text of an HTML document, paragraphs separated by blank lines.
@@ -68,6 +137,8 @@ def html_to_text(html: str) -> str:
         html = _MARKERS.sub("", html)
     if "&#" in html:
         html = _MARKER_REFERENCES.sub("", html)
+    if html.count("<") > NESTING_CHECK_TAGS:
+        html = cap_nesting(html)
     tree = LexborHTMLParser(html)
     tree.strip_tags(_SKIPPED)  # dropped with their content: what is never shown costs nothing
     for pre in tree.css("pre"):  # its whitespace is kept: written as markers

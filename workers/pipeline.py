@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.orm import Session
 
 from services.embedding import Embedder, EmbedderRegistry, PermanentEmbeddingError, Vectors
@@ -23,7 +24,13 @@ from services.embedding.requests import Timer
 from services.runtime import Runtime
 from services.statuses import FailureClass
 from workers.chunking import chunk_text
-from workers.claims import Failure, claim_documents, fail_documents, renew_leases
+from workers.claims import (
+    Failure,
+    claim_documents,
+    fail_documents,
+    give_up_exhausted,
+    renew_leases,
+)
 from workers.lease import LeaseKeeper
 from workers.ledger import (
     attribute,
@@ -32,6 +39,7 @@ from workers.ledger import (
     record_requests,
     record_usage,
 )
+from workers.parse_process import ParseProcess
 from workers.parsing import parse
 from workers.store import Written, cached_vectors, remember_vectors, store_documents
 from workers.work import DocumentWork, embedding_batches
@@ -59,15 +67,24 @@ class Stored:
     embedded: int = 0
 
 
-def prepare(runtime: Runtime, items: Sequence[tuple[int, int]]) -> Prepared:
-    """Claims, parses and chunks `items` (document id, version); writes those fully cached."""
+def prepare(
+    runtime: Runtime, items: Sequence[tuple[int, int]], parser: ParseProcess | None = None
+) -> Prepared:
+    """Claims, parses and chunks `items` (document id, version); writes those fully cached.
+
+    `parser` parses HTML under its time limit; without one, parsing runs in this process.
+    Versions claimed `document_max_attempts` times already fail as `gave_up` instead.
+    """
     settings, database, embedders = runtime.settings, runtime.database, runtime.embedders
     owner = uuid.uuid4()
     with database.scope() as session:
+        exhausted = give_up_exhausted(session, items, settings.document_max_attempts)
         claimed = claim_documents(session, items, owner, settings.processing_lease_s)
+    count_finished({}, len(exhausted))
     result = Prepared(claimed=len(claimed))
     works: list[DocumentWork] = []
     failures: list[Failure] = []
+    parse_document = parser.parse if parser is not None else parse
     for doc in claimed:
         try:
             embedder = embedders.get(doc.embedder, doc.dimensions)  # transient: task retries
@@ -77,7 +94,9 @@ def prepare(runtime: Runtime, items: Sequence[tuple[int, int]]) -> Prepared:
             )
             continue
         try:
-            body = parse(doc.content, doc.content_type)
+            body = parse_document(doc.content, doc.content_type)
+        except SoftTimeLimitExceeded:  # the task's, not the document's: the task fails it
+            raise
         except Exception as error:  # unparseable content fails its document only
             failures.append(
                 Failure(doc.id, doc.version, owner, FailureClass.PARSE, f"parse: {error}")

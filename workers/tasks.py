@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
@@ -17,7 +18,7 @@ from services.metrics import STAGE_SECONDS
 from services.runtime import Runtime
 from services.statuses import FailureClass
 from workers import pipeline, sweeper
-from workers.celery_app import app, runtime
+from workers.celery_app import app, parser, runtime
 from workers.retry import retry_delay
 from workers.work import DocumentWork
 
@@ -32,8 +33,9 @@ class StageTask(Task):
 
     Transient errors (the provider, the database or the broker unreachable) retry with
     exponential backoff that honours a provider's Retry-After, up to `task_max_retries`;
-    after that the documents fail as `gave_up`. Any other error is a bug: the documents fail
-    as `internal` at once, never looping.
+    after that the documents fail as `gave_up`, as they do when the task outlasts its soft
+    time limit. Any other error is a bug: the documents fail as `internal` at once, never
+    looping.
     """
 
     def run_stage(
@@ -49,6 +51,11 @@ class StageTask(Task):
         try:
             with STAGE_SECONDS.labels(stage).time():
                 return work(current)
+        except SoftTimeLimitExceeded:
+            limit = settings.task_soft_time_limit_s
+            log.warning("%s: over its %g s time limit", self.name, limit)
+            why = f"gave up {activity}: the task ran past its {limit:g} s time limit"
+            return {"failed": fail(current, FailureClass.GAVE_UP, why)}
         except TRANSIENT as error:
             if self.request.retries >= settings.task_max_retries:
                 return {
@@ -75,7 +82,7 @@ def prepare_documents(self: StageTask, items: list[list[int]]) -> dict[str, int]
     pairs = [(int(i), int(v)) for i, v in items]
 
     def work(current: Runtime) -> dict[str, int]:
-        prepared = pipeline.prepare(current, pairs)
+        prepared = pipeline.prepare(current, pairs, parser())
         for batch in prepared.batches:
             current.broker.send_embedding([w.to_message() for w in batch])
         return {
