@@ -165,3 +165,18 @@ class Broker:
             client.ping()
         finally:
             client.close()
+
+    def restore_unacknowledged(self) -> int:
+        """Puts every delivered but unacknowledged message back on its queue; returns how many.
+
+        Only for a broker whose consumers are all known to be dead (a supervisor whose one
+        worker died holds the only consumer of its own Redis): a live worker's messages would
+        be delivered twice. That is harmless (runs are fenced), but costs a second run.
+        """
+        with self.app.connection_for_write() as connection:
+            channel = connection.default_channel
+            client = channel.client
+            tags = client.hkeys(channel.unacked_key)
+            for tag in tags:
+                channel.qos.restore_by_tag(tag, client=client)
+        return len(tags)

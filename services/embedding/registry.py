@@ -12,7 +12,6 @@ from services.config import Settings
 from services.embedding.base import Embedder
 from services.embedding.hash import HashEmbedder
 from services.embedding.local import LocalEmbedder
-from services.embedding.openai_provider import OpenAIEmbedder
 
 DEFAULT_SPEC = "local"
 
@@ -72,4 +71,8 @@ class EmbedderRegistry:
                 documents_per_task=settings.ingest_batch_documents,
             )
         assert model is not None
+        # Imported here: the `openai` client takes a second to import, and a process that
+        # never meets an `openai:` collection (an API on the embedded default) needs none.
+        from services.embedding.openai_provider import OpenAIEmbedder
+
         return OpenAIEmbedder(model, settings, dimensions=dimensions)

@@ -31,8 +31,9 @@ API = (
     "services.ingest",
     "services.query",
 )
-# Modules that may import at run time what one command needs (see the module's comment).
-DISPATCHERS = ("groundwire.cli",)
+# Modules that may import at run time what one command, or one kind of embedder, needs (see
+# each module's comment): the `openai` client alone takes a second to import.
+DISPATCHERS = ("groundwire.cli", "services.embedding.registry")
 
 
 def module_name(path: Path) -> str:
