@@ -44,15 +44,26 @@ UPSERT = (
     " ON CONFLICT ON CONSTRAINT documents_collection_external DO UPDATE SET"
     " title = excluded.title, source = excluded.source, metadata = excluded.metadata,"
     " access = excluded.access,"
-    " content = excluded.content, content_type = excluded.content_type,"
-    " content_hash = excluded.content_hash,"
+    " content = CASE WHEN d.content_hash <> excluded.content_hash"
+    " THEN excluded.content ELSE d.content END,"
+    " content_type = excluded.content_type, content_hash = excluded.content_hash,"
     " version = CASE WHEN d.content_hash <> excluded.content_hash"
     " THEN d.version + 1 ELSE d.version END, "
     + ", ".join(
         f"{column} = CASE WHEN {_REDO} THEN {value} ELSE d.{column} END"
         for column, value in _RESET.items()
     )
-    + " RETURNING d.id, d.external_id, d.version, d.accepted_at = now()"
+    + " WHERE "
+    + _REDO
+    + " OR (d.title, d.source, d.metadata, d.access)"
+    " IS DISTINCT FROM (excluded.title, excluded.source, excluded.metadata, excluded.access)"
+    " RETURNING d.id, d.external_id, d.version, d.accepted_at = now()"
+)
+# The documents an upsert left alone (posted again exactly as stored: no row was written,
+# so none is returned, but ON CONFLICT locked them).
+UNCHANGED = (
+    "SELECT id, external_id, version FROM documents"
+    " WHERE collection_id = %(collection)s AND external_id = ANY(%(external_ids)s)"
 )
 
 
@@ -131,8 +142,9 @@ def accept_documents(
     One INSERT … ON CONFLICT statement decides per document: new id → version 1; same id with
     different text → next version, queued (the old chunks stay searchable until the new
     version replaces them); identical text → unchanged, only title/source/metadata/access
-    updated; identical text of a failed document → queued again. A changed access list
-    reaches the stored chunks in the same transaction.
+    updated (the stored text is kept, not written again); posted exactly as stored → no row
+    written at all; identical text of a failed document → queued again. A changed access
+    list reaches the stored chunks in the same transaction.
     """
     rows = [
         {
@@ -160,6 +172,11 @@ def accept_documents(
             for doc_id, ext, version, fresh in cursor.fetchall():
                 result[ext] = (doc_id, version, fresh)
             more = bool(cursor.nextset())
+        untouched = [str(row["external_id"]) for row in rows if row["external_id"] not in result]
+        if untouched:
+            cursor.execute(UNCHANGED, {"collection": collection.id, "external_ids": untouched})
+            for doc_id, ext, version in cursor.fetchall():
+                result[ext] = (doc_id, version, False)
 
     batch = IngestBatch(id=uuid.uuid4(), collection_id=collection.id, total=len(rows))
     session.add(batch)
