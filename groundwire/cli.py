@@ -15,7 +15,11 @@ from services.config import Settings
 # `groundwire query` should not pay for loading the server, the migrations and the embedded
 # databases. Nothing imports this module, so these imports hide no cycle.
 
-DEFAULT_URL = os.environ.get("GROUNDWIRE_URL", "http://127.0.0.1:8000")
+URL_HELP = (
+    "the API (default: GROUNDWIRE_URL, else where the `groundwire up` of GROUNDWIRE_DATA_DIR"
+    " answers, else http://127.0.0.1:8000)"
+)
+CLIENT_COMMANDS = ("ingest", "query", "keys", "eval", "analytics")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,14 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--embedder", default=None, help="for a new collection: local, hash, openai:<model>"
     )
-    ingest.add_argument("--url", default=DEFAULT_URL)
+    ingest.add_argument("--url", help=URL_HELP)
 
     query = sub.add_parser("query", help="ask for grounded passages")
     query.add_argument("question")
     query.add_argument("--collection", "-c", default="default")
     query.add_argument("-k", type=int, default=5)
     query.add_argument("--min-score", type=float, default=None)
-    query.add_argument("--url", default=DEFAULT_URL)
+    query.add_argument("--url", help=URL_HELP)
 
     keys = sub.add_parser("keys", help="API keys of the workspace the CLI's key acts in")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
@@ -80,12 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--scopes", default="read", help="comma-separated: read,write,admin")
     create.add_argument("--collections", default=None, help="comma-separated (default: all)")
     create.add_argument("--expires-in-days", type=float, default=None)
-    create.add_argument("--url", default=DEFAULT_URL)
+    create.add_argument("--url", help=URL_HELP)
     listing = keys_sub.add_parser("list", help="list the keys (never their secrets)")
-    listing.add_argument("--url", default=DEFAULT_URL)
+    listing.add_argument("--url", help=URL_HELP)
     revoke = keys_sub.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("id")
-    revoke.add_argument("--url", default=DEFAULT_URL)
+    revoke.add_argument("--url", help=URL_HELP)
 
     evaluate = sub.add_parser("eval", help="measure retrieval and grounding on BEIR-format data")
     evaluate.add_argument(
@@ -99,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--write", action="store_true", help="store the calibrated threshold")
     evaluate.add_argument("--max-queries", type=int, default=None)
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    evaluate.add_argument("--url", default=DEFAULT_URL)
+    evaluate.add_argument("--url", help=URL_HELP)
     return parser
 
 
@@ -112,17 +116,24 @@ def run_eval(args: argparse.Namespace) -> int:
     data = beir.load(args.data)
     collection = args.collection or f"eval-{args.data.resolve().name}"
     with connect(args.url, Settings(), timeout=300) as client:
-        report = evaluate(
-            client,
-            data,
-            collection,
-            embedder=args.embedder,
-            modes=[m.strip() for m in args.modes.split(",") if m.strip()],
-            target_false_grounding=args.target_false_grounding if args.calibrate else None,
-            write_threshold=args.write,
-            max_queries=args.max_queries,
-            progress=lambda line: print(line, file=sys.stderr, flush=True),
-        )
+        try:
+            report = evaluate(
+                client,
+                data,
+                collection,
+                embedder=args.embedder,
+                modes=[m.strip() for m in args.modes.split(",") if m.strip()],
+                target_false_grounding=args.target_false_grounding if args.calibrate else None,
+                write_threshold=args.write,
+                max_queries=args.max_queries,
+                progress=lambda line: print(line, file=sys.stderr, flush=True),
+            )
+        except KeyboardInterrupt:
+            raise SystemExit(
+                f"interrupted: the documents already posted to {collection!r} go on being"
+                ' processed. To stop and remove them: curl -X DELETE -H "Authorization:'
+                f' Bearer $GROUNDWIRE_API_KEY" {client.base_url}v1/collections/{collection}'
+            ) from None
     print(json.dumps(report.as_dict(), indent=2) if args.json else format_report(report))
     return 0
 
@@ -146,8 +157,44 @@ def run_keys(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `groundwire` console script."""
+    """Entry point of the `groundwire` console script.
+
+    A client command prints text only (no terminal control from documents or servers), and
+    ends with a one-line error, not a traceback, when a path is missing, the API or database
+    cannot be reached, or it is interrupted.
+    """
     args = _parser().parse_args(argv)
+    if args.command not in CLIENT_COMMANDS:
+        return _run(args)
+    from groundwire.client import Unreachable
+    from groundwire.terminal import PlainText
+    from services.db import scrub_url
+
+    sys.stdout = PlainText(sys.stdout)
+    sys.stderr = PlainText(sys.stderr)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Unreachable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as error:
+        print(f"error: no such file or directory: {error.filename or error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # the database's errors: no traceback, no password
+        import psycopg
+
+        url = Settings().database_url or ""
+        said = str(error)
+        if not isinstance(error, psycopg.Error) and scrub_url(said, url) == said:
+            raise
+        print(f"error: the database: {scrub_url(said, url)}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     serving = args.command in ("up", "api", "worker", "migrate")
     logging.basicConfig(
         level=logging.INFO if serving else logging.WARNING,

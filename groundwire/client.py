@@ -20,6 +20,8 @@ from services.batching import pack
 from services.config import Settings
 
 ADMIN_KEY_FILE = "admin-key"
+API_URL_FILE = "api-url"  # where a running `groundwire up` answers, written by it
+DEFAULT_URL = "http://127.0.0.1:8000"
 
 CONTENT_TYPES = {
     ".txt": "text/plain",
@@ -115,15 +117,64 @@ def api_key(settings: Settings) -> str | None:
         return None
 
 
-def connect(url: str, settings: Settings, timeout: float = 120) -> httpx.Client:
-    """An HTTP client of the API at `url` that sends the CLI's key."""
+def api_url(explicit: str | None, settings: Settings) -> tuple[str, str]:
+    """Returns the API's URL and where it was found: `--url`, else `GROUNDWIRE_URL`, else the
+    file a running `groundwire up` keeps in its data directory, else the default."""
+    if explicit:
+        return explicit, "--url"
+    if settings.url:
+        return settings.url, "GROUNDWIRE_URL"
+    path = settings.data_dir / API_URL_FILE
+    try:
+        found = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        found = ""
+    if found:
+        return found, str(path)
+    return DEFAULT_URL, f"the default (no --url, no GROUNDWIRE_URL, no {path})"
+
+
+class Unreachable(Exception):
+    """The API did not answer."""
+
+
+class _Explained(httpx.BaseTransport):
+    """A transport whose connection failures say where the URL came from."""
+
+    def __init__(self, base: str, where: str) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.base, self.where = base, where
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return self.inner.handle_request(request)
+        except httpx.TransportError as error:
+            raise Unreachable(
+                f"cannot reach the Groundwire API at {self.base} ({type(error).__name__}; the"
+                f" URL came from {self.where}). Is it running? Start it with `groundwire up`,"
+                " or pass --url."
+            ) from None
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def connect(url: str | None, settings: Settings, timeout: float = 120) -> httpx.Client:
+    """An HTTP client of the API (see `api_url`) that sends the CLI's key; a request that
+    cannot reach it raises Unreachable."""
+    base, where = api_url(url, settings)
     key = api_key(settings)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.Client(base_url=url, timeout=timeout, headers=headers)
+    return httpx.Client(
+        base_url=base, timeout=timeout, headers=headers, transport=_Explained(base, where)
+    )
 
 
 def ingest(client: httpx.Client, collection: str, paths: list[Path], embedder: str | None) -> int:
     """Posts the files and follows their batches; returns 1 if any document failed."""
+    for path in paths:  # before anything is created on the server
+        if not path.exists():
+            raise FileNotFoundError(2, "no such file or directory", str(path))
     with client:
         ensure_collection(client, collection, embedder)
         batch_ids = []
@@ -135,20 +186,24 @@ def ingest(client: httpx.Client, collection: str, paths: list[Path], embedder: s
         if not batch_ids:
             print("no text or Markdown files found")
             return 1
+        interactive, shown = sys.stdout.isatty(), ""
         while True:
             states = [_check(client.get(f"/v1/batches/{b}")) for b in batch_ids]
             totals = {
                 k: sum(s[k] for s in states)
                 for k in ("total", "done", "failed", "unchanged", "queued", "processing")
             }
-            print(
-                "\r{total} documents: {done} done, {unchanged} unchanged, {failed} failed, "
-                "{queued} queued, {processing} processing".format(**totals),
-                end="",
-                flush=True,
+            line = (
+                "{total} documents: {done} done, {unchanged} unchanged, {failed} failed, "
+                "{queued} queued, {processing} processing".format(**totals)
             )
-            if all(s["finished"] for s in states):
-                print()
+            finished = all(s["finished"] for s in states)
+            if interactive:  # one line, rewritten in place
+                print("\r" + line, end="\n" if finished else "", flush=True)
+            elif line != shown:  # a log or a pipe: a line per change
+                print(line, flush=True)
+            shown = line
+            if finished:
                 return 1 if totals["failed"] else 0
             time.sleep(0.5)
 

@@ -20,7 +20,7 @@ from types import FrameType
 from typing import TextIO
 
 from groundwire import migrate
-from groundwire.client import ADMIN_KEY_FILE
+from groundwire.client import ADMIN_KEY_FILE, API_URL_FILE
 from groundwire.embedded import private_directory, shared_buffers_mb, start_postgres, start_redis
 from services.access.secrets import new_secret
 from services.broker import Broker
@@ -228,10 +228,15 @@ def lock_data_dir(data_dir: Path) -> TextIO:
     return handle
 
 
+def client_url(host: str, port: int) -> str:
+    """The URL a client on this machine reaches the API at, when it listens on `host`."""
+    near = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    return f"http://{f'[{near}]' if ':' in near else near}:{port}"
+
+
 def api_answers(host: str, port: int) -> Callable[[], bool]:
     """Returns a check that the API on `host:port` answers its readiness probe."""
-    probe = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
-    url = f"http://{f'[{probe}]' if ':' in probe else probe}:{port}/readyz"
+    url = f"{client_url(host, port)}/readyz"
 
     def answers() -> bool:
         try:
@@ -297,8 +302,18 @@ def up(host: str, port: int, data_dir: Path, concurrency: int) -> int:
         )
         supervisor.spawn("beat", beat_command(data_dir / "celerybeat-schedule"), worker_env)
         supervisor.spawn("api", api_command(host, port), env)
+        url_file = data_dir / API_URL_FILE  # where the CLI finds this instance
+        supervisor.cleanups.insert(0, lambda: url_file.unlink(missing_ok=True))
+        answers = api_answers(host, port)
+
+        def ready() -> bool:
+            if not answers():
+                return False
+            url_file.write_text(client_url(host, port) + "\n", encoding="utf-8")
+            return True
+
         return supervisor.watch(
-            api_answers(host, port), f"Groundwire is up at http://{host}:{port} (Ctrl-C stops it)"
+            ready, f"Groundwire is up at http://{host}:{port} (Ctrl-C stops it)"
         )
     finally:
         supervisor.stop()

@@ -101,6 +101,7 @@ class Settings(BaseSettings):
 
     # Clients (the CLI): the key they send, else the admin key `groundwire up` wrote here.
     api_key: SecretStr | None = None
+    url: str | None = None  # the API's URL; else the one `groundwire up` wrote in data_dir
     data_dir: Path = Path(".groundwire")
 
     def broker_redis_url(self) -> str:

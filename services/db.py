@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import unquote
 
 from pgvector.psycopg import register_vector
 from psycopg import Connection
@@ -20,6 +21,22 @@ def sqlalchemy_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     raise ValueError(f"not a PostgreSQL URL: {url.split(':', 1)[0]}://…")
+
+
+def scrub_url(text: str, url: str) -> str:
+    """Returns `text` with the database URL's credentials replaced by `***`, however
+    malformed the URL (a driver's error message may quote the whole connection string)."""
+    secrets = {url}
+    rest = url.split("://", 1)[-1]
+    if "@" in rest:
+        userinfo = rest.rsplit("@", 1)[0]
+        secrets.add(userinfo)
+        if ":" in userinfo:
+            password = userinfo.split(":", 1)[1]
+            secrets.update({password, unquote(password)})
+    for secret in sorted((s for s in secrets if len(s) >= 3), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def libpq_url(url: str) -> str:

@@ -102,6 +102,10 @@ def prepare(
                 Failure(doc.id, doc.version, owner, FailureClass.PARSE, f"parse: {error}")
             )
             continue
+        if not body.strip():  # markup with nothing a reader would see: nothing to search
+            why = f"parse: no text: the {doc.content_type} document has no visible text"
+            failures.append(Failure(doc.id, doc.version, owner, FailureClass.PARSE, why))
+            continue
         chunks = chunk_text(body, embedder.tokenizer, doc.chunk_tokens, doc.chunk_overlap)
         works.append(
             DocumentWork(

@@ -16,7 +16,12 @@ from services.access.caller import AccessDenied, Caller
 from services.api.errors import ApiError
 from services.collections.schemas import CollectionCreate, DocumentCounts
 from services.db import Database
-from services.embedding import EmbeddingError, UnknownEmbedder
+from services.embedding import (
+    EmbeddingError,
+    PermanentEmbeddingError,
+    ProviderNotConfigured,
+    UnknownEmbedder,
+)
 from services.models import Collection, Document, Workspace
 from services.runtime import Runtime
 from services.vectors import (
@@ -57,8 +62,14 @@ def create_collection(
         embedder = runtime.embedders.get(body.embedder)
     except UnknownEmbedder as error:
         raise ApiError(422, "unknown_embedder", str(error)) from error
+    except ProviderNotConfigured as error:
+        raise ApiError(422, "provider_not_configured", str(error)) from error
+    except PermanentEmbeddingError as error:  # say, a model the provider does not have
+        raise ApiError(422, "embedder_rejected", str(error)) from error
     except EmbeddingError as error:
-        raise ApiError(503, "embedder_unavailable", str(error)) from error
+        raise ApiError(
+            503, "embedder_unavailable", str(error), headers={"Retry-After": "30"}
+        ) from error
     chunk_tokens = body.chunk_tokens or min(
         embedder.max_input_tokens, embedder.default_chunk_tokens
     )

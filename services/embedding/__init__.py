@@ -8,13 +8,19 @@ from services.embedding.base import (
     TransientEmbeddingError,
     Vectors,
 )
-from services.embedding.registry import EmbedderRegistry, UnknownEmbedder, parse_embedder_spec
+from services.embedding.registry import (
+    EmbedderRegistry,
+    ProviderNotConfigured,
+    UnknownEmbedder,
+    parse_embedder_spec,
+)
 
 __all__ = [
     "Embedder",
     "EmbedderRegistry",
     "EmbeddingError",
     "PermanentEmbeddingError",
+    "ProviderNotConfigured",
     "TokenSpans",
     "TransientEmbeddingError",
     "UnknownEmbedder",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import time
 from collections.abc import Iterator
 from functools import cached_property
@@ -61,21 +62,46 @@ def plan_requests(
         yield range(start, len(token_counts))
 
 
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def describe(error: openai.OpenAIError) -> str:
+    """What went wrong, as callers may see it: the HTTP status and the provider's error code,
+    never its message (a provider's messages quote keys, partly masked, and inputs)."""
+    if isinstance(error, openai.APITimeoutError):
+        return "timed out"
+    if isinstance(error, openai.APIConnectionError):
+        return "could not connect"
+    if isinstance(error, openai.APIStatusError):
+        body = error.body if isinstance(error.body, dict) else {}
+        code = body.get("code") or body.get("type")
+        known = isinstance(code, str) and _ERROR_CODE.fullmatch(code)
+        return f"HTTP {error.status_code}" + (f" ({code})" if known else "")
+    return type(error).__name__
+
+
 def classify(error: openai.OpenAIError) -> EmbeddingError:
     """Maps a client error to a transient or permanent embedding error."""
+    what = describe(error)
     if isinstance(error, openai.RateLimitError):
         body = error.body if isinstance(error.body, dict) else {}
         if body.get("code") == "insufficient_quota" or body.get("type") == "insufficient_quota":
-            return PermanentEmbeddingError(f"provider quota exhausted: {error}")
+            return PermanentEmbeddingError(f"provider quota exhausted: {what}")
         retry_after = error.response.headers.get("retry-after")
-        return TransientEmbeddingError(
-            f"rate limited: {error}", retry_after=float(retry_after) if retry_after else None
-        )
+        return TransientEmbeddingError(f"rate limited: {what}", retry_after=_seconds(retry_after))
     if isinstance(error, openai.APIConnectionError | openai.InternalServerError):
-        return TransientEmbeddingError(f"provider unavailable: {error}")
+        return TransientEmbeddingError(f"provider unavailable: {what}")
     if isinstance(error, openai.APIStatusError) and error.status_code in (408, 409):
-        return TransientEmbeddingError(f"provider asked to retry: {error}")
-    return PermanentEmbeddingError(f"provider rejected the request: {error}")
+        return TransientEmbeddingError(f"provider asked to retry: {what}")
+    return PermanentEmbeddingError(f"provider rejected the request: {what}")
+
+
+def _seconds(header: str | None) -> float | None:
+    try:
+        value = float(header) if header else None
+    except ValueError:  # an HTTP date, or nonsense
+        return None
+    return value if value is not None and 0 <= value < 86_400 else None
 
 
 class OpenAIEmbedder:

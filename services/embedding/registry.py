@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from services.config import Settings
-from services.embedding.base import Embedder
+from services.embedding.base import Embedder, PermanentEmbeddingError
 from services.embedding.hash import HashEmbedder
 from services.embedding.local import LocalEmbedder
 
@@ -18,6 +18,10 @@ DEFAULT_SPEC = "local"
 
 class UnknownEmbedder(ValueError):
     """The spec names no embedder Groundwire knows."""
+
+
+class ProviderNotConfigured(PermanentEmbeddingError):
+    """The spec names a provider this deployment has no credentials or address for."""
 
 
 def parse_embedder_spec(spec: str) -> tuple[str, str | None]:
@@ -42,6 +46,7 @@ class EmbedderRegistry:
         self.settings = settings
         self._instances: dict[str, Embedder] = {}
         self._lock = threading.Lock()
+        self._building: dict[str, threading.Lock] = {}
 
     def get(self, spec: str, dimensions: int | None = None) -> Embedder:
         """Returns the embedder for `spec`, building it on first use.
@@ -49,7 +54,14 @@ class EmbedderRegistry:
         `dimensions`, when the caller knows them (a collection records its space's), spares a
         provider-backed embedder the request that would discover them.
         """
+        # Building may ask the provider (an unknown model's dimensions): only callers of the
+        # same spec wait for that, never a query of another collection.
+        found = self._instances.get(spec)
+        if found is not None:
+            return found
         with self._lock:
+            building = self._building.setdefault(spec, threading.Lock())
+        with building:
             if spec not in self._instances:
                 self._instances[spec] = self._build(spec, dimensions)
             return self._instances[spec]
@@ -71,6 +83,11 @@ class EmbedderRegistry:
                 documents_per_task=settings.ingest_batch_documents,
             )
         assert model is not None
+        if settings.openai_api_key is None and settings.openai_base_url is None:
+            raise ProviderNotConfigured(
+                f"{spec!r} needs a provider: set OPENAI_API_KEY (or OPENAI_BASE_URL for an"
+                " OpenAI-compatible server) where Groundwire runs"
+            )
         # Imported here: the `openai` client takes a second to import, and a process that
         # never meets an `openai:` collection (an API on the embedded default) needs none.
         from services.embedding.openai_provider import OpenAIEmbedder

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from services.api.errors import ApiError
 from services.api.validation import json_problem
-from services.embedding import EmbeddingError
+from services.embedding import EmbeddingError, ProviderNotConfigured
 from services.embedding.cl100k import cl100k
 from services.metrics import observe_query
 from services.models import Collection
@@ -57,10 +57,13 @@ def retrieve(
             raise ApiError(422, "invalid_filter", f"filter {problem}")
     try:
         vector = vectors.vector(collection.embedder, question, collection.dimensions)
+    except ProviderNotConfigured as error:
+        raise ApiError(503, "provider_not_configured", str(error)) from error
     except EmbeddingError as error:
         status = 503 if error.transient else 502
         message = f"could not embed the query: {error}"
-        raise ApiError(status, "embedder_unavailable", message) from error
+        retry = {"Retry-After": str(int(error.retry_after or 5))} if error.transient else None
+        raise ApiError(status, "embedder_unavailable", message, headers=retry) from error
     threshold = min_score if min_score is not None else collection.threshold
     try:
         candidates = search(

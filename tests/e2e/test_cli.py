@@ -75,8 +75,8 @@ def test_up_ingest_query_and_clean_stop(
         assert httpx.get(f"{url}/v1/collections", timeout=5).status_code == 401
         docs = tmp_path / "docs"
         (docs / "sub").mkdir(parents=True)
-        (docs / "comets.md").write_text(
-            "# Comets\n\nComets grow glowing tails of gas near the sun.\n"
+        (docs / "comets.md").write_text(  # a title that would retitle the terminal
+            "# Comets\x1b]0;owned\x07\x1b[2J\n\nComets grow glowing tails of gas near the sun.\n"
         )
         (docs / "sub" / "rivers.txt").write_text(
             "Rivers deposit silt in wide deltas where they meet the sea.\n"
@@ -92,6 +92,11 @@ def test_up_ingest_query_and_clean_stop(
         found = groundwire("query", "comets tails gas sun", "-c", "cli-docs", "--url", url, env=env)
         assert found.returncode == 0, found.stderr
         assert "Comets" in found.stdout and "comets.md" in found.stdout
+        assert "\x1b" not in found.stdout and "\x07" not in found.stdout
+        # No --url and no GROUNDWIRE_URL: the CLI finds the instance from its data directory.
+        assert (data / "api-url").read_text().strip() == url
+        found_alone = groundwire("query", "comets tails gas sun", "-c", "cli-docs", env=env)
+        assert found_alone.returncode == 0 and "Comets" in found_alone.stdout, found_alone.stderr
 
         nothing = groundwire(
             "query", "medieval tax ledgers", "-c", "cli-docs", "--url", url, env=env
@@ -136,5 +141,6 @@ def test_up_ingest_query_and_clean_stop(
         up.wait(60)
         log.close()
     assert up.returncode == 0
+    assert not (data / "api-url").exists(), "a stopped instance's URL was left behind"
     _, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, f"orphans left behind: {alive}"

@@ -39,6 +39,7 @@ class Behaviour:
     rate_limit_ratio: float = 0.0  # answer this share of requests with 429 (seeded, repeatable)
     retry_after_s: float = 0.2
     reject_marker: str | None = None
+    reject_message: str = "This request violates the input limits"
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
 
@@ -216,7 +217,7 @@ class FakeOpenAI:
                     fake.state.requests.append(
                         Seen(len(texts), sum(counts), status, texts[0] if texts else "")
                     )
-                    latency, dims = b.latency_s, b.dimensions
+                    latency, dims, reject_message = b.latency_s, b.dimensions, b.reject_message
                 if latency:
                     time.sleep(latency)
                 if status == 429:
@@ -228,7 +229,7 @@ class FakeOpenAI:
                     )
                     return
                 if status == 400:
-                    self._error(400, "This request violates the input limits", "invalid_input")
+                    self._error(400, reject_message, "invalid_input")
                     return
                 data = []
                 for i, text in enumerate(texts):
