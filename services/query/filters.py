@@ -102,8 +102,10 @@ class _Compiler:
             if isinstance(arg, int | float) and not isinstance(arg, bool):
                 return sql.SQL(
                     "(CASE WHEN jsonb_typeof({c} -> {k}) = 'number'"
-                    " THEN ({c} ->> {k})::numeric END {cmp} {v})"
+                    " THEN ({c} ->> {k})::numeric END {cmp} CAST({v} AS numeric))"
                 ).format(c=column, k=bound_key, cmp=comparison, v=self.bind(arg))
+                # numeric on both sides: a float bound would turn the comparison into double
+                # precision, which a stored number of 400 digits overflows (for every row).
             if isinstance(arg, str) and _ISO_DATE.match(arg):
                 return sql.SQL(
                     "(CASE WHEN jsonb_typeof({c} -> {k}) = 'string' THEN {c} ->> {k} END {cmp} {v})"

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.api import wait_finished
+
 
 def raw(api: Any, method: str, path: str, body: Any = None) -> Any:
     """Sends JSON with non-ASCII escaped, as a client may send lone surrogates (\\ud800)."""
@@ -71,3 +73,29 @@ def test_ids_that_are_path_segments_are_refused(api: Any, make_collection: Any) 
                             {"documents": [{"id": bad, "text": "x"}]}))  # fmt: skip
         assert "id" in error["message"]
     assert api.get(f"/v1/collections/{name}").status_code == 200, "the collection is still there"
+
+
+def test_a_huge_number_in_metadata_breaks_no_range_filter(
+    api: Any, make_collection: Any, worker: Any
+) -> None:
+    name = make_collection("hash")
+    huge = "9" * 400  # valid JSON, a valid numeric, far beyond double precision
+    docs = [
+        {"id": "huge", "text": "tide tables", "metadata": {"n": "HUGE"}},
+        {"id": "small", "text": "tide clocks", "metadata": {"n": 3}},
+    ]
+    body = json.dumps({"documents": docs}).replace('"HUGE"', huge)
+    posted = api.post(
+        f"/v1/collections/{name}/documents",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert posted.status_code == 202, posted.text
+    wait_finished(api, posted.json()["batch_id"])
+    for bound, expected in ((2, {"huge", "small"}), (1e308, {"huge"}), (10**30, {"huge"})):
+        answer = api.post(
+            f"/v1/collections/{name}/query",
+            json={"query": "tide", "min_score": -1, "filter": {"n": {"$gte": bound}}},
+        )
+        assert answer.status_code == 200, answer.text
+        assert {r["document_id"] for r in answer.json()["results"]} == expected, bound
