@@ -89,7 +89,7 @@ def retry_documents(
 
 
 @router.post(
-    "/v1/collections/{name}/documents/{document_id}/retry",
+    "/v1/collections/{name}/documents/{document_id:path}/retry",
     status_code=202,
     response_model=AcceptedDocument,
 )
@@ -111,7 +111,7 @@ def retry_document(
     return AcceptedDocument(id=document_id, status=Acceptance.QUEUED, version=retried[0][1])
 
 
-@router.get("/v1/collections/{name}/documents/{document_id}", response_model=DocumentOut)
+@router.get("/v1/collections/{name}/documents/{document_id:path}", response_model=DocumentOut)
 def get_document(
     caller: Reader, collection: CollectionDep, document_id: str, session: SessionDep
 ) -> DocumentOut:
@@ -121,7 +121,7 @@ def get_document(
 
 
 @router.delete(
-    "/v1/collections/{name}/documents/{document_id}", status_code=204, response_class=Response
+    "/v1/collections/{name}/documents/{document_id:path}", status_code=204, response_class=Response
 )
 def delete_document(
     caller: Writer, collection: CollectionDep, document_id: str, session: SessionDep

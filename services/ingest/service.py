@@ -22,6 +22,7 @@ from services.models import BatchItem, Collection, Document, IngestBatch
 from services.statuses import PENDING, Acceptance, DocumentStatus
 
 TEXTS = ARRAY(Text)
+DOT_SEGMENTS = frozenset({".", ".."})
 _REDO = "(d.content_hash <> excluded.content_hash OR d.status = %(failed)s)"
 _RESET = {
     "status": "%(queued)s",
@@ -122,11 +123,12 @@ def validate_documents(documents: list[DocumentIn], settings: Settings) -> None:
                 "metadata_too_large",
                 f"{where}: metadata is over the limit of {settings.max_metadata_bytes} bytes",
             )
-        if doc.id in (".", ".."):
+        if doc.id is not None and DOT_SEGMENTS & set(doc.id.split("/")):
             raise ApiError(
                 422,
                 "invalid_id",
-                f"{where}: id may not be '.' or '..' (URLs cannot carry them as a path segment)",
+                f"{where}: no '/'-separated part of an id may be '.' or '..' (clients and"
+                " proxies normalise them out of URLs, so the id could not be fetched)",
             )
         if doc.id is not None:
             if doc.id in seen:
