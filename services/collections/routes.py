@@ -15,7 +15,9 @@ from services.collections.schemas import (
     CollectionList,
     CollectionOut,
     CollectionUpdate,
+    IngestLimits,
 )
+from services.ingest.schemas import MAX_DOCUMENTS_PER_REQUEST
 
 router = APIRouter(
     prefix="/v1/collections",
@@ -47,12 +49,19 @@ def list_collections(caller: Reader, session: SessionDep) -> CollectionList:
 
 @router.get("/{name}", response_model=CollectionDetail)
 def get_collection(
-    caller: Reader, collection: CollectionDep, session: SessionDep
+    caller: Reader, collection: CollectionDep, session: SessionDep, runtime: RuntimeDep
 ) -> CollectionDetail:
-    """Shows a collection with document counts by status and its chunk count."""
+    """Shows a collection with document counts by status, its chunk count and its limits."""
     counts, chunks = service.collection_counts(session, collection)
     base = CollectionOut.model_validate(collection, from_attributes=True)
-    return CollectionDetail(**base.model_dump(), documents=counts, chunks=chunks)
+    settings = runtime.settings
+    limits = IngestLimits(
+        max_document_bytes=settings.max_document_bytes,
+        max_body_bytes=settings.max_body_bytes,
+        max_metadata_bytes=settings.max_metadata_bytes,
+        max_documents_per_request=MAX_DOCUMENTS_PER_REQUEST,
+    )
+    return CollectionDetail(**base.model_dump(), documents=counts, chunks=chunks, limits=limits)
 
 
 @router.patch("/{name}", response_model=CollectionOut)

@@ -83,11 +83,22 @@ class CollectionOut(BaseModel):
     created_at: datetime
 
 
+class IngestLimits(BaseModel):
+    """What a request to add documents may hold (a 413 names the limit it hit)."""
+
+    max_document_bytes: int = Field(description="GROUNDWIRE_MAX_DOCUMENT_BYTES: one text")
+    max_body_bytes: int = Field(description="GROUNDWIRE_MAX_BODY_BYTES: one request body")
+    max_metadata_bytes: int = Field(description="GROUNDWIRE_MAX_METADATA_BYTES: one metadata")
+    max_documents_per_request: int
+
+
 class CollectionDetail(CollectionOut):
-    """A collection with its document counts by status and its chunk count."""
+    """A collection with its document counts by status, its chunk count, and what a request
+    to add documents to it may hold."""
 
     documents: DocumentCounts
     chunks: int
+    limits: IngestLimits
 
 
 class CollectionList(BaseModel):

@@ -12,6 +12,8 @@ from services.access.schemas import Principal
 from services.api.validation import StorableText
 from services.statuses import Acceptance, DocumentStatus, FailureClass
 
+MAX_DOCUMENTS_PER_REQUEST = 1000
+
 
 class DocumentIn(BaseModel):
     """One document to ingest; `id` defaults to a generated one."""
@@ -38,7 +40,7 @@ class IngestRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    documents: list[DocumentIn] = Field(min_length=1, max_length=1000)
+    documents: list[DocumentIn] = Field(min_length=1, max_length=MAX_DOCUMENTS_PER_REQUEST)
 
 
 class AcceptedDocument(BaseModel):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.config import Settings
 
-def test_create_list_show_delete(api: Any) -> None:
+
+def test_create_list_show_delete(api: Any, settings: Settings) -> None:
     created = api.post("/v1/collections", json={"name": "api-coll-1", "embedder": "hash"})
     assert created.status_code == 201, created.text
     body = created.json()
@@ -22,6 +24,12 @@ def test_create_list_show_delete(api: Any) -> None:
     detail = api.get("/v1/collections/api-coll-1").json()
     assert detail["documents"] == {"queued": 0, "processing": 0, "done": 0, "failed": 0}
     assert detail["chunks"] == 0
+    assert detail["limits"] == {  # what a 413 on this collection's documents hit
+        "max_document_bytes": settings.max_document_bytes,
+        "max_body_bytes": settings.max_body_bytes,
+        "max_metadata_bytes": settings.max_metadata_bytes,
+        "max_documents_per_request": 1000,
+    }
 
     for name in ("api-coll-1", "api-coll-2"):
         assert api.delete(f"/v1/collections/{name}").status_code == 204
