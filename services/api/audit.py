@@ -9,6 +9,7 @@ data and are not recorded (a flood of them must not fill the table); the API log
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import anyio
@@ -75,7 +76,7 @@ class AuditTrail:
                     "key_name": caller.key_name,
                     "method": scope["method"],
                     "path": path,
-                    "action": f"{scope['method']} {getattr(route, 'path', path)}",
+                    "action": f"{scope['method']} {_template(getattr(route, 'path', path))}",
                     "collection": params.get("name"),
                     "document_ids": documents,
                     "status": status,
@@ -83,3 +84,11 @@ class AuditTrail:
                 }
                 database = scope["app"].state.runtime.database
                 await anyio.to_thread.run_sync(_record, database, entry)
+
+
+_CONVERTER = re.compile(r"\{(\w+):\w+\}")
+
+
+def _template(path: str) -> str:
+    """A route's path as its parameters name it (`{document_id}`, not `{document_id:path}`)."""
+    return _CONVERTER.sub(r"{\1}", path)
