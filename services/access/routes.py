@@ -18,7 +18,9 @@ from services.access.schemas import (
 from services.api.deps import Admin, ServerAdmin, SessionDep
 from services.api.errors import error_responses
 
-router = APIRouter(tags=["access"], responses=error_responses(400, 401, 403, 404, 409, 422))
+router = APIRouter(
+    tags=["access"], responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503)
+)
 
 
 @router.post("/v1/keys", status_code=201, response_model=KeyCreated)

@@ -13,7 +13,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -63,7 +64,17 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_caller(request: Request, session: SessionDep, runtime: RuntimeDep) -> Caller:
+# Declares the scheme in the OpenAPI spec (and Swagger UI's Authorize button); the header is
+# read below, so a missing one gets Groundwire's own 401, not FastAPI's 403.
+_BEARER = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer gw_…`")
+
+
+def get_caller(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+) -> Caller:
     """Resolves the request's key to its caller, or answers 401 with a Bearer challenge."""
     try:
         caller = authenticate(

@@ -10,11 +10,11 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from services.api.deps import RuntimeDep, ServerAdmin
-from services.api.errors import ErrorDetail
+from services.api.errors import ErrorDetail, error_responses
 from services.api.system_metrics import exposition
 from services.runtime import Runtime
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=error_responses(413))
 
 
 class Health(BaseModel):

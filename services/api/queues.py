@@ -13,7 +13,7 @@ from services.broker import Broker
 from services.models import Document
 from services.statuses import PENDING, DocumentStatus
 
-router = APIRouter(tags=["operations"], responses=error_responses(401, 403, 503))
+router = APIRouter(tags=["operations"], responses=error_responses(401, 403, 404, 413, 503))
 
 # The document status that waits on each stage.
 STAGE_STATUS = {"ingest": DocumentStatus.QUEUED, "embed": DocumentStatus.PROCESSING}

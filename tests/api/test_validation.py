@@ -183,3 +183,9 @@ def test_pathological_json_and_metadata_are_4xx(api: Any, make_collection: Any) 
     assert error_of(post_docs(api, name, [{"text": "\ud800 lone"}]), 422)["code"] == "invalid_text"
     listed = api.get(f"/v1/collections/{name}").json()
     assert sum(listed["documents"].values()) == 0, "nothing half-written remains"
+
+
+def test_a_method_not_allowed_says_which_are(anonymous: Any) -> None:
+    response = anonymous.delete("/healthz")
+    assert response.status_code == 405 and response.headers["allow"] == "GET"
+    assert response.json()["error"]["code"]
