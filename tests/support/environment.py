@@ -25,6 +25,7 @@ class Harness:
     faults_scale: int
     faults_report: str | None  # a JSON lines file for fault scenario figures
     analytics_beir: str | None  # a BEIR folder for the analytics test's documents
+    schemathesis_examples: int  # fuzzed cases per operation in the conformance run
 
 
 @lru_cache(maxsize=1)
@@ -40,6 +41,7 @@ def harness() -> Harness:
         faults_scale=int(os.environ.get("GROUNDWIRE_FAULTS_SCALE", "1")),
         faults_report=os.environ.get("GROUNDWIRE_FAULTS_REPORT"),
         analytics_beir=os.environ.get("GROUNDWIRE_ANALYTICS_BEIR"),
+        schemathesis_examples=int(os.environ.get("GROUNDWIRE_SCHEMATHESIS_EXAMPLES", "15")),
     )
     read = {name for names in Settings.variables().values() for name in names}
     for name in list(os.environ):
