@@ -52,8 +52,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         raise ValueError("task_retry_backoff_max_s must stay below processing_lease_s")
     if not settings.task_soft_time_limit_s < settings.task_time_limit_s:
         raise ValueError("task_soft_time_limit_s must stay below task_time_limit_s")
-    if settings.task_time_limit_s >= settings.visibility_timeout_s:
-        raise ValueError("task_time_limit_s must stay below visibility_timeout_s")
     return {
         "broker_url": broker_url(settings.broker_redis_url()),
         "broker_connection_retry_on_startup": True,

@@ -86,7 +86,11 @@ def test_hash_embedder_words_are_what_the_regular_expression_finds() -> None:
 
 
 def test_each_embedder_declares_its_policy() -> None:
-    settings = Settings(ingest_batch_documents=7, openai_ingest_batch_documents=300)
+    settings = Settings(
+        ingest_batch_documents=7,
+        openai_ingest_batch_documents=300,
+        openai_base_url="http://127.0.0.1:9/v1",  # configured; never called here
+    )
     embedders = EmbedderRegistry(settings)
     local, hashed = embedders.get("local"), embedders.get("hash")
     provider = embedders.get("openai:text-embedding-3-small")
