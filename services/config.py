@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -103,6 +103,14 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     url: str | None = None  # the API's URL; else the one `groundwire up` wrote in data_dir
     data_dir: Path = Path(".groundwire")
+
+    @field_validator(
+        "database_url", "redis_url", "openai_api_key", "openai_base_url", "url", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """`VAR=` (as compose writes `${VAR:-}`) means unset, not an empty URL or key."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     def broker_redis_url(self) -> str:
         """Returns the Redis URL of the broker: the configured one, else a local server's."""
