@@ -62,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
         "--workspace", default=None, help="only this workspace's rows (default: every one)"
     )
 
+    psql = analytics_sub.add_parser(
+        "psql",
+        help="psql on the embedded database as an analyst role (after `analytics grant`)",
+    )
+    psql.add_argument("role", help="the role to connect as, e.g. one `analytics grant` made")
+    psql.add_argument("psql_args", nargs=argparse.REMAINDER, help="passed to psql, e.g. -c SQL")
+
     ingest = sub.add_parser("ingest", help="ingest text and Markdown files or folders")
     ingest.add_argument("paths", nargs="+", type=Path)
     ingest.add_argument("--collection", "-c", default="default")
@@ -236,10 +243,25 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "analytics":
         from groundwire.analytics import UnknownWorkspace, grant
+        from groundwire.embedded import embedded_database_url, psql_binary
 
-        url = Settings().database_url
+        settings = Settings()
+        if args.analytics_command == "psql":
+            if settings.database_url:
+                raise SystemExit(
+                    "DATABASE_URL is set: connect with your own SQL client (psql, DBeaver …)"
+                    " to that server as the analyst role"
+                )
+            found = embedded_database_url(settings.data_dir, user=args.role)
+            if found is None:
+                raise SystemExit(f"no embedded database is running under {settings.data_dir}")
+            target = found + "&options=-csearch_path%3Danalytics"
+            os.execv(psql_binary(), ["psql", target, *args.psql_args])
+        url = settings.database_url or embedded_database_url(settings.data_dir)
         if not url:
-            raise SystemExit("DATABASE_URL is not set")
+            raise SystemExit(
+                f"DATABASE_URL is not set and no embedded database runs under {settings.data_dir}"
+            )
         password = os.environ.get(args.password_env) if args.password_env else None
         try:
             grant(url, args.role, create=args.create, password=password, workspace=args.workspace)

