@@ -214,15 +214,9 @@ def _run(args: argparse.Namespace) -> int:
 
         return up(args.host, args.port, args.data_dir, args.concurrency)
     if args.command == "api":
-        import uvicorn
+        from services.serve import serve
 
-        uvicorn.run(
-            "services.app:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-        )
+        serve(Settings(), args.host, args.port, args.workers)
         return 0
     if args.command == "worker":
         from groundwire.supervisor import worker_command

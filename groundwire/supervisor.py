@@ -51,10 +51,7 @@ def beat_command(schedule: Path) -> list[str]:
 
 def api_command(host: str, port: int) -> list[str]:
     """Returns the command line of the API server."""
-    return [
-        sys.executable, "-m", "uvicorn", "services.app:create_app", "--factory",
-        "--host", host, "--port", str(port),
-    ]  # fmt: skip
+    return [sys.executable, "-m", "services.serve", "--host", host, "--port", str(port)]
 
 
 def admin_key(settings: Settings, data_dir: Path) -> str:

@@ -1,4 +1,5 @@
-"""The HTTP application: routers, error handling, body limits, and the runtime they share."""
+"""The HTTP application: routers, error handling, the Host check, body and load limits, and the
+runtime they share."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from services.access.routes import router as access_router
@@ -13,7 +15,9 @@ from services.api.audit import AuditTrail
 from services.api.docs import install_docs
 from services.api.errors import install_error_handlers
 from services.api.health import router as health_router
+from services.api.hosts import AllowedHosts
 from services.api.limits import BodySizeLimit
+from services.api.overload import PROBE_RESERVE, InFlightLimit
 from services.api.queues import router as queues_router
 from services.api.ratelimit import RateLimiter
 from services.collections.routes import router as collections_router
@@ -26,11 +30,12 @@ from services.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, bound_host: str | None = None) -> FastAPI:
     """Builds the Groundwire API for `settings` (read from the environment when not given).
 
     The lifespan builds the runtime (database, embedders, broker) once and releases it at
-    shutdown; handlers reach it through `services.api.deps`.
+    shutdown; handlers reach it through `services.api.deps`. `bound_host`, the address the
+    server listens on, is a Host the API answers to (see services/api/hosts.py).
     """
     settings = settings if settings is not None else Settings()
 
@@ -40,6 +45,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runtime = runtime
         app.state.query_vectors = QueryVectorCache(runtime.embedders)
         app.state.rate_limiter = RateLimiter(settings.broker_redis_url())
+        # A thread for every request let in (sync handlers run on threads): a health probe
+        # never waits behind admitted requests for one.
+        threads = anyio.to_thread.current_default_thread_limiter()
+        threads.total_tokens = max(
+            threads.total_tokens, settings.max_inflight_requests + PROBE_RESERVE
+        )
         if settings.admin_key is None:
             log.warning("GROUNDWIRE_ADMIN_KEY is not set: only workspace keys are accepted")
         try:
@@ -58,8 +69,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_docs(app)
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    # The last added runs first: the Host check, then the body read whole under its limits,
+    # then the count of requests in progress, then the audit trail.
     app.add_middleware(AuditTrail)
+    app.add_middleware(InFlightLimit, limit=settings.max_inflight_requests)
+    app.add_middleware(
+        BodySizeLimit, limit=settings.max_body_bytes, budget=settings.max_inflight_body_bytes
+    )
+    app.add_middleware(AllowedHosts, allowed=settings.allowed_hosts, bound_host=bound_host)
     routers = (
         health_router,
         access_router,

@@ -99,6 +99,28 @@ class Settings(BaseSettings):
     rate_limit_ingest_per_minute: int | None = 300
     workspace_collection_quota: int = 1000
 
+    # The HTTP server (services/serve.py). Host names a request may carry besides loopback
+    # (localhost, 127.0.0.1, [::1]) and the address it reached the server at: comma-separated,
+    # `.example.com` takes its subdomains too, `*` any Host. Any other Host gets 421, so a web
+    # page cannot drive an API bound to loopback through DNS rebinding.
+    allowed_hosts: str = ""
+    # Seconds a request's line and headers may take to arrive. A body must arrive at
+    # body_min_rate bytes a second over every body_timeout_s (else 408 and the connection
+    # closes), and a response must drain to its reader within body_timeout_s of stalling.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    body_min_rate: int = 64 * 1024
+    # Per API process: open connections (past it a new one displaces the one idle or stalled
+    # longest, else it gets 503), requests processed at once (past it 503 with Retry-After at
+    # once; health probes have a reserve of their own), and bytes of bodies over 1 MiB held at
+    # once (a body that would pass it gets 503 before it is read).
+    max_connections: int = 4096
+    max_inflight_requests: int = 32
+    max_inflight_body_bytes: int = 128 * 1024 * 1024
+    # Log records a second per message (bursts of five seconds' worth): a flood of one warning
+    # cannot fill the disk; the next record let through says how many were dropped.
+    log_rate_per_s: float = 20.0
+
     # Clients (the CLI): the key they send, else the admin key `groundwire up` wrote here.
     api_key: SecretStr | None = None
     url: str | None = None  # the API's URL; else the one `groundwire up` wrote in data_dir

@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from services.app import create_app
@@ -32,6 +33,7 @@ def test_an_openai_collection_without_a_provider_is_refused_at_creation(
         assert api.get("/v1/collections/no-provider").status_code == 404
 
 
+@pytest.mark.slow  # waits on a 3 s provider
 def test_a_slow_provider_probe_holds_up_no_other_collection(
     api: Any, fake_openai: Any, make_collection: Any
 ) -> None:

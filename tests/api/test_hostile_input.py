@@ -118,6 +118,7 @@ ODD_IDS = [
 ]
 
 
+@pytest.mark.slow  # a second each
 @pytest.mark.parametrize("encode_slash", [True, False], ids=["%2F", "raw-slash"])
 def test_every_endpoint_reaches_ids_with_url_characters(
     api: Any, make_collection: Any, encode_slash: bool

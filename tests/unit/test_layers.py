@@ -25,6 +25,7 @@ KERNEL = (
 )
 API = (
     "services.app",
+    "services.serve",
     "services.api",
     "services.access",
     "services.collections",
