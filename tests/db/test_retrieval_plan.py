@@ -15,6 +15,7 @@ from services.query.filters import compile_filter
 from services.query.retrieval import search_sql
 from services.runtime import Runtime
 from services.vectors import hnsw_index_name, text_index_name
+from tests.support.waiting import wait_for
 from workers import pipeline
 
 
@@ -97,13 +98,20 @@ def test_keyword_search_uses_the_gin_index(
             {"c": collection.id},
         ).all()
     items = [(int(i), int(v)) for i, v in ids]
-    pipeline.process_now(runtime, items)  # a worker of another test may take some first
-    with db.scope() as session:
-        done = session.execute(
-            sql_text("SELECT count(*) FROM documents WHERE collection_id = :c AND status = 'done'"),
-            {"c": collection.id},
-        ).scalar_one()
-    assert done == len(ids)
+    # A worker another test started may take some over; then it finishes them.
+    pipeline.process_now(runtime, items)
+
+    def all_done() -> bool:
+        with db.scope() as session:
+            done = session.execute(
+                sql_text(
+                    "SELECT count(*) FROM documents WHERE collection_id = :c AND status = 'done'"
+                ),
+                {"c": collection.id},
+            ).scalar_one()
+        return int(done) == len(ids)
+
+    wait_for(all_done, timeout=60)
     with db.scope() as session:
         session.execute(sql_text("ANALYZE chunks"))
     plan = explain(db, collection, "keyword", disabled=("enable_seqscan",))
