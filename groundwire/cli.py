@@ -223,7 +223,7 @@ def _run(args: argparse.Namespace) -> int:
 
         settings = Settings()
         queues = args.queues or f"{settings.ingest_queue},{settings.embed_queue}"
-        cmd = worker_command(args.concurrency, queues, None)
+        cmd = worker_command(args.concurrency, queues)
         if args.beat:
             cmd.append("-B")
         os.execv(sys.executable, cmd)

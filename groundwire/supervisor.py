@@ -30,15 +30,12 @@ log = logging.getLogger("groundwire.up")
 LOCK_FILE = "up.lock"
 
 
-def worker_command(concurrency: int, queues: str, beat_schedule: Path | None) -> list[str]:
-    """Returns the command line of a Celery worker (with the sweeper's beat when given)."""
-    cmd = [
+def worker_command(concurrency: int, queues: str) -> list[str]:
+    """Returns the command line of a Celery worker (`up` runs the sweeper's beat on its own)."""
+    return [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
         "-Q", queues, "-c", str(concurrency), "--loglevel", "INFO", "-n", "groundwire@%h",
     ]  # fmt: skip
-    if beat_schedule is not None:
-        cmd += ["-B", "--schedule", str(beat_schedule)]
-    return cmd
 
 
 def beat_command(schedule: Path) -> list[str]:
@@ -293,7 +290,7 @@ def up(host: str, port: int, data_dir: Path, concurrency: int) -> int:
         queues = f"{settings.ingest_queue},{settings.embed_queue}"
         supervisor.spawn(
             "worker",
-            worker_command(concurrency, queues, None),
+            worker_command(concurrency, queues),
             worker_env,
             before_restart=_redeliver(worker_env) if not settings.redis_url else None,
         )

@@ -29,14 +29,5 @@ class PlainText:
         self._stream.write(strip_controls(text))
         return len(text)
 
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def isatty(self) -> bool:
-        return self._stream.isatty()
-
-    def fileno(self) -> int:
-        return self._stream.fileno()
-
-    def __getattr__(self, name: str) -> object:  # encoding, errors, buffer …
+    def __getattr__(self, name: str) -> object:  # flush, isatty, encoding, buffer …
         return getattr(self._stream, name)

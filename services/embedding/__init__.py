@@ -4,13 +4,13 @@ from services.embedding.base import (
     Embedder,
     EmbeddingError,
     PermanentEmbeddingError,
+    ProviderNotConfigured,
     TokenSpans,
     TransientEmbeddingError,
     Vectors,
 )
 from services.embedding.registry import (
     EmbedderRegistry,
-    ProviderNotConfigured,
     UnknownEmbedder,
     parse_embedder_spec,
 )

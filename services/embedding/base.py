@@ -75,6 +75,10 @@ class PermanentEmbeddingError(EmbeddingError):
     """A failure that retrying will not fix: a rejected input, bad credentials, no quota."""
 
 
+class ProviderNotConfigured(PermanentEmbeddingError):
+    """The spec names a provider this deployment has no credentials or address for."""
+
+
 def normalise(matrix: Vectors) -> Vectors:
     """Returns `matrix` with each row scaled to unit L2 length (zero rows stay zero)."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)

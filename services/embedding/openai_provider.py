@@ -26,6 +26,7 @@ from services.config import Settings
 from services.embedding.base import (
     EmbeddingError,
     PermanentEmbeddingError,
+    ProviderNotConfigured,
     TokenSpans,
     TransientEmbeddingError,
     Vectors,
@@ -118,6 +119,11 @@ class OpenAIEmbedder:
         client: openai.OpenAI | None = None,
         dimensions: int | None = None,
     ):
+        if client is None and settings.openai_api_key is None and settings.openai_base_url is None:
+            raise ProviderNotConfigured(
+                f"'openai:{model}' needs a provider: set OPENAI_API_KEY (or OPENAI_BASE_URL for"
+                " an OpenAI-compatible server) where Groundwire runs"
+            )
         self.model = model
         self.settings = settings
         self.spec = f"openai:{model}"
@@ -139,9 +145,7 @@ class OpenAIEmbedder:
         """The `openai` client, built from settings unless one was injected."""
         if self._client is not None:
             return self._client
-        key = self.settings.openai_api_key
-        if key is None and self.settings.openai_base_url is None:
-            raise PermanentEmbeddingError("OPENAI_API_KEY is not set")
+        key = self.settings.openai_api_key  # one of the two is set: see __init__
         return openai.OpenAI(
             api_key=key.get_secret_value() if key else "unused",
             base_url=self.settings.openai_base_url,

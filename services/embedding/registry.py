@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from services.config import Settings
-from services.embedding.base import Embedder, PermanentEmbeddingError
+from services.embedding.base import Embedder
 from services.embedding.hash import HashEmbedder
 from services.embedding.local import LocalEmbedder
 
@@ -18,10 +18,6 @@ DEFAULT_SPEC = "local"
 
 class UnknownEmbedder(ValueError):
     """The spec names no embedder Groundwire knows."""
-
-
-class ProviderNotConfigured(PermanentEmbeddingError):
-    """The spec names a provider this deployment has no credentials or address for."""
 
 
 def parse_embedder_spec(spec: str) -> tuple[str, str | None]:
@@ -83,11 +79,6 @@ class EmbedderRegistry:
                 documents_per_task=settings.ingest_batch_documents,
             )
         assert model is not None
-        if settings.openai_api_key is None and settings.openai_base_url is None:
-            raise ProviderNotConfigured(
-                f"{spec!r} needs a provider: set OPENAI_API_KEY (or OPENAI_BASE_URL for an"
-                " OpenAI-compatible server) where Groundwire runs"
-            )
         # Imported here: the `openai` client takes a second to import, and a process that
         # never meets an `openai:` collection (an API on the embedded default) needs none.
         from services.embedding.openai_provider import OpenAIEmbedder

@@ -53,6 +53,15 @@ class Up:
         except httpx.HTTPError:
             return False
 
+    def post_one(self, client: httpx.Client, collection: str, doc_id: str, text: str) -> None:
+        """Creates a hash collection and posts one document to it."""
+        made = client.post("/v1/collections", json={"name": collection, "embedder": "hash"})
+        assert made.is_success, made.text
+        posted = client.post(f"/v1/collections/{collection}/documents", json={"documents": [
+            {"id": doc_id, "text": text}
+        ]})  # fmt: skip
+        assert posted.status_code == 202, posted.text
+
     def client(self) -> httpx.Client:
         key = (self.data / "admin-key").read_text().strip()
         return httpx.Client(
@@ -102,11 +111,7 @@ def test_a_second_up_on_the_same_data_dir_is_refused(up: Up, tmp_path: Path) -> 
     assert f"pid {up.process.pid}" in said and "another groundwire up" in said, said
     assert socket.exists(), "the running instance's Redis socket was removed"
     with up.client() as client:
-        assert client.post("/v1/collections", json={"name": "c", "embedder": "hash"}).is_success
-        posted = client.post("/v1/collections/c/documents", json={"documents": [
-            {"id": "after", "text": "still flowing after the refused second start"}
-        ]})  # fmt: skip
-        assert posted.status_code == 202
+        up.post_one(client, "c", "after", "still flowing after the refused second start")
         wait_for(
             lambda: client.get("/v1/collections/c/documents/after").json()["status"] == "done",
             timeout=30,
@@ -150,11 +155,7 @@ def test_killing_any_child_during_an_ingest_heals(up: Up) -> None:
 def test_analysts_reach_the_embedded_database(up: Up) -> None:
     env = {**os.environ, "GROUNDWIRE_DATA_DIR": str(up.data)}
     with up.client() as client:
-        assert client.post("/v1/collections", json={"name": "sql", "embedder": "hash"}).is_success
-        posted = client.post("/v1/collections/sql/documents", json={"documents": [
-            {"id": "counted", "text": "one document for the analysts to count"}
-        ]})  # fmt: skip
-        assert posted.status_code == 202
+        up.post_one(client, "sql", "counted", "one document for the analysts to count")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
