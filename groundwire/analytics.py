@@ -12,6 +12,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from groundwire.embedded_access import ANALYSTS_ROLE
 from services.db import libpq_url
 
 SCHEMA = "analytics"
@@ -53,13 +54,24 @@ def grant(
     workspace: str | None = None,
 ) -> None:
     """Grants `role` read access to the analytics views (creating the role first if asked):
-    to the rows of `workspace` only, or of every workspace when none is named. In one
-    transaction."""
+    to the rows of `workspace` only, or of every workspace when none is named. A `password`
+    is set on the role, new or not. In one transaction."""
     with psycopg.connect(libpq_url(database_url)) as conn:
-        if create:
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
-            if exists is None:
-                conn.execute(create_role_statement(role, password))
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+        if create and exists is None:
+            conn.execute(create_role_statement(role, password))
+        elif password is not None:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(password)
+                )
+            )
+        analysts = conn.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", [ANALYSTS_ROLE]
+        ).fetchone()
+        if analysts is not None:  # the embedded server lets this group in over loopback TCP
+            member = sql.SQL("GRANT {} TO {}")
+            conn.execute(member.format(sql.Identifier(ANALYSTS_ROLE), sql.Identifier(role)))
         workspace_id = None
         if workspace is not None:
             row = conn.execute("SELECT id FROM workspaces WHERE name = %s", [workspace]).fetchone()

@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     grant.add_argument(
         "--password-env",
         default=None,
-        help="with --create: the environment variable holding the role's password",
+        help="the environment variable holding the role's password (set on a new or existing"
+        " role; needed to connect over TCP)",
     )
     grant.add_argument(
         "--workspace", default=None, help="only this workspace's rows (default: every one)"
@@ -238,6 +239,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "analytics":
         from groundwire.analytics import UnknownWorkspace, grant
         from groundwire.embedded import embedded_database_url, psql_binary
+        from groundwire.embedded_access import SERVICE_ROLE
 
         settings = Settings()
         if args.analytics_command == "psql":
@@ -251,12 +253,16 @@ def _run(args: argparse.Namespace) -> int:
                 raise SystemExit(f"no embedded database is running under {settings.data_dir}")
             target = found + "&options=-csearch_path%3Danalytics"
             os.execv(psql_binary(), ["psql", target, *args.psql_args])
-        url = settings.database_url or embedded_database_url(settings.data_dir)
+        url = settings.database_url or embedded_database_url(settings.data_dir, user=SERVICE_ROLE)
         if not url:
             raise SystemExit(
                 f"DATABASE_URL is not set and no embedded database runs under {settings.data_dir}"
             )
-        password = os.environ.get(args.password_env) if args.password_env else None
+        password = None
+        if args.password_env:
+            password = os.environ.get(args.password_env)
+            if not password:
+                raise SystemExit(f"{args.password_env} is not set (it should hold the password)")
         try:
             grant(url, args.role, create=args.create, password=password, workspace=args.workspace)
         except UnknownWorkspace as error:

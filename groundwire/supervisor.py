@@ -21,7 +21,13 @@ from typing import TextIO
 
 from groundwire import migrate
 from groundwire.client import ADMIN_KEY_FILE, API_URL_FILE
-from groundwire.embedded import private_directory, shared_buffers_mb, start_postgres, start_redis
+from groundwire.embedded import (
+    DATABASE,
+    private_directory,
+    shared_buffers_mb,
+    start_postgres,
+    start_redis,
+)
 from services.access.secrets import new_secret
 from services.broker import Broker
 from services.config import Settings
@@ -258,10 +264,18 @@ def up(host: str, port: int, data_dir: Path, concurrency: int) -> int:
     try:
         database_url = settings.database_url
         if not database_url:
-            postgres = start_postgres(data_dir, shared_buffers=shared_buffers_mb())
+            postgres = start_postgres(
+                data_dir, shared_buffers=shared_buffers_mb(), analyst_port=settings.analytics_port
+            )
             supervisor.cleanups.append(postgres.stop)
             database_url = postgres.url
             log.info("embedded PostgreSQL ready (data in %s)", data_dir / "postgres")
+            if settings.analytics_port is not None:
+                log.info(
+                    "analysts connect to postgresql://ROLE@127.0.0.1:%d/%s with their password",
+                    settings.analytics_port,
+                    DATABASE,
+                )
         redis_url = settings.redis_url
         if not redis_url:
             server = start_redis(data_dir)

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # services/metrics.py); unset serves none.
     worker_metrics_port: int | None = None
     worker_metrics_host: str = "127.0.0.1"  # the endpoint has no key: loopback unless told
+    # The embedded PostgreSQL also listens on 127.0.0.1 at this port, for analysts' roles with
+    # a password (see groundwire/embedded_access.py); unset, it takes no TCP connections.
+    analytics_port: int | None = Field(default=None, ge=1, le=65535)
     sweep_interval_s: float = 30.0
     queued_grace_s: float = 120.0
     processing_lease_s: float = 900.0

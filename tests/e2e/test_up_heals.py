@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import psycopg
 import pytest
 
 from tests.support.processes import free_port
@@ -33,6 +34,7 @@ class Up:
     url: str
     data: Path
     log: Path
+    analytics_port: int
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -69,13 +71,18 @@ class Up:
         )
 
 
-def start_up(data: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_up(
+    data: Path, port: int, log: Path, analytics_port: int | None = None
+) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable, "-m", "groundwire.cli", "up",
         "--port", str(port), "--data-dir", str(data), "--concurrency", "1",
     ]  # fmt: skip
+    env = dict(os.environ)
+    if analytics_port is not None:
+        env["GROUNDWIRE_ANALYTICS_PORT"] = str(analytics_port)
     with log.open("ab") as out:
-        return subprocess.Popen(cmd, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 @pytest.fixture
@@ -83,8 +90,9 @@ def up(tmp_path: Path) -> Iterator[Up]:
     port = free_port()
     data = tmp_path / "data"
     log = tmp_path / "up.log"
-    process = start_up(data, port, log)
-    handle = Up(process, f"http://127.0.0.1:{port}", data, log)
+    analytics_port = free_port()
+    process = start_up(data, port, log, analytics_port)
+    handle = Up(process, f"http://127.0.0.1:{port}", data, log, analytics_port)
     try:
         wait_for(lambda: "Groundwire is up" in handle.output(), timeout=120, interval=0.05)
         yield handle
@@ -170,3 +178,19 @@ def test_analysts_reach_the_embedded_database(up: Up) -> None:
     assert counted.stdout.strip() == "1"  # the analytics schema is its search path
     refused = cli("psql", "analyst", "-At", "-c", "SELECT count(*) FROM public.api_keys")
     assert refused.returncode != 0 and "permission denied" in refused.stderr
+
+    # Over loopback TCP (GROUNDWIRE_ANALYTICS_PORT), with the password the grant set.
+    env["ANALYST_PASSWORD"] = "a long analyst password"
+    reset = cli("grant", "analyst", "--password-env", "ANALYST_PASSWORD")
+    assert reset.returncode == 0, reset.stderr
+    assert "a long analyst password" not in reset.stdout + reset.stderr
+    assert f"127.0.0.1:{up.analytics_port}/groundwire" in up.output()
+    where = f"host=127.0.0.1 port={up.analytics_port} dbname=groundwire connect_timeout=5"
+    with psycopg.connect(where, user="analyst", password=env["ANALYST_PASSWORD"]) as conn:
+        row = conn.execute("SELECT count(*) FROM analytics.documents").fetchone()
+        assert row == (1,)
+    for user in ("postgres", "groundwire"):
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(where, user=user, password="").close()
+    unset = cli("grant", "analyst", "--password-env", "NO_SUCH_VARIABLE")
+    assert unset.returncode != 0 and "NO_SUCH_VARIABLE is not set" in unset.stderr
