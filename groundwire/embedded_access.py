@@ -70,11 +70,11 @@ def ensure_roles(conn: psycopg.Connection[tuple[object, ...]]) -> None:
 # tables, views, sequences not owned by a column, functions and types, but nothing that
 # belongs to an extension (pgvector's types stay the superuser's). Run on every start: once
 # everything is the service's, it finds nothing to do.
-_HAND_OVER = """
+_HAND_OVER = sql.SQL("""
 DO $$
 DECLARE
     r record;
-    service CONSTANT text := 'groundwire';
+    service CONSTANT text := {service};
     superuser CONSTANT oid := 10;  -- the bootstrap superuser initdb made
 BEGIN
     FOR r IN SELECT n.nspname FROM pg_namespace n
@@ -83,7 +83,7 @@ BEGIN
     LOOP
         EXECUTE format('ALTER SCHEMA %I OWNER TO %I', r.nspname, service);
     END LOOP;
-    FOR r IN SELECT c.oid::regclass AS name, c.relkind FROM pg_class c
+    FOR r IN SELECT c.oid::regclass AS name FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE c.relowner = superuser AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
                AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
@@ -93,27 +93,24 @@ BEGIN
     LOOP
         EXECUTE format('ALTER TABLE %s OWNER TO %I', r.name, service);
     END LOOP;
-    FOR r IN SELECT p.oid::regprocedure AS name FROM pg_proc p
-             JOIN pg_namespace n ON n.oid = p.pronamespace
-             WHERE p.proowner = superuser
-               AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
-               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
-                               AND d.objid = p.oid AND d.deptype = 'e')
+    FOR r IN SELECT o.kind, o.name FROM (
+                 SELECT 'ROUTINE' AS kind, p.oid::regprocedure::text AS name, p.oid,
+                        'pg_proc'::regclass AS catalog, p.pronamespace AS namespace
+                 FROM pg_proc p WHERE p.proowner = superuser
+                 UNION ALL
+                 SELECT 'TYPE', t.oid::regtype::text, t.oid, 'pg_type'::regclass, t.typnamespace
+                 FROM pg_type t WHERE t.typowner = superuser AND t.typtype IN ('e', 'd', 'r', 'm')
+             ) o
+             JOIN pg_namespace n ON n.oid = o.namespace
+             WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = o.catalog
+                               AND d.objid = o.oid AND d.deptype = 'e')
     LOOP
-        EXECUTE format('ALTER ROUTINE %s OWNER TO %I', r.name, service);
-    END LOOP;
-    FOR r IN SELECT t.oid::regtype AS name FROM pg_type t
-             JOIN pg_namespace n ON n.oid = t.typnamespace
-             WHERE t.typowner = superuser AND t.typtype IN ('e', 'd', 'r', 'm')
-               AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
-               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
-                               AND d.objid = t.oid AND d.deptype = 'e')
-    LOOP
-        EXECUTE format('ALTER TYPE %s OWNER TO %I', r.name, service);
+        EXECUTE format('ALTER %s %s OWNER TO %I', r.kind, r.name, service);
     END LOOP;
 END
 $$
-"""
+""")
 
 
 def hand_over(conn: psycopg.Connection[tuple[object, ...]]) -> None:
@@ -126,7 +123,7 @@ def hand_over(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         )
     )
     conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    conn.execute(_HAND_OVER)
+    conn.execute(_HAND_OVER.format(service=sql.Literal(SERVICE_ROLE)))
     if not _has_analytics(conn):
         return
     analysts = conn.execute(
