@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.api.deps import CollectionDep, Reader, RuntimeDep, SessionDep, Writer
 from services.api.errors import ApiError, error_responses
+from services.api.json_body import json_body, json_body_schema
 from services.api.ratelimit import IngestLimit
 from services.ingest import service
 from services.ingest.schemas import (
@@ -27,12 +29,18 @@ router = APIRouter(
 )
 
 
-@router.post("/v1/collections/{name}/documents", status_code=202, response_model=IngestResponse)
+@router.post(
+    "/v1/collections/{name}/documents",
+    status_code=202,
+    response_model=IngestResponse,
+    responses=error_responses(415),
+    openapi_extra=json_body_schema(IngestRequest),
+)
 def ingest_documents(
     caller: Writer,
     _: IngestLimit,
     collection: CollectionDep,
-    body: IngestRequest,
+    body: Annotated[IngestRequest, Depends(json_body(IngestRequest))],
     session: SessionDep,
     runtime: RuntimeDep,
     request: Request,

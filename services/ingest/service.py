@@ -77,6 +77,23 @@ SYNC_CHUNK_ACCESS = (
 )
 
 
+PIPELINE_TEXT_CHARS = 4 * 1024 * 1024
+
+
+def _groups(rows: list[dict[str, Any]], chars: int) -> list[list[dict[str, Any]]]:
+    """`rows` in order, in groups whose texts add up to at most `chars` (or one row)."""
+    groups: list[list[dict[str, Any]]] = []
+    size = chars
+    for row in rows:
+        length = len(row["content"])
+        if size + length > chars:
+            groups.append([])
+            size = 0
+        groups[-1].append(row)
+        size += length
+    return groups
+
+
 @dataclass(frozen=True)
 class Accepted:
     """The outcome of accepting a batch: what to answer and what to enqueue after commit."""
@@ -166,14 +183,17 @@ def accept_documents(
     ]
     # One prepared statement run per document in a pipeline: a multi-row VALUES list would
     # be a new statement for every batch size, built and parsed each time (twice as slow).
+    # A pipeline encodes all its parameters before the server answers, so texts go in groups
+    # of at most PIPELINE_TEXT_CHARS: a large request is not held a second time, encoded.
     result: dict[str, tuple[int, int, bool]] = {}
     with driver_connection(session).cursor() as cursor:
-        cursor.executemany(UPSERT, rows, returning=True)
-        more = True
-        while more:
-            for doc_id, ext, version, fresh in cursor.fetchall():
-                result[ext] = (doc_id, version, fresh)
-            more = bool(cursor.nextset())
+        for group in _groups(rows, PIPELINE_TEXT_CHARS):
+            cursor.executemany(UPSERT, group, returning=True)
+            more = True
+            while more:
+                for doc_id, ext, version, fresh in cursor.fetchall():
+                    result[ext] = (doc_id, version, fresh)
+                more = bool(cursor.nextset())
         untouched = [str(row["external_id"]) for row in rows if row["external_id"] not in result]
         if untouched:
             cursor.execute(UNCHANGED, {"collection": collection.id, "external_ids": untouched})

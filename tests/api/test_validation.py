@@ -189,3 +189,26 @@ def test_a_method_not_allowed_says_which_are(anonymous: Any) -> None:
     response = anonymous.delete("/healthz")
     assert response.status_code == 405 and response.headers["allow"] == "GET"
     assert response.json()["error"]["code"]
+
+
+def test_a_body_that_is_not_json_is_415(api: Any, make_collection: Any) -> None:
+    name = make_collection()
+    response = api.post(
+        f"/v1/collections/{name}/documents",
+        content=b"documents=hello",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert error_of(response, 415)["code"] == "unsupported_media_type"
+    assert api.get(f"/v1/collections/{name}").json()["documents"]["queued"] == 0
+
+
+def test_the_ingest_body_is_described(api: Any) -> None:
+    """The route parses its body itself (services/api/json_body.py); the description still
+    names the model, and the model's own schema is among the components."""
+    spec = api.get("/openapi.json").json()
+    body = spec["paths"]["/v1/collections/{name}/documents"]["post"]["requestBody"]
+    reference = body["content"]["application/json"]["schema"]["$ref"]
+    assert reference == "#/components/schemas/IngestRequest"
+    schemas = spec["components"]["schemas"]
+    assert schemas["IngestRequest"]["required"] == ["documents"]
+    assert "text" in schemas["DocumentIn"]["properties"]
