@@ -22,6 +22,8 @@ from services.api.queues import router as queues_router
 from services.api.ratelimit import RateLimiter
 from services.collections.routes import router as collections_router
 from services.config import Settings
+from services.files.routes import is_file_upload
+from services.files.routes import router as files_router
 from services.ingest.routes import router as ingest_router
 from services.query.routes import router as query_router
 from services.query.vectors import QueryVectorCache
@@ -74,13 +76,17 @@ def create_app(settings: Settings | None = None, bound_host: str | None = None) 
     app.add_middleware(AuditTrail)
     app.add_middleware(InFlightLimit, limit=settings.max_inflight_requests)
     app.add_middleware(
-        BodySizeLimit, limit=settings.max_body_bytes, budget=settings.max_inflight_body_bytes
+        BodySizeLimit,
+        limit=settings.max_body_bytes,
+        budget=settings.max_inflight_body_bytes,
+        streamed=is_file_upload,
     )
     app.add_middleware(AllowedHosts, allowed=settings.allowed_hosts, bound_host=bound_host)
     routers = (
         health_router,
         access_router,
         collections_router,
+        files_router,
         ingest_router,
         query_router,
         queues_router,

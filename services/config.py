@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024 * 1024
     max_document_bytes: int = 8 * 1024 * 1024
     max_metadata_bytes: int = 64 * 1024
+    # An uploaded file (POST /v1/collections/{name}/files): larger ones get 413, none kept.
+    max_file_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    max_upload_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)  # all files of a request
 
     # Workers and broker.
     ingest_queue: str = "ingest"
@@ -70,8 +73,23 @@ class Settings(BaseSettings):
     ingest_batch_characters: int = 8_000_000
     visibility_timeout_s: int = 3600
     task_max_retries: int = 8
-    # Seconds an HTML document may take to parse (in a child process that is then killed).
-    parse_time_limit_s: float = 30.0
+    # Seconds a document may take to parse (in a child process that is then killed), and the
+    # memory that child may map; past either the document fails as `parse`.
+    parse_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "GROUNDWIRE_PARSE_TIMEOUT_S", "GROUNDWIRE_PARSE_TIME_LIMIT_S"
+        ),
+    )
+    parse_memory_bytes: int = Field(default=4 * 1024**3, ge=256 * 1024**2)
+    # Pages of a PDF (or slides, sheets) past which a file fails as `parse`; scanned pages
+    # and images are read by OCR unless `ocr` is off.
+    max_pages: int = Field(default=5000, ge=1)
+    ocr: bool = True
+    # Audio is transcribed through the OpenAI audio API with this model (any OpenAI-compatible
+    # server through OPENAI_BASE_URL), or offline with `local:tiny.en` (the `audio` extra).
+    transcribe_model: str = "whisper-1"
     # Seconds a task may run: past the soft limit its documents fail as `gave_up`; at the hard
     # limit the worker kills it (a redelivery then counts as another attempt).
     task_soft_time_limit_s: float = 900.0

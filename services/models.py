@@ -23,6 +23,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     ForeignKeyConstraint,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -110,6 +111,35 @@ class Collection(Base):
     created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
 
 
+class Original(Base):
+    """An uploaded file's bytes, once per workspace, used by `refs` documents (kept by a
+    trigger, migrations/versions/0013_originals.py)."""
+
+    __tablename__ = "originals"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "sha256", name="originals_workspace_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    sha256: Mapped[bytes] = mapped_column(LargeBinary)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    refs: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+
+
+class OriginalPart(Base):
+    """Up to 1 MiB of an original, in order of `part`."""
+
+    __tablename__ = "original_parts"
+
+    original_id: Mapped[int] = mapped_column(
+        ForeignKey("originals.id", ondelete="CASCADE"), primary_key=True
+    )
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Document(Base):
     """A client document: `version` is its latest accepted text, `indexed_version` the live one."""
 
@@ -125,6 +155,7 @@ class Document(Base):
             postgresql_where=sql_text(f"status IN ({sql_list(list(PENDING))})"),
         ),
         Index("documents_accepted_at", "accepted_at"),
+        Index("documents_original", "original_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -138,6 +169,12 @@ class Document(Base):
     content: Mapped[str] = mapped_column(Text)
     content_type: Mapped[str] = mapped_column(Text, default="text/plain")
     content_hash: Mapped[str] = mapped_column(Text)
+    # An uploaded file's bytes; `content` is then the text parsing took from them, and
+    # `parsed` the title and metadata it found (kept across a byte-identical upload).
+    original_id: Mapped[int | None] = mapped_column(
+        ForeignKey("originals.id", name="documents_original")
+    )
+    parsed: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'"))
     version: Mapped[int] = mapped_column(Integer, default=1)
     indexed_version: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(Text, default=DocumentStatus.QUEUED.value)
@@ -196,6 +233,8 @@ class Chunk(Base):
     tsv: Mapped[Any | None] = mapped_column(TSVECTOR)
     # The document's access list, copied so retrieval checks it inside the index scans.
     access: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    # Where the passage sits in its original: {"page": n}, {"start_seconds", "end_seconds"}.
+    location: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class EmbeddingCacheEntry(Base):

@@ -38,10 +38,10 @@ def runtime() -> Runtime:
 
 
 def parser() -> ParseProcess:
-    """Returns this process's HTML parser child (started on first use, one per process)."""
+    """Returns this process's parser child (started on first use, one per process)."""
     global _parser
     if _parser is None or _parser[0] != os.getpid():  # a forked process starts its own
-        _parser = (os.getpid(), ParseProcess(settings.parse_time_limit_s))
+        _parser = (os.getpid(), ParseProcess(settings.parse_timeout_s, settings.parse_memory_bytes))
     return _parser[1]
 
 

@@ -45,7 +45,9 @@ _CLAIM = text(
     FROM target t, collections c
     WHERE d.id = t.id AND c.id = d.collection_id
     RETURNING d.id, d.version, d.collection_id, d.content, d.content_type, c.embedder,
-              c.dimensions, c.chunk_tokens, c.chunk_overlap, c.language
+              c.dimensions, c.chunk_tokens, c.chunk_overlap, c.language, d.original_id,
+              coalesce(d.metadata->>'filename', d.external_id), d.external_id, c.workspace_id,
+              d.access
     """
 )
 
@@ -105,6 +107,11 @@ class Claimed:
     chunk_tokens: int
     chunk_overlap: int
     language: str
+    original_id: int | None = None  # an uploaded file, parsed from its bytes
+    filename: str = ""
+    external_id: str = ""
+    workspace_id: int = 0
+    access: list[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,38 @@
-"""Parsing HTML in a child process, under a time limit per document.
+"""Parsing HTML and files in a child process, under a time and memory limit per document.
 
-Lexbor is C: a signal cannot interrupt it, and a document that makes it slow (or crash) would
-otherwise hold the worker, and every document batched with it, for as long as it likes. Each
-worker process keeps one child that parses a document at a time; one that is not done within
-the limit is killed, its document fails with `parse`, and the next document gets a new child.
-Plain text and Markdown need no parsing and never leave the process.
+Lexbor, PDFium and the OCR models are C and C++: a signal cannot interrupt them, and a document
+that makes them slow, greedy or crash would otherwise hold the worker, and every document
+batched with it, for as long as it likes. Each worker process keeps one child that parses a
+document at a time, with its address space capped (`memory_bytes`); one that is not done
+within the limit is killed, its document fails with `parse`, and the next document gets a new
+child. Plain text and Markdown sent as text need no parsing and never leave the process.
 
 The protocol on the child's standard input and output: a request is an 8-byte length and that
-many bytes of UTF-8; a reply is a status byte (0: text, 1: an error message), an 8-byte length
-and the UTF-8 bytes.
+many bytes of a JSON header (`{"kind": "html"}` or `{"kind": "file", "content_type",
+"filename", "options"}`), then an 8-byte length and the payload (UTF-8 HTML, or the file's
+bytes); a reply is a status byte (0: a result, 1: an error message), an 8-byte length and
+that many bytes of UTF-8 (the text, or the parsed file as JSON).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import resource
 import select
 import struct
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
 from workers import parsing
+from workers.formats import Options, Parsed, extract
+from workers.formats.extracted import Extracted
+from workers.formats.mail import Attachment
 
 _LENGTH = struct.Struct("!Q")
 _REPLY = struct.Struct("!BQ")
@@ -36,19 +46,33 @@ class ParseTimeout(Exception):
 class ParseProcess:
     """Parses documents in a child process that is killed when one outlasts `time_limit_s`."""
 
-    def __init__(self, time_limit_s: float) -> None:
+    def __init__(self, time_limit_s: float, memory_bytes: int | None = None) -> None:
         self.time_limit_s = time_limit_s
+        self.memory_bytes = memory_bytes
         self._child: subprocess.Popen[bytes] | None = None
 
     def parse(self, content: str, content_type: str) -> str:
         """Returns the text to chunk, as `parsing.parse` does; raises ParseTimeout."""
         if content_type != parsing.HTML:
             return parsing.parse(content, content_type)
+        return self._ask({"kind": "html"}, content.encode("utf-8", "surrogatepass"))
+
+    def parse_file(self, data: bytes, content_type: str, filename: str, options: Options) -> Parsed:
+        """Parses a file, as `workers.formats.extract` does; raises ParseTimeout."""
+        header = {
+            "kind": "file",
+            "content_type": content_type,
+            "filename": filename,
+            "options": options.__dict__,
+        }
+        return _parsed_from_json(json.loads(self._ask(header, data)))
+
+    def _ask(self, header: Mapping[str, object], payload: bytes) -> str:
         child = self._running()
         assert child.stdin is not None and child.stdout is not None
-        payload = content.encode("utf-8", "surrogatepass")
+        head = json.dumps(header).encode()
         try:
-            child.stdin.write(_LENGTH.pack(len(payload)))
+            child.stdin.write(_LENGTH.pack(len(head)) + head + _LENGTH.pack(len(payload)))
             child.stdin.write(payload)
             child.stdin.flush()
             deadline = time.monotonic() + self.time_limit_s
@@ -58,7 +82,13 @@ class ParseProcess:
             self.close()
             raise ParseTimeout(f"parsing took longer than {self.time_limit_s:g} s") from None
         except (OSError, EOFError) as error:
+            code = self._child.poll() if self._child is not None else None
             self.close()
+            if code is not None and code < 0:
+                raise ValueError(
+                    f"the parser process was killed by signal {-code} (the file may need more"
+                    " memory than the parser may use)"
+                ) from None
             raise RuntimeError(f"the parser process ended: {error}") from None
         except BaseException:  # interrupted (a task's soft time limit): its reply never comes
             self.close()
@@ -84,6 +114,8 @@ class ParseProcess:
             root = str(Path(__file__).resolve().parent.parent)
             path = os.environ.get("PYTHONPATH")
             env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+            if self.memory_bytes is not None:
+                env[_MEMORY_VARIABLE] = str(self.memory_bytes)
             self._child = subprocess.Popen(
                 [sys.executable, "-m", "workers.parse_process"],
                 stdin=subprocess.PIPE,
@@ -91,6 +123,27 @@ class ParseProcess:
                 env=env,
             )
         return self._child
+
+
+_MEMORY_VARIABLE = "GROUNDWIRE_PARSER_MEMORY_BYTES"
+
+
+def _parsed_to_json(parsed: Parsed) -> dict[str, object]:
+    return {
+        "extracted": parsed.extracted.to_json(),
+        "attachments": [
+            [a.filename, base64.b64encode(a.data).decode()] for a in parsed.attachments
+        ],
+    }
+
+
+def _parsed_from_json(value: dict[str, object]) -> Parsed:
+    attachments = value.get("attachments") or []
+    assert isinstance(attachments, list) and isinstance(value["extracted"], dict)
+    return Parsed(
+        Extracted.from_json(value["extracted"]),
+        [Attachment(str(name), base64.b64decode(data)) for name, data in attachments],
+    )
 
 
 def _read(stream: IO[bytes], size: int, deadline: float) -> bytes:
@@ -111,22 +164,52 @@ def _read(stream: IO[bytes], size: int, deadline: float) -> bytes:
 
 
 def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
-    """The child: parses one HTML document per request until its input ends."""
+    """The child: parses one document per request until its input ends."""
     while True:
-        header = requests.read(_LENGTH.size)
-        if len(header) < _LENGTH.size:
+        header = _read_message(requests)
+        if header is None:
             return
-        (length,) = _LENGTH.unpack(header)
-        content = requests.read(length).decode("utf-8", "surrogatepass")
+        payload = _read_message(requests) or b""
         try:
-            status, reply = _OK, parsing.parse(content, parsing.HTML)
+            request = json.loads(header)
+            if request["kind"] == "html":
+                content = payload.decode("utf-8", "surrogatepass")
+                reply = parsing.parse(content, parsing.HTML)
+            else:
+                options = Options(**request["options"])
+                parsed = extract(payload, request["content_type"], request["filename"], options)
+                reply = json.dumps(_parsed_to_json(parsed))
+            status = _OK
+        except MemoryError:
+            status, reply = _ERROR, "parsing the file needed more memory than the parser may use"
         except Exception as error:  # the document's problem: reported, the child lives on
-            status, reply = _ERROR, f"{type(error).__name__}: {error}"
+            status, reply = (
+                _ERROR,
+                str(error)
+                if isinstance(error, ValueError)
+                else (f"{type(error).__name__}: {error}"),
+            )
+        del payload
         body = reply.encode("utf-8", "surrogatepass")
         replies.write(_REPLY.pack(status, len(body)))
         replies.write(body)
         replies.flush()
 
 
+def _read_message(stream: IO[bytes]) -> bytes | None:
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (length,) = _LENGTH.unpack(head)
+    return stream.read(length)
+
+
+def _limit_memory() -> None:
+    limit = os.environ.get(_MEMORY_VARIABLE)
+    if limit:
+        resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
+
+
 if __name__ == "__main__":
+    _limit_memory()
     _serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -31,6 +31,8 @@ from workers.claims import (
     give_up_exhausted,
     renew_leases,
 )
+from workers.files import ParsedFile, parse_file, record
+from workers.formats.extracted import Mark, locate
 from workers.lease import LeaseKeeper
 from workers.ledger import (
     attribute,
@@ -84,6 +86,7 @@ def prepare(
     result = Prepared(claimed=len(claimed))
     works: list[DocumentWork] = []
     failures: list[Failure] = []
+    files: list[ParsedFile] = []
     parse_document = parser.parse if parser is not None else parse
     for doc in claimed:
         try:
@@ -93,8 +96,22 @@ def prepare(
                 Failure(doc.id, doc.version, owner, FailureClass.EMBEDDING, f"embedding: {error}")
             )
             continue
+        marks: list[Mark] = []
         try:
-            body = parse_document(doc.content, doc.content_type)
+            if doc.original_id is not None:
+                extracted = parse_file(database, doc, parser, settings).extracted
+                body, marks = extracted.text, extracted.marks
+                files.append(
+                    ParsedFile(
+                        doc.id,
+                        doc.version,
+                        body,
+                        extracted.title or doc.filename,
+                        extracted.metadata,
+                    )
+                )
+            else:
+                body = parse_document(doc.content, doc.content_type)
         except SoftTimeLimitExceeded:  # the task's, not the document's: the task fails it
             raise
         except Exception as error:  # unparseable content fails its document only
@@ -103,10 +120,12 @@ def prepare(
             )
             continue
         if not body.strip():  # markup with nothing a reader would see: nothing to search
-            why = f"parse: no text: the {doc.content_type} document has no visible text"
+            what = "file" if doc.original_id is not None else "document"
+            why = f"parse: no text: the {doc.content_type} {what} has no visible text"
             failures.append(Failure(doc.id, doc.version, owner, FailureClass.PARSE, why))
             continue
         chunks = chunk_text(body, embedder.tokenizer, doc.chunk_tokens, doc.chunk_overlap)
+        locations = tuple(locate(marks, c.start, c.end) for c in chunks) if marks else ()
         works.append(
             DocumentWork(
                 doc.id,
@@ -117,9 +136,11 @@ def prepare(
                 doc.dimensions,
                 doc.language,
                 tuple(chunks),
+                locations,
             )
         )
     with database.scope() as session:
+        record(session, [f for f in files if f.id not in failed(failures)], owner)
         known = _cached(session, embedders, works)
         complete = [w for w in works if all(c.content_hash in known for c in w.chunks)]
         complete_ids = {w.id for w in complete}
@@ -137,6 +158,11 @@ def prepare(
     }
     result.batches.extend(embedding_batches(pending, missing, limits))
     return result
+
+
+def failed(failures: Sequence[Failure]) -> set[int]:
+    """The ids of the documents in `failures`."""
+    return {f.id for f in failures}
 
 
 def _cached(

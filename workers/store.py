@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from psycopg.types.json import Jsonb
 from sqlalchemy import BigInteger, LargeBinary, any_, bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
@@ -21,12 +22,13 @@ from workers.work import DocumentWork
 
 COPY_CHUNKS = (
     "COPY chunks (collection_id, document_id, doc_version, ordinal, text, char_start, char_end,"
-    " token_count, content_hash, embedding, ts_config, access) FROM STDIN WITH (FORMAT BINARY)"
+    " token_count, content_hash, embedding, ts_config, access, location)"
+    " FROM STDIN WITH (FORMAT BINARY)"
 )
 # regconfig travels as its OID (regconfig's binary form is the oid's).
 CHUNK_TYPES = [
     "int8", "int8", "int4", "int4", "text", "int4", "int4", "int4", "bytea", "vector", "oid",
-    "text[]",
+    "text[]", "jsonb",
 ]  # fmt: skip
 
 # The rows to write, locked; with each document's access list as it is now (an ingest that
@@ -121,6 +123,10 @@ def as_array(value: Any) -> Vectors:
     return np.asarray(value, dtype=np.float32)
 
 
+def _jsonb(value: dict[str, Any] | None) -> Jsonb | None:
+    return Jsonb(value) if value is not None else None
+
+
 def store_documents(
     session: Session,
     works: Sequence[DocumentWork],
@@ -172,6 +178,7 @@ def store_documents(
                         vectors[chunk.content_hash],
                         ts_config,
                         readers,
+                        _jsonb(work.location(ordinal)),
                     )
                 )
     zero = Written(0, 0, 0)

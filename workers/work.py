@@ -28,6 +28,12 @@ class DocumentWork:
     dimensions: int
     language: str
     chunks: tuple[Chunk, ...]
+    # Where each chunk sits in its original (a page, a time span), None where it has none.
+    locations: tuple[dict[str, Any] | None, ...] = ()
+
+    def location(self, ordinal: int) -> dict[str, Any] | None:
+        """The location of chunk `ordinal`, if it has one."""
+        return self.locations[ordinal] if ordinal < len(self.locations) else None
 
     def to_message(self) -> dict[str, Any]:
         """Returns a JSON-ready form of this work."""
@@ -40,6 +46,7 @@ class DocumentWork:
             "dimensions": self.dimensions,
             "language": self.language,
             "chunks": [[c.text, c.start, c.end, c.token_count] for c in self.chunks],
+            "locations": list(self.locations),
         }
 
     @classmethod
@@ -55,6 +62,7 @@ class DocumentWork:
             dimensions=int(message["dimensions"]),
             language=str(message["language"]),
             chunks=tuple(Chunk(str(t), int(s), int(e), int(n)) for t, s, e, n in message["chunks"]),
+            locations=tuple(message.get("locations") or ()),
         )
 
 

@@ -11,6 +11,7 @@ before they are sent.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -58,10 +59,17 @@ class BodySizeLimit:
     bytes held at once past it. Either answer closes the connection, the rest unread.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, budget: int | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        budget: int | None = None,
+        streamed: Callable[[Scope], bool] | None = None,
+    ) -> None:
         self.app = app
         self.limit = limit
         self.budget = BodyBudget(budget) if budget is not None else None
+        self.streamed = streamed
 
     def _too_large(self) -> ASGIApp:
         return error_response(
@@ -75,8 +83,8 @@ class BodySizeLimit:
         return overloaded("request bodies in progress fill this server's budget; retry", True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or (self.streamed is not None and self.streamed(scope)):
+            await self.app(scope, receive, send)  # a route that reads its body as it streams
             return
         length, chunked = _declared(scope)
         if length is not None and length > self.limit:

@@ -36,28 +36,38 @@ _RESET = {
     "embedded_at": "NULL",
     "finished_at": "NULL",
 }
+_SAME = "d.content_hash = excluded.content_hash"
+# What parsing took from a file (its title and metadata such as `pages`) stays with bytes
+# uploaded again unchanged; the client's own title and metadata win over it.
+_TITLE = f"coalesce(excluded.title, CASE WHEN {_SAME} THEN d.parsed->>'title' END)"
+_METADATA = (
+    f"CASE WHEN {_SAME} THEN coalesce(d.parsed->'metadata', '{{}}') ELSE '{{}}' END"
+    " || excluded.metadata"
+)
 UPSERT = (
     "INSERT INTO documents AS d (collection_id, external_id, title, source, metadata, access,"
-    " content, content_type, content_hash, version, status, attempts, chunk_count, token_count,"
-    " embedded_chunks, cached_chunks, embedded_tokens)"
+    " content, content_type, content_hash, original_id, version, status, attempts, chunk_count,"
+    " token_count, embedded_chunks, cached_chunks, embedded_tokens)"
     " VALUES (%(collection)s, %(external_id)s, %(title)s, %(source)s, %(metadata)s, %(access)s,"
-    " %(content)s, %(content_type)s, %(content_hash)s, 1, %(queued)s, 0, 0, 0, 0, 0, 0)"
+    " %(content)s, %(content_type)s, %(content_hash)s, %(original_id)s, 1, %(queued)s,"
+    " 0, 0, 0, 0, 0, 0)"
     " ON CONFLICT ON CONSTRAINT documents_collection_external DO UPDATE SET"
-    " title = excluded.title, source = excluded.source, metadata = excluded.metadata,"
+    f" title = {_TITLE}, source = excluded.source, metadata = {_METADATA},"
     " access = excluded.access,"
-    " content = CASE WHEN d.content_hash <> excluded.content_hash"
-    " THEN excluded.content ELSE d.content END,"
+    f" content = CASE WHEN {_SAME} THEN d.content ELSE excluded.content END,"
+    f" parsed = CASE WHEN {_SAME} THEN d.parsed ELSE '{{}}' END,"
     " content_type = excluded.content_type, content_hash = excluded.content_hash,"
-    " version = CASE WHEN d.content_hash <> excluded.content_hash"
-    " THEN d.version + 1 ELSE d.version END, "
+    " original_id = excluded.original_id,"
+    f" version = CASE WHEN {_SAME} THEN d.version ELSE d.version + 1 END, "
     + ", ".join(
         f"{column} = CASE WHEN {_REDO} THEN {value} ELSE d.{column} END"
         for column, value in _RESET.items()
     )
     + " WHERE "
     + _REDO
-    + " OR (d.title, d.source, d.metadata, d.access)"
-    " IS DISTINCT FROM (excluded.title, excluded.source, excluded.metadata, excluded.access)"
+    + " OR (d.title, d.source, d.metadata, d.access, d.original_id)"
+    f" IS DISTINCT FROM ({_TITLE}, excluded.source, {_METADATA}, excluded.access,"
+    " excluded.original_id)"
     " RETURNING d.id, d.external_id, d.version, d.accepted_at = now()"
 )
 # The documents an upsert left alone (posted again exactly as stored: no row was written,
@@ -83,10 +93,10 @@ PIPELINE_TEXT_CHARS = 4 * 1024 * 1024
 def _groups(rows: list[dict[str, Any]], chars: int) -> list[list[dict[str, Any]]]:
     """`rows` in order, in groups whose texts add up to at most `chars` (or one row)."""
     groups: list[list[dict[str, Any]]] = []
-    size = chars
+    size = 0
     for row in rows:
         length = len(row["content"])
-        if size + length > chars:
+        if not groups or size + length > chars:
             groups.append([])
             size = 0
         groups[-1].append(row)
@@ -153,9 +163,45 @@ def validate_documents(documents: list[DocumentIn], settings: Settings) -> None:
             seen.add(doc.id)
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """A document to upsert: from the documents API, or an uploaded file (`original_id`)."""
+
+    external_id: str
+    title: str | None
+    source: str | None
+    metadata: dict[str, Any]
+    access: list[str] | None
+    content: str
+    content_type: str
+    content_hash: str
+    original_id: int | None = None
+    size: int = 0  # what the parse stage reads: characters of text, bytes of a file
+
+    @classmethod
+    def of(cls, doc: DocumentIn) -> Incoming:
+        """A document of the documents API."""
+        return cls(
+            external_id=doc.id or uuid.uuid4().hex,
+            title=doc.title,
+            source=doc.source,
+            metadata=doc.metadata,
+            access=doc.access,
+            content=doc.text,
+            content_type=doc.content_type,
+            content_hash=content_hash(doc.text, doc.content_type),
+            size=len(doc.text),
+        )
+
+
 def accept_documents(
     session: Session, collection: Collection, documents: list[DocumentIn]
 ) -> Accepted:
+    """Upserts documents of the documents API (see `accept`)."""
+    return accept(session, collection, [Incoming.of(doc) for doc in documents])
+
+
+def accept(session: Session, collection: Collection, incoming: list[Incoming]) -> Accepted:
     """Upserts the documents and records the batch in the session's transaction.
 
     One INSERT … ON CONFLICT statement decides per document: new id → version 1; same id with
@@ -168,19 +214,21 @@ def accept_documents(
     rows = [
         {
             "collection": collection.id,
-            "external_id": doc.id or uuid.uuid4().hex,
+            "external_id": doc.external_id,
             "title": doc.title,
             "source": doc.source,
             "metadata": Jsonb(doc.metadata),
             "access": sorted(set(doc.access)) if doc.access is not None else None,
-            "content": doc.text,
+            "content": doc.content,
             "content_type": doc.content_type,
-            "content_hash": content_hash(doc.text, doc.content_type),
+            "content_hash": doc.content_hash,
+            "original_id": doc.original_id,
             "queued": DocumentStatus.QUEUED.value,
             "failed": DocumentStatus.FAILED.value,
         }
-        for doc in documents
+        for doc in incoming
     ]
+    sizes_of = {doc.external_id: doc.size for doc in incoming}
     # One prepared statement run per document in a pipeline: a multi-row VALUES list would
     # be a new statement for every batch size, built and parsed each time (twice as slow).
     # A pipeline encodes all its parameters before the server answers, so texts go in groups
@@ -219,7 +267,7 @@ def accept_documents(
         )
         if fresh:
             to_enqueue.append((doc_id, version))
-            sizes.append(len(str(row["content"])))
+            sizes.append(sizes_of[external_id])
     with driver_connection(session).cursor() as cursor:
         cursor.executemany(
             "INSERT INTO batch_items (batch_id, document_id, version, accepted_status)"

@@ -24,3 +24,5 @@ class Candidate(Scored):
     end: int
     metadata: dict[str, Any]
     content_hash: bytes
+    # Where it sits in its original: {"page": n}, {"start_seconds", "end_seconds"} or None.
+    location: dict[str, Any] | None = None

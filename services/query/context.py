@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from services.query.candidates import Candidate
 
@@ -21,6 +22,22 @@ class Span:
     start: int
     end: int
     text: str
+    location: dict[str, Any] | None = None
+
+
+def join_locations(
+    first: dict[str, Any] | None, second: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The location of two spans merged (the first starting no later): the first's page, or
+    the time from the earlier start to the later end."""
+    if first is None or second is None or "start_seconds" not in first:
+        return first if first is not None else second
+    if "start_seconds" not in second:
+        return first
+    return {
+        "start_seconds": min(first["start_seconds"], second["start_seconds"]),
+        "end_seconds": max(first["end_seconds"], second["end_seconds"]),
+    }
 
 
 def _join(first: Span, second: Span) -> Span:
@@ -39,6 +56,7 @@ def _join(first: Span, second: Span) -> Span:
         start=first.start,
         end=max(first.end, second.end),
         text=text,
+        location=join_locations(first.location, second.location),
     )
 
 
@@ -60,7 +78,17 @@ def merge_passages(ranked: Sequence[Candidate]) -> list[Span]:
         if c.content_hash in seen_text:
             continue
         seen_text.add(c.content_hash)
-        span = Span(c.document_id, c.title, c.source, c.score, (c.ordinal,), c.start, c.end, c.text)
+        span = Span(
+            c.document_id,
+            c.title,
+            c.source,
+            c.score,
+            (c.ordinal,),
+            c.start,
+            c.end,
+            c.text,
+            c.location,
+        )
         position = len(spans)
         i = 0
         while i < len(spans):

@@ -106,7 +106,7 @@ ranked AS (
 )
 SELECT 1 - ({chunk_embedding} <=> {question}) AS score, ranked.rank_score,
        d.external_id, d.title, d.source, d.metadata,
-       c.text, c.ordinal, c.char_start, c.char_end, c.content_hash
+       c.text, c.ordinal, c.char_start, c.char_end, c.content_hash, c.location
 FROM ranked
 JOIN {chunks} AS c ON c.id = ranked.id
 JOIN documents AS d ON d.id = c.document_id
@@ -240,6 +240,7 @@ def search(
             start=row[8],
             end=row[9],
             content_hash=bytes(row[10]),
+            location=row[11],
         )
         for row in rows
     ]

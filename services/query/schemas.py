@@ -37,12 +37,33 @@ class QueryRequest(RetrievalRequest):
     k: int = Field(default=5, ge=1, le=100)
 
 
+class PageLocation(BaseModel):
+    """A page of the original: PDF pages, slides, images (page 1); 1-based."""
+
+    page: int
+
+
+class TimeLocation(BaseModel):
+    """A stretch of a recording, in seconds from its start."""
+
+    start_seconds: float
+    end_seconds: float
+
+
+Location = PageLocation | TimeLocation | None
+LOCATION_DESCRIPTION = (
+    "where it sits in the original file: {page} or {start_seconds, end_seconds};"
+    " null where the format has neither (text, Markdown, HTML, DOCX, spreadsheets)"
+)
+
+
 class ChunkRef(BaseModel):
     """Where a passage sits in its document: ordinal and character offsets [start, end)."""
 
     ordinal: int
     start: int
     end: int
+    location: Location = Field(description=LOCATION_DESCRIPTION)
 
 
 class Passage(BaseModel):
@@ -56,6 +77,7 @@ class Passage(BaseModel):
     score: float
     rank_score: float
     chunk: ChunkRef
+    location: Location = Field(description=LOCATION_DESCRIPTION)
     metadata: dict[str, Any]
 
 
@@ -81,6 +103,7 @@ class CitationChunk(BaseModel):
     ordinals: list[int]
     start: int
     end: int
+    location: Location = Field(description=LOCATION_DESCRIPTION)
 
 
 class Citation(BaseModel):
@@ -92,6 +115,7 @@ class Citation(BaseModel):
     source: str | None
     score: float
     chunk: CitationChunk
+    location: Location = Field(description=LOCATION_DESCRIPTION)
 
 
 class ContextResponse(BaseModel):

@@ -109,7 +109,8 @@ def answer(
                 text=c.text,
                 score=c.score,
                 rank_score=c.rank_score,
-                chunk=ChunkRef(ordinal=c.ordinal, start=c.start, end=c.end),
+                chunk=ChunkRef(ordinal=c.ordinal, start=c.start, end=c.end, location=c.location),
+                location=c.location,
                 metadata=c.metadata,
             )
             for c in grounding.passages
@@ -184,7 +185,13 @@ def context(
                 title=span.title,
                 source=span.source,
                 score=span.score,
-                chunk=CitationChunk(ordinals=list(span.ordinals), start=span.start, end=span.end),
+                chunk=CitationChunk(
+                    ordinals=list(span.ordinals),
+                    start=span.start,
+                    end=span.end,
+                    location=span.location,
+                ),
+                location=span.location,
             )
             for n, span, _ in packed
         ],

@@ -83,6 +83,13 @@ def world(client: TestClient, admin_headers: dict[str, str], db: Database) -> Wo
         headers=in_a,
     )
     assert accepted.status_code == 202, accepted.text
+    uploaded = client.post(
+        f"/v1/collections/{collection}/files",
+        files={"file": (f"{doc}.txt", f"{CANARY} harbour log".encode())},
+        data={"id": f"{doc}/file"},
+        headers=in_a,
+    )
+    assert uploaded.status_code == 202, uploaded.text
     keys, ids = {}, {}
     for name, headers, body in (
         ("admin_a", in_a, {"scopes": ["admin"]}),
@@ -118,6 +125,8 @@ def endpoints(w: World) -> list[tuple[str, str, Any, str]]:
         ("GET", f"/v1/collections/{c}/documents/{d}", None, "read"),
         ("DELETE", f"/v1/collections/{c}/documents/{d}", None, "write"),
         ("POST", f"/v1/collections/{c}/documents/{d}/retry", None, "write"),
+        ("POST", f"/v1/collections/{c}/files", None, "write"),
+        ("GET", f"/v1/collections/{c}/documents/{d}/file/original", None, "read"),
         ("POST", f"/v1/collections/{c}/query", {"query": "tide"}, "read"),
         ("POST", f"/v1/collections/{c}/context", {"query": "tide"}, "read"),
         ("GET", f"/v1/batches/{w.batch}", None, "read"),

@@ -23,6 +23,8 @@ TABLES = {
     "embedding_prices",
     "workspaces",
     "api_keys",
+    "originals",
+    "original_parts",
     "audit_log",
     "analytics_access",
 }

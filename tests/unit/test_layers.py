@@ -22,6 +22,8 @@ KERNEL = (
     "services.runtime",
     "services.metrics",
     "services.embedding",
+    "services.file_types",
+    "services.originals",
 )
 API = (
     "services.app",
@@ -31,10 +33,16 @@ API = (
     "services.collections",
     "services.ingest",
     "services.query",
+    "services.files",
 )
 # Modules that may import at run time what one command, or one kind of embedder, needs (see
 # each module's comment): the `openai` client alone takes a second to import.
-DISPATCHERS = ("groundwire.cli", "services.embedding.registry")
+DISPATCHERS = (
+    "groundwire.cli",
+    "services.embedding.registry",
+    "workers.formats.ocr",
+    "workers.formats.audio",
+)
 
 
 def module_name(path: Path) -> str:

@@ -1,0 +1,1 @@
+"""Uploaded files: receiving them, telling their formats, keeping their bytes."""
