@@ -12,6 +12,7 @@ boundary; a chunk that ends at a paragraph break shares nothing with the next.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -115,4 +116,19 @@ def chunk_text(text: str, tokenizer: TokenSpans, max_tokens: int, overlap: int =
             break
         # A new paragraph or section starts clean: no overlap across it.
         first = stop if strength == 4 else _overlap_start(text, spans.starts, stop, overlap, first)
+    return chunks
+
+
+def chunk_sections(
+    text: str, starts: list[int], tokenizer: TokenSpans, max_tokens: int, overlap: int = 0
+) -> list[Chunk]:
+    """Chunks each section of `text` on its own (sections begin at `starts`, e.g. the pages of
+    a PDF), so that no chunk spans two and each can be cited by one; offsets are the text's."""
+    bounds = [*sorted({0, *(s for s in starts if 0 < s < len(text))}), len(text)]
+    chunks: list[Chunk] = []
+    for start, end in itertools.pairwise(bounds):
+        for chunk in chunk_text(text[start:end], tokenizer, max_tokens, overlap):
+            chunks.append(
+                Chunk(chunk.text, chunk.start + start, chunk.end + start, chunk.token_count)
+            )
     return chunks

@@ -23,7 +23,7 @@ from services.embedding import Embedder, EmbedderRegistry, PermanentEmbeddingErr
 from services.embedding.requests import Timer
 from services.runtime import Runtime
 from services.statuses import FailureClass
-from workers.chunking import chunk_text
+from workers.chunking import chunk_sections, chunk_text
 from workers.claims import (
     Failure,
     claim_documents,
@@ -124,7 +124,13 @@ def prepare(
             why = f"parse: no text: the {doc.content_type} {what} has no visible text"
             failures.append(Failure(doc.id, doc.version, owner, FailureClass.PARSE, why))
             continue
-        chunks = chunk_text(body, embedder.tokenizer, doc.chunk_tokens, doc.chunk_overlap)
+        if marks and "page" in marks[0].location:  # a chunk is cited by one page
+            starts = [m.start for m in marks]
+            chunks = chunk_sections(
+                body, starts, embedder.tokenizer, doc.chunk_tokens, doc.chunk_overlap
+            )
+        else:
+            chunks = chunk_text(body, embedder.tokenizer, doc.chunk_tokens, doc.chunk_overlap)
         locations = tuple(locate(marks, c.start, c.end) for c in chunks) if marks else ()
         works.append(
             DocumentWork(

@@ -111,3 +111,13 @@ def test_word_tokenizer_matches_its_regular_expression() -> None:
         spans = WORDS.spans(text)
         expected = [m.span() for m in pattern.finditer(text)]
         assert list(zip(spans.starts, spans.ends, strict=True)) == expected, text
+
+
+def test_sections_are_chunked_apart_with_the_texts_offsets() -> None:
+    from workers.chunking import chunk_sections
+
+    text = "first page words\n\nsecond page words here\n\nthird"
+    starts = [0, text.index("second"), text.index("third")]
+    chunks = chunk_sections(text, starts, WORDS, max_tokens=50)
+    assert [c.text for c in chunks] == ["first page words", "second page words here", "third"]
+    assert all(text[c.start : c.end] == c.text for c in chunks)

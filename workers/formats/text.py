@@ -38,10 +38,26 @@ def decode(data: bytes) -> str:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            best = from_bytes(data).best()
-            text = str(best) if best is not None else data.decode("latin-1")
+            text = _guess(data)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", text)
+
+
+def _guess(data: bytes) -> str:
+    """Decodes bytes that are not UTF-8 with charset-normalizer's best guess; among guesses
+    that read equally well (short texts often fit several code pages), Windows-1252, the most
+    common legacy encoding and what browsers take `latin-1` to mean."""
+    matches = list(from_bytes(data))
+    if not matches:
+        return data.decode("cp1252", "replace")
+    best = min(matches, key=lambda m: (m.chaos, -m.coherence))
+    for match in matches:
+        if match.encoding == "cp1252" and (match.chaos, match.coherence) == (
+            best.chaos,
+            best.coherence,
+        ):
+            return str(match)
+    return str(best)
 
 
 def first_heading(text: str) -> str | None:

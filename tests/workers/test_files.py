@@ -1,0 +1,106 @@
+"""Files of every format through real workers: uploaded, parsed by content, chunked, embedded
+and found again, with titles from the files and citations that point at pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.test_files import upload
+from tests.support import files
+from tests.support.api import document, query, wait_finished
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+# filename, bytes, the title parsing finds, a sentence in it, the page it is on (or None)
+CASES = [
+    ("handbook.txt", files.pdf(), "Harbour Handbook", files.PAGES[2], {"page": 3}),
+    (
+        "scan.pdf",
+        files.scanned_pdf([["Nothing here but tide tables"], ["Moorings are free in winter"]]),
+        "scan.pdf",
+        "Moorings are free in winter",
+        {"page": 2},
+    ),
+    ("receipt.png", files.image(["Invoice 4471 was paid in full"]), "receipt.png",
+     "Invoice 4471 was paid in full", {"page": 1}),
+    ("notes.docx", files.docx_file(), "Ferry Timetable Notes",
+     "The winter ferry leaves the harbour twice a day.", None),
+    ("deck.pptx", files.pptx_file(), "Quarterly results",
+     "Forty copper lanterns were restored this year.", {"page": 2}),
+    ("stock.xlsx", files.xlsx_file(), "Harbour inventory",
+     "Item: granite slab; Quantity: 12; Location: quarry yard", None),
+    ("log.odt", files.odt_file(), "Lighthouse log",
+     "The keeper trimmed the wick at midnight.", None),
+    ("inspection.eml", files.eml_file(), "Pier inspection results",
+     "The inspection found cracks in the eastern granite pier.", None),
+    ("cafe.txt", "Caf\xe9 cr\xe8me au port, ferm\xe9 le dimanche.".encode("latin-1"), "cafe.txt",
+     "Caf\xe9 cr\xe8me au port, ferm\xe9 le dimanche.", None),
+    ("times.html", b"<title>Ferry times</title><h1>Times</h1><p>Boats leave hourly.</p>",
+     "Ferry times", "Boats leave hourly.", None),
+    ("rows.csv", b"vessel,berth\nAurora,North quay\n", "rows.csv",
+     "vessel: Aurora; berth: North quay", None),
+]  # fmt: skip
+
+
+def test_every_format_is_parsed_found_and_cited(api: Any, make_collection: Any) -> None:
+    name = make_collection()
+    answer = upload(api, name, *[(filename, data) for filename, data, *_ in CASES])
+    assert answer.status_code == 202, answer.text
+    wait_finished(api, answer.json()["batch_id"], timeout=180)
+    for filename, _, title, sentence, location in CASES:
+        stored = document(api, name, filename)
+        assert stored["status"] == "done", stored
+        assert stored["title"] == title, filename
+        results = query(api, name, sentence, mode="keyword", k=3)["results"]
+        assert results, filename
+        best = results[0]
+        assert best["document_id"] == filename and sentence in best["text"], (filename, best)
+        assert best["location"] == location and best["chunk"]["location"] == location
+    assert document(api, name, "handbook.txt")["metadata"]["pages"] == 3
+    assert document(api, name, "deck.pptx")["metadata"]["pages"] == 3
+    mail = document(api, name, "inspection.eml")["metadata"]
+    assert mail["from"] == "Harbour Master <master@harbour.example>"
+    assert mail["date"] == "2026-12-01T09:30:00+00:00"
+
+    context = api.post(
+        f"/v1/collections/{name}/context", json={"query": "copper lanterns restored"}
+    ).json()
+    cited = {c["document_id"]: c for c in context["citations"]}
+    assert cited["deck.pptx"]["location"] == {"page": 2}
+    assert cited["deck.pptx"]["chunk"]["location"] == {"page": 2}
+
+
+def test_a_byte_identical_upload_keeps_what_parsing_found(api: Any, make_collection: Any) -> None:
+    name = make_collection()
+    data = files.pdf()
+    first = upload(api, name, ("guide.pdf", data), metadata={"team": "ops"})
+    wait_finished(api, first.json()["batch_id"])
+    again = upload(api, name, ("guide.pdf", data), metadata={"team": "port"})
+    assert again.json()["documents"][0]["status"] == "unchanged"
+    stored = document(api, name, "guide.pdf")
+    assert stored["title"] == "Harbour Handbook" and stored["version"] == 1
+    assert stored["metadata"]["pages"] == 3 and stored["metadata"]["team"] == "port"
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "reason"),
+    [
+        ("locked.pdf", files.pdf(encrypt="secret"), "encrypted"),
+        ("cut.pdf", files.pdf()[:500], "cannot be opened"),
+        ("bomb.docx", files.zip_bomb_docx(), "decompression bomb"),
+        ("blank.pdf", files.blank_pdf(50), "no visible text"),
+        ("broken.png", files.image(["x"])[:80], "cannot be read"),
+    ],
+)
+def test_hostile_files_fail_alone_with_a_reason(
+    api: Any, make_collection: Any, filename: str, data: bytes, reason: str
+) -> None:
+    name = make_collection()
+    answer = upload(api, name, (filename, data), ("fine.txt", b"An ordinary harbour note."))
+    batch = wait_finished(api, answer.json()["batch_id"], allow_failed=True)
+    assert batch["failed"] == 1 and batch["done"] == 1, batch
+    failed = document(api, name, filename)
+    assert failed["status"] == "failed" and failed["error_class"] == "parse", failed
+    assert reason in failed["error"], failed["error"]
