@@ -102,7 +102,7 @@ async def upload_files(
             session.commit()
             request.state.audit_documents = [d.id for d in accepted.documents]
             runtime.broker.enqueue(accepted.to_enqueue, accepted.sizes, embedder.documents_per_task)
-            return IngestResponse(batch_id=accepted.batch_id, documents=accepted.documents)
+            return IngestResponse.of(accepted)
 
         return await run_in_threadpool(store)
     finally:

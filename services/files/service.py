@@ -15,9 +15,10 @@ from services.access.schemas import Principal
 from services.api.errors import ApiError
 from services.api.validation import json_problem, json_size, text_problem
 from services.config import Settings
+from services.documents import Accepted, Incoming, accept
 from services.file_types import SUPPORTED, UNKNOWN, sniff
 from services.files.upload import ReceivedFile, Upload
-from services.ingest.service import DOT_SEGMENTS, Accepted, Incoming, accept
+from services.ingest.service import DOT_SEGMENTS
 from services.models import Collection
 
 _PRINCIPALS = TypeAdapter(list[Principal])
@@ -146,4 +147,4 @@ def accept_files(
                 size=received.size,
             )
         )
-    return accept(session, collection, incoming)
+    return accept(session, collection.id, incoming)

@@ -52,7 +52,7 @@ def ingest_documents(
     session.commit()
     request.state.audit_documents = [d.id for d in accepted.documents]
     runtime.broker.enqueue(accepted.to_enqueue, accepted.sizes, embedder.documents_per_task)
-    return IngestResponse(batch_id=accepted.batch_id, documents=accepted.documents)
+    return IngestResponse.of(accepted)
 
 
 @router.get("/v1/collections/{name}/documents", response_model=DocumentList)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.access.schemas import Principal
 from services.api.validation import StorableText
+from services.documents import Accepted
 from services.statuses import Acceptance, DocumentStatus, FailureClass
 
 MAX_DOCUMENTS_PER_REQUEST = 1000
@@ -56,6 +57,17 @@ class IngestResponse(BaseModel):
 
     batch_id: uuid.UUID
     documents: list[AcceptedDocument]
+
+    @classmethod
+    def of(cls, accepted: Accepted) -> IngestResponse:
+        """The answer to a request whose documents were `accepted`."""
+        return cls(
+            batch_id=accepted.batch_id,
+            documents=[
+                AcceptedDocument(id=d.id, status=d.status, version=d.version)
+                for d in accepted.documents
+            ],
+        )
 
 
 class DocumentOut(BaseModel):

@@ -22,6 +22,7 @@ KERNEL = (
     "services.runtime",
     "services.metrics",
     "services.embedding",
+    "services.documents",
     "services.file_types",
     "services.originals",
 )
