@@ -19,12 +19,15 @@ from datetime import UTC, datetime
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.orm import Session
 
+from services.documents import Accepted
 from services.embedding import Embedder, EmbedderRegistry, PermanentEmbeddingError, Vectors
 from services.embedding.requests import Timer
 from services.runtime import Runtime
 from services.statuses import FailureClass
+from workers.attachments import accept_attachments
 from workers.chunking import chunk_sections, chunk_text
 from workers.claims import (
+    Claimed,
     Failure,
     claim_documents,
     fail_documents,
@@ -33,6 +36,7 @@ from workers.claims import (
 )
 from workers.files import ParsedFile, parse_file, record
 from workers.formats.extracted import Mark, locate
+from workers.formats.mail import Attachment
 from workers.lease import LeaseKeeper
 from workers.ledger import (
     attribute,
@@ -87,6 +91,7 @@ def prepare(
     works: list[DocumentWork] = []
     failures: list[Failure] = []
     files: list[ParsedFile] = []
+    attached: list[tuple[Claimed, list[Attachment]]] = []
     parse_document = parser.parse if parser is not None else parse
     for doc in claimed:
         try:
@@ -99,8 +104,11 @@ def prepare(
         marks: list[Mark] = []
         try:
             if doc.original_id is not None:
-                extracted = parse_file(database, doc, parser, settings).extracted
+                parsed = parse_file(database, doc, parser, settings)
+                extracted = parsed.extracted
                 body, marks = extracted.text, extracted.marks
+                if parsed.attachments:
+                    attached.append((doc, parsed.attachments))
                 files.append(
                     ParsedFile(
                         doc.id,
@@ -145,7 +153,14 @@ def prepare(
                 locations,
             )
         )
+    found: list[Accepted] = []
     with database.scope() as session:
+        for parent, attachments in attached:
+            accepted, skipped = accept_attachments(session, parent, attachments)
+            found.extend([accepted] if accepted is not None else [])
+            for parsed_file in files:
+                if parsed_file.id == parent.id and skipped:
+                    parsed_file.metadata["attachments_skipped"] = skipped
         record(session, [f for f in files if f.id not in failed(failures)], owner)
         known = _cached(session, embedders, works)
         complete = [w for w in works if all(c.content_hash in known for c in w.chunks)]
@@ -158,6 +173,8 @@ def prepare(
         result.failed = len(fail_documents(session, failures))
     result.done = len(written)
     count_finished(written, result.failed)
+    for accepted in found:  # committed: their parse tasks may go
+        runtime.broker.enqueue(accepted.to_enqueue, accepted.sizes)
     missing = {w.id: sum(1 for c in w.chunks if c.content_hash not in known) for w in pending}
     limits = {
         w.collection_id: embedders.get(w.embedder, w.dimensions).batch_inputs for w in pending

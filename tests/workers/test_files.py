@@ -9,7 +9,7 @@ import pytest
 
 from tests.api.test_files import upload
 from tests.support import files
-from tests.support.api import document, query, wait_finished
+from tests.support.api import document, query, wait_finished, wait_status
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -104,3 +104,23 @@ def test_hostile_files_fail_alone_with_a_reason(
     failed = document(api, name, filename)
     assert failed["status"] == "failed" and failed["error_class"] == "parse", failed
     assert reason in failed["error"], failed["error"]
+
+
+def test_attachments_become_documents_of_their_own(api: Any, make_collection: Any) -> None:
+    name = make_collection()
+    report = files.pdf(["The attached survey counts forty moorings."], title="Mooring survey")
+    message = files.eml_file(("survey.pdf", report))
+    answer = upload(api, name, ("inspection.eml", message), access=["group:harbour"])
+    wait_finished(api, answer.json()["batch_id"])
+    attachment_id = "inspection.eml/attachments/1-survey.pdf"
+    stored = wait_status(api, name, attachment_id, "done")
+    assert stored["title"] == "Mooring survey" and stored["access"] == ["group:harbour"]
+    assert stored["metadata"]["attached_to"] == "inspection.eml"
+    original = api.get(f"/v1/collections/{name}/documents/{attachment_id}/original")
+    assert original.content == report and original.headers["content-type"] == "application/pdf"
+    parent = document(api, name, "inspection.eml")
+    assert parent["metadata"]["attachments"] == ["1-survey.pdf"]
+    hits = query(
+        api, name, "survey counts forty moorings", mode="keyword", principals=["group:harbour"]
+    )["results"]
+    assert hits[0]["document_id"] == attachment_id and hits[0]["location"] == {"page": 1}
