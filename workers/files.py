@@ -42,8 +42,15 @@ class ParsedFile:
 
 def options(settings: Settings) -> Options:
     """How files are parsed, from the settings."""
+    key = settings.openai_api_key
     return Options(
-        max_pages=settings.max_pages, ocr=settings.ocr, transcribe_model=settings.transcribe_model
+        max_pages=settings.max_pages,
+        ocr=settings.ocr,
+        transcribe_model=settings.transcribe_model,
+        openai_base_url=settings.openai_base_url,
+        openai_api_key=key.get_secret_value() if key is not None else None,
+        openai_timeout_s=max(settings.openai_timeout_s, settings.parse_timeout_s),
+        local_threads=settings.local_threads,
     )
 
 

@@ -171,3 +171,42 @@ def zip_bomb_docx(expanded_mib: int = 160) -> bytes:
             for _ in range(expanded_mib):
                 member.write(block)
     return out.getvalue()
+
+
+def wav(seconds: float = 1.0, rate: int = 16_000) -> bytes:
+    """A WAV file of a quiet tone (for a provider that is stood in for: it does not listen)."""
+    import math
+    import struct
+    import wave
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(rate)
+        frames = (
+            int(2000 * math.sin(i * 2 * math.pi * 440 / rate)) for i in range(int(seconds * rate))
+        )
+        audio.writeframes(b"".join(struct.pack("<h", f) for f in frames))
+    return out.getvalue()
+
+
+def speech(text: str) -> bytes:
+    """`text` spoken by espeak-ng (Debian's espeak-ng package), as WAV. Without it a test is
+    skipped here, and fails in CI, which installs it (.ci/run)."""
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("espeak-ng") is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("espeak-ng is missing: .ci/run installs it for this test")
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    spoken = subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-s", "120", "-g", "5", "--stdout", text],
+        check=True,
+        capture_output=True,
+    )
+    return spoken.stdout

@@ -1,4 +1,5 @@
-"""A local OpenAI-compatible embeddings server that stands in for the provider over real HTTP.
+"""A local OpenAI-compatible server (embeddings, and audio transcriptions) that stands in for the
+provider over real HTTP.
 
 It enforces OpenAI's request limits (inputs per request, tokens per request and per input,
 counted with the same cl100k_base encoding) and can inject 429s with Retry-After, latency,
@@ -17,6 +18,8 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -42,6 +45,11 @@ class Behaviour:
     reject_message: str = "This request violates the input limits"
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
+    # What /v1/audio/transcriptions says was spoken: (start, end, text) per segment.
+    transcript: tuple[tuple[float, float, str], ...] = (
+        (0.0, 2.4, "The harbour opens at seven."),
+        (2.4, 5.1, "Ferries leave every hour until dusk."),
+    )
 
 
 @dataclass
@@ -81,6 +89,7 @@ class State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     buckets: dict[str, Bucket] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+    transcriptions: list[dict[str, Any]] = field(default_factory=list)
 
     def limit(self, tokens: int) -> tuple[float, dict[str, str]]:
         """Applies the per-minute limits: (seconds to wait or 0, rate-limit headers)."""
@@ -131,8 +140,15 @@ class FakeOpenAI:
         with self.state.lock:
             self.state.behaviour = Behaviour(**behaviour)
             self.state.requests.clear()
+            self.state.transcriptions.clear()
             self.state.buckets.clear()
             self.state.rng = random.Random(7)
+
+    @property
+    def transcriptions(self) -> list[dict[str, Any]]:
+        """The transcription requests seen: their form fields, and the file's size."""
+        with self.state.lock:
+            return list(self.state.transcriptions)
 
     @property
     def requests(self) -> list[Seen]:
@@ -188,6 +204,9 @@ class FakeOpenAI:
                 )
 
             def do_POST(self) -> None:
+                if self.path.rstrip("/").endswith("/audio/transcriptions"):
+                    self._transcribe()
+                    return
                 if not self.path.rstrip("/").endswith("/embeddings"):
                     self._error(404, "not found", "not_found")
                     return
@@ -249,6 +268,46 @@ class FakeOpenAI:
                         "usage": {"prompt_tokens": total, "total_tokens": total},
                     },
                     limit_headers,
+                )
+
+            def _transcribe(self) -> None:
+                """OpenAI's transcription endpoint: multipart with `file` and `model`; answers
+                verbose_json segments from the behaviour's transcript, or 400 for a file that
+                is not audio, as the provider does."""
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                head = f"Content-Type: {self.headers.get('content-type')}\r\n\r\n".encode()
+                form = BytesParser(policy=policy.default).parsebytes(head + raw)
+                fields: dict[str, Any] = {}
+                for part in form.iter_parts():
+                    name = part.get_param("name", header="content-disposition")
+                    fields[str(name)] = part.get_payload(decode=True)
+                audio = fields.get("file") or b""
+                with fake.state.lock:
+                    transcript = fake.state.behaviour.transcript
+                    fake.state.transcriptions.append(
+                        {k: v.decode() if k != "file" else len(v) for k, v in fields.items()}
+                    )
+                if not audio.startswith((b"RIFF", b"ID3", b"OggS", b"fLaC", b"\xff\xfb")):
+                    self._error(400, "Invalid file format.", "invalid_value")
+                    return
+                if not audio[64:].strip(b"\0"):  # a header and nothing to decode
+                    self._error(
+                        400, "Audio file might be corrupted or unsupported", "invalid_value"
+                    )
+                    return
+                segments = [
+                    {"id": i, "start": start, "end": end, "text": text}
+                    for i, (start, end, text) in enumerate(transcript)
+                ]
+                self._reply(
+                    200,
+                    {
+                        "task": "transcribe",
+                        "language": "english",
+                        "duration": transcript[-1][1] if transcript else 0.0,
+                        "text": " ".join(text for _, _, text in transcript),
+                        "segments": segments,
+                    },
                 )
 
         return Handler

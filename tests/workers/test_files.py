@@ -124,3 +124,23 @@ def test_attachments_become_documents_of_their_own(api: Any, make_collection: An
         api, name, "survey counts forty moorings", mode="keyword", principals=["group:harbour"]
     )["results"]
     assert hits[0]["document_id"] == attachment_id and hits[0]["location"] == {"page": 1}
+
+
+def test_recordings_are_transcribed_by_the_provider_with_timestamps(
+    api: Any, make_collection: Any, fake_openai: Any
+) -> None:
+    fake_openai.reset()
+    name = make_collection()
+    recording = files.wav(5.2)
+    answer = upload(api, name, ("briefing.wav", recording), ("noise.mp3", b"ID3" + bytes(400)))
+    batch = wait_finished(api, answer.json()["batch_id"], allow_failed=True)
+    assert batch["done"] == 1 and batch["failed"] == 1, batch
+    sent = [t for t in fake_openai.transcriptions if t["file"] == len(recording)]
+    assert sent and sent[0]["model"] == "whisper-1" and sent[0]["response_format"] == "verbose_json"
+    stored = document(api, name, "briefing.wav")
+    assert stored["content_type"] == "audio/wav" and stored["metadata"]["duration_seconds"] == 5.1
+    hits = query(api, name, "ferries leave every hour", mode="keyword")["results"]
+    assert hits[0]["document_id"] == "briefing.wav"
+    assert hits[0]["location"] == {"start_seconds": 0.0, "end_seconds": 5.1}
+    refused = document(api, name, "noise.mp3")
+    assert refused["error_class"] == "parse" and "refused the recording" in refused["error"]

@@ -28,6 +28,11 @@ class Options:
     max_pages: int = 5000
     ocr: bool = True
     transcribe_model: str = "whisper-1"
+    # The provider that transcribes audio (OpenAI, or any compatible server).
+    openai_base_url: str | None = None
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_timeout_s: float = 600.0
+    local_threads: int = 1  # threads of the offline transcription model
 
 
 @dataclass
@@ -71,7 +76,7 @@ def _extract(data: bytes, content_type: str, filename: str, options: Options) ->
     if content_type in file_types.IMAGES:
         return Parsed(extract_image(data, options.max_pages, options.ocr))
     if content_type in file_types.AUDIO:
-        return Parsed(transcribe(data, filename, options.transcribe_model))
+        return Parsed(transcribe(data, filename, options))
     if content_type in file_types.TEXTS:
         return Parsed(extract_text(data, content_type))
     raise ValueError(f"{content_type} is not a format Groundwire reads")

