@@ -70,11 +70,31 @@ def _parser() -> argparse.ArgumentParser:
     psql.add_argument("role", help="the role to connect as, e.g. one `analytics grant` made")
     psql.add_argument("psql_args", nargs=argparse.REMAINDER, help="passed to psql, e.g. -c SQL")
 
-    ingest = sub.add_parser("ingest", help="ingest text and Markdown files or folders")
+    ingest = sub.add_parser(
+        "ingest", help="upload files and folders (PDF, Office, e-mail, images, audio, text)"
+    )
     ingest.add_argument("paths", nargs="+", type=Path)
     ingest.add_argument("--collection", "-c", default="default")
     ingest.add_argument(
         "--embedder", default=None, help="for a new collection: local, hash, openai:<model>"
+    )
+    ingest.add_argument(
+        "--include", action="append", default=[], metavar="GLOB", help="only files matching"
+    )
+    ingest.add_argument(
+        "--exclude", action="append", default=[], metavar="GLOB", help="leave matching files out"
+    )
+    ingest.add_argument("--metadata", help="a JSON object for every file's metadata")
+    ingest.add_argument(
+        "--id-prefix",
+        default=None,
+        metavar="P",
+        help="ids are P/<path in the folder> (default: the folder's own name)",
+    )
+    ingest.add_argument(
+        "--sync",
+        action="store_true",
+        help="also delete the documents under each folder's prefix whose files are gone",
     )
     ingest.add_argument("--url", help=URL_HELP)
 
@@ -144,6 +164,26 @@ def run_eval(args: argparse.Namespace) -> int:
             ) from None
     print(json.dumps(report.as_dict(), indent=2) if args.json else format_report(report))
     return 0
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    """Runs `groundwire ingest PATH...` against the API at `args.url`."""
+    from groundwire import client as api
+    from groundwire import ingest
+
+    for path in args.paths:  # before anything is created on the server
+        if not path.exists():
+            raise FileNotFoundError(2, "no such file or directory", str(path))
+    metadata = ingest.check_metadata(args.metadata)
+    try:
+        files = ingest.plan(args.paths, args.include, args.exclude, args.id_prefix)
+    except ingest.DuplicateIds as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    with api.connect(args.url, Settings()) as connection:
+        if files.files:
+            api.ensure_collection(connection, args.collection, args.embedder)
+        return ingest.run(connection, args.collection, files, metadata=metadata, sync=args.sync)
 
 
 def run_keys(args: argparse.Namespace) -> int:
@@ -271,10 +311,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{args.role} can read the analytics schema ({where})")
         return 0
     if args.command == "ingest":
-        from groundwire.client import connect, ingest
-
-        client = connect(args.url, Settings())
-        return ingest(client, args.collection, args.paths, args.embedder)
+        return run_ingest(args)
     if args.command == "eval":
         return run_eval(args)
     if args.command == "query":

@@ -1,4 +1,5 @@
-"""Command-line clients over the HTTP API: `groundwire ingest`, `query` and `keys`.
+"""Command-line clients over the HTTP API: the connection, `query` and `keys` (`ingest` is
+groundwire/ingest.py).
 
 Every request carries an API key: `GROUNDWIRE_API_KEY`, else the server admin key that
 `groundwire up` wrote to `<data dir>/admin-key` (`GROUNDWIRE_DATA_DIR`, default
@@ -8,15 +9,11 @@ Every request carries an API key: `GROUNDWIRE_API_KEY`, else the server admin ke
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from services.batching import pack
 from services.config import Settings
 
 ADMIN_KEY_FILE = "admin-key"
@@ -32,57 +29,6 @@ CONTENT_TYPES = {
     ".html": "text/html",
     ".htm": "text/html",
 }
-MAX_BATCH_DOCUMENTS = 1000
-MAX_BATCH_BYTES = 32 * 1024 * 1024
-
-
-def find_files(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
-    """Yields (file, root it was found under) for every text or Markdown file."""
-    for path in paths:
-        if path.is_dir():
-            for file in sorted(path.rglob("*")):
-                if file.is_file() and file.suffix.lower() in CONTENT_TYPES:
-                    yield file, path
-        elif path.is_file():
-            yield path, path.parent
-        else:
-            raise FileNotFoundError(path)
-
-
-def title_of(text: str, fallback: str) -> str:
-    """Returns the first Markdown heading of `text`, else `fallback`."""
-    for line in text.splitlines()[:50]:
-        if line.startswith("#"):
-            return line.lstrip("#").strip() or fallback
-    return fallback
-
-
-def read_documents(paths: list[Path]) -> Iterator[dict[str, Any]]:
-    """Yields API documents for the files under `paths`, id'd by their relative path."""
-    for file, root in find_files(paths):
-        text = file.read_text(encoding="utf-8", errors="replace")
-        if not text.strip():
-            print(f"skipping empty file {file}", file=sys.stderr)
-            continue
-        rel = file.relative_to(root).as_posix() if file != root else file.name
-        content_type = CONTENT_TYPES.get(file.suffix.lower(), "text/plain")
-        yield {
-            "id": rel,
-            "text": text,
-            "content_type": content_type,
-            "title": title_of(text, file.stem) if content_type != "text/html" else file.stem,
-            "source": str(file),
-        }
-
-
-def batches(documents: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    """Groups documents into requests within the API's count and size limits."""
-    return pack(
-        documents,
-        lambda doc: len(doc["text"].encode("utf-8")) + 512,
-        MAX_BATCH_DOCUMENTS,
-        MAX_BATCH_BYTES,
-    )
 
 
 def _check(response: httpx.Response) -> dict[str, Any]:
@@ -168,44 +114,6 @@ def connect(url: str | None, settings: Settings, timeout: float = 120) -> httpx.
     return httpx.Client(
         base_url=base, timeout=timeout, headers=headers, transport=_Explained(base, where)
     )
-
-
-def ingest(client: httpx.Client, collection: str, paths: list[Path], embedder: str | None) -> int:
-    """Posts the files and follows their batches; returns 1 if any document failed."""
-    for path in paths:  # before anything is created on the server
-        if not path.exists():
-            raise FileNotFoundError(2, "no such file or directory", str(path))
-    with client:
-        ensure_collection(client, collection, embedder)
-        batch_ids = []
-        for batch in batches(read_documents(paths)):
-            accepted = _check(
-                client.post(f"/v1/collections/{collection}/documents", json={"documents": batch})
-            )
-            batch_ids.append(accepted["batch_id"])
-        if not batch_ids:
-            print("no text or Markdown files found")
-            return 1
-        interactive, shown = sys.stdout.isatty(), ""
-        while True:
-            states = [_check(client.get(f"/v1/batches/{b}")) for b in batch_ids]
-            totals = {
-                k: sum(s[k] for s in states)
-                for k in ("total", "done", "failed", "unchanged", "queued", "processing")
-            }
-            line = (
-                "{total} documents: {done} done, {unchanged} unchanged, {failed} failed, "
-                "{queued} queued, {processing} processing".format(**totals)
-            )
-            finished = all(s["finished"] for s in states)
-            if interactive:  # one line, rewritten in place
-                print("\r" + line, end="\n" if finished else "", flush=True)
-            elif line != shown:  # a log or a pipe: a line per change
-                print(line, flush=True)
-            shown = line
-            if finished:
-                return 1 if totals["failed"] else 0
-            time.sleep(0.5)
 
 
 def query(

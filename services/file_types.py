@@ -125,13 +125,13 @@ def _without_bom(head: bytes) -> bytes:
 
 
 def _looks_like_text(head: bytes) -> bool:
-    """No NUL bytes (UTF-16 with its BOM aside) and few control characters."""
+    """No NUL bytes (UTF-16 with its BOM aside) and under 10% control characters."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return True  # UTF-16 with a byte order mark
     if b"\x00" in head:
         return False
     controls = sum(1 for b in head if b < 9 or 13 < b < 32)
-    return controls <= len(head) // 100
+    return controls * 10 <= len(head)
 
 
 def _is_mail(head: bytes) -> bool:

@@ -95,7 +95,7 @@ def _json(value: str, name: str) -> Any:
 
 def content_type_of(received: ReceivedFile) -> str:
     """The file's format, from its bytes (and, for text formats, its name)."""
-    return sniff(received.head, received.filename, received.spool)  # type: ignore[arg-type]
+    return sniff(received.head, received.name, received.spool)  # type: ignore[arg-type]
 
 
 def accept_files(
@@ -128,7 +128,7 @@ def accept_files(
         digest = received.sha256.hex()
         metadata = {
             **form.metadata,
-            "filename": received.filename,
+            "filename": received.name,
             "content_type": kind,
             "bytes": received.size,
             "sha256": digest,
@@ -137,7 +137,7 @@ def accept_files(
             Incoming(
                 external_id=document_id,
                 title=None,
-                source=received.filename,
+                source=received.name,
                 metadata=metadata,
                 access=form.access,
                 content="",

@@ -37,6 +37,11 @@ class ReceivedFile:
     sha256: bytes = b""
     declared_type: str | None = None
 
+    @property
+    def name(self) -> str:
+        """The file's own name, without any folders the filename carries."""
+        return self.filename.replace("\\", "/").rsplit("/", 1)[-1] or self.filename
+
     def close(self) -> None:
         self.spool.close()
 
@@ -178,9 +183,9 @@ def _text(value: bytes, what: str) -> str:
 
 
 def _filename(raw: bytes) -> str:
-    """The part's filename without any folders a client put in front (`a/b.pdf` is `b.pdf`)."""
-    name = _text(raw, "a filename").replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if not name or name in (".", "..") or "\x00" in name:
+    """The part's filename as the client sent it (a path, from a client that sends ids)."""
+    name = _text(raw, "a filename").strip()
+    if not name.replace("/", "").strip(".") or "\x00" in name:
         raise ApiError(400, "invalid_multipart", f"unusable filename {name!r}")
     return name
 
