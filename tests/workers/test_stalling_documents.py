@@ -76,7 +76,7 @@ def test_the_document_that_stalled_ingestion_now_ends_done(
     assert document(api, name, "stalling")["chunks"] > 0
 
 
-@pytest.mark.parametrize("isolated", [{"GROUNDWIRE_PARSE_TIME_LIMIT_S": "0.3"}], indirect=True)
+@pytest.mark.parametrize("isolated", [{"GROUNDWIRE_PARSE_TIMEOUT_S": "0.3"}], indirect=True)
 def test_a_slow_document_fails_at_its_parse_limit_and_the_rest_flow(isolated: Isolated) -> None:
     api = isolated.api
     name = new_collection(api)
