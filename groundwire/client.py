@@ -136,10 +136,26 @@ def query(
         where = passage["source"] or passage["document_id"]
         chunk = passage["chunk"]
         print(f"[{n}] {passage['title'] or passage['document_id']}  score {passage['score']:.3f}")
-        print(f"    {where} chars {chunk['start']}-{chunk['end']}")
+        print(
+            f"    {where}{_location(passage.get('location'))} chars {chunk['start']}-{chunk['end']}"
+        )
         print("    " + passage["text"].strip().replace("\n", "\n    "))
         print()
     return 0
+
+
+def _location(location: dict[str, Any] | None) -> str:
+    """` page 3` or ` 0:02-0:05` for a passage's place in its original; nothing without one."""
+    if not location:
+        return ""
+    if "page" in location:
+        return f" page {location['page']}"
+
+    def clock(seconds: float) -> str:
+        minutes, rest = divmod(int(seconds), 60)
+        return f"{minutes}:{rest:02}"
+
+    return f" {clock(location['start_seconds'])}-{clock(location['end_seconds'])}"
 
 
 def create_key(

@@ -64,3 +64,11 @@ def test_an_unreachable_api_is_one_line_that_says_where_the_url_came_from(
     )  # fmt: skip
     assert missing.returncode == 1 and "Traceback" not in missing.stderr, missing.stderr
     assert "no such file or directory" in missing.stderr
+
+
+def test_a_passage_says_where_it_is_in_its_original() -> None:
+    from groundwire.client import _location
+
+    assert _location({"page": 3}) == " page 3"
+    assert _location({"start_seconds": 2.4, "end_seconds": 75.1}) == " 0:02-1:15"
+    assert _location(None) == ""
