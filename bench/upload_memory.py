@@ -7,8 +7,9 @@ Starts the API as its own process on throwaway services (see bench/api_process.p
 incompressible, so PostgreSQL stores what was sent) to POST /v1/collections/{name}/files,
 streamed by the client from disk, while sampling the API process's RSS every 10 ms. No worker
 runs: the upload stays queued. Each run's file differs in a few bytes, so each is stored anew
-(identical bytes would be found and not written again). Prints, per run, the RSS before, the peak and its rise, the
-seconds the upload took and its rate, then the median rise; the goal is a rise under 30 MiB
+(identical bytes would be found and not written again). Prints, per run, the RSS before, the
+peak and its rise, the seconds the upload took and its rate, then the median rise; the goal
+is a rise under 30 MiB
 for a 100 MiB upload (the body goes to a temporary file, then to the database 1 MiB at a
 time). The first run is a warm-up the median leaves out (imports, connection pools).
 """

@@ -82,12 +82,13 @@ class ParseProcess:
             self.close()
             raise ParseTimeout(f"parsing took longer than {self.time_limit_s:g} s") from None
         except (OSError, EOFError) as error:
-            code = self._child.poll() if self._child is not None else None
+            code = _exit_code(self._child)
             self.close()
-            if code is not None and code < 0:
+            if code is not None and code != 0:
+                how = f"signal {-code}" if code < 0 else f"exit status {code}"
                 raise ValueError(
-                    f"the parser process was killed by signal {-code} (the file may need more"
-                    " memory than the parser may use)"
+                    f"the parser process crashed on this file ({how}): it may need more memory"
+                    " than the parser may use (GROUNDWIRE_PARSE_MEMORY_BYTES), or be malformed"
                 ) from None
             raise RuntimeError(f"the parser process ended: {error}") from None
         except BaseException:  # interrupted (a task's soft time limit): its reply never comes
@@ -126,6 +127,16 @@ class ParseProcess:
 
 
 _MEMORY_VARIABLE = "GROUNDWIRE_PARSER_MEMORY_BYTES"
+
+
+def _exit_code(child: subprocess.Popen[bytes] | None) -> int | None:
+    """The child's exit status once its output has ended (it may take a moment to go)."""
+    if child is None:
+        return None
+    try:
+        return child.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def _parsed_to_json(parsed: Parsed) -> dict[str, object]:

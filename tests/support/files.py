@@ -210,3 +210,62 @@ def speech(text: str) -> bytes:
         capture_output=True,
     )
     return spoken.stdout
+
+
+def deflate_bomb_pdf(expanded_mib: int = 600) -> bytes:
+    """A one-page PDF whose content stream inflates from under 1 MiB to `expanded_mib` MiB."""
+    import zlib
+
+    packer = zlib.compressobj(9)
+    block = b" " * (1024 * 1024)
+    stream = b"".join(packer.compress(block) for _ in range(expanded_mib)) + packer.flush()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1))
+    out.write(b"startxref\n%d\n%%%%EOF\n" % xref)
+    return out.getvalue()
+
+
+# container format, codec, sample rate for each audio format the tests transcode into
+AUDIO_FORMATS = {
+    "mp3": ("mp3", "libmp3lame", 16_000),
+    "m4a": ("ipod", "aac", 16_000),
+    "ogg": ("ogg", "libopus", 48_000),
+    "flac": ("flac", "flac", 16_000),
+}
+
+
+def transcode(wav_bytes: bytes, suffix: str) -> bytes:
+    """A WAV recording re-encoded as MP3, M4A, OGG (Opus) or FLAC with PyAV (FFmpeg)."""
+    import av
+    from av.audio.resampler import AudioResampler
+    from av.audio.stream import AudioStream
+
+    container, codec, rate = AUDIO_FORMATS[suffix]
+    out = io.BytesIO()
+    resampler = AudioResampler(format="s16", layout="mono", rate=rate)
+    with av.open(io.BytesIO(wav_bytes), "r") as source, av.open(out, "w", container) as target:
+        stream = target.add_stream(codec, rate=rate)
+        assert isinstance(stream, AudioStream)
+        stream.layout = "mono"
+        for frame in source.decode(audio=0):
+            for resampled in resampler.resample(frame):
+                for packet in stream.encode(resampled):
+                    target.mux(packet)
+        for packet in stream.encode(None):
+            target.mux(packet)
+    return out.getvalue()

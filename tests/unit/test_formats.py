@@ -4,6 +4,7 @@ real files made by the libraries that write them; and the reasons hostile files 
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 
@@ -142,6 +143,18 @@ def test_hostile_files_fail_with_a_reason(data: bytes, content_type: str, reason
 def test_blank_pages_are_not_sent_to_ocr() -> None:
     parsed = extract(files.blank_pdf(200), file_types.PDF, "b.pdf", OPTIONS).extracted
     assert parsed.text == "" and parsed.metadata == {"pages": 200}
+
+
+def test_ten_thousand_blank_pages_fail_at_once() -> None:
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="10000 pages, over the limit of 5000"):
+        extract(files.blank_pdf(10_000), file_types.PDF, "b.pdf", OPTIONS)
+    assert time.perf_counter() - started < 5
+
+
+def test_an_untitled_pdf_is_titled_by_its_first_line() -> None:
+    parsed = extract(files.pdf(title=None), file_types.PDF, "x.pdf", OPTIONS).extracted
+    assert parsed.title == "Section 1"
 
 
 def test_locations_of_chunks() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import re
 
+import pytest
+
 from services import file_types
 from tests.support import files
 from workers.formats import Options, extract
@@ -56,3 +58,21 @@ def test_offline_transcription_is_accurate_and_timed() -> None:
     where = locate(transcript.marks, start, start + 6)
     assert where is not None and where["start_seconds"] >= duration / 2
     assert transcript.metadata["duration_seconds"] == spans[-1]["end_seconds"]
+
+
+@pytest.mark.parametrize("suffix", ["mp3", "m4a", "ogg", "flac"])
+def test_every_audio_format_is_told_and_transcribed(suffix: str) -> None:
+    spoken = "Welcome to the weekly team call. Today we review the sales numbers."
+    audio = files.transcode(files.speech(spoken), suffix)
+    content_type = file_types.sniff(audio[:8192], f"call.{suffix}")
+    assert (
+        content_type
+        == {
+            "mp3": file_types.MP3,
+            "m4a": file_types.M4A,
+            "ogg": file_types.OGG,
+            "flac": file_types.FLAC,
+        }[suffix]
+    )
+    parsed = extract(audio, content_type, "call", Options(transcribe_model="local:tiny.en"))
+    assert word_error_rate(spoken, parsed.extracted.text) <= 0.10, parsed.extracted.text

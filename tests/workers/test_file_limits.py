@@ -37,11 +37,15 @@ def test_a_file_that_needs_too_much_memory_fails_alone(isolated: Isolated) -> No
     name = new_collection(api)
     out = io.BytesIO()
     Image.new("L", (8000, 9000), 255).save(out, "PNG")  # 72 MP: under the pixel cap
-    answer = upload(api, name, ("poster.png", out.getvalue()), ("ok.txt", b"fine"))
+    bomb = files.deflate_bomb_pdf(1200)  # 1.2 MB that inflates to 1.2 GiB
+    answer = upload(
+        api, name, ("poster.png", out.getvalue()), ("bomb.pdf", bomb), ("ok.txt", b"fine")
+    )
     batch = wait_finished(api, answer.json()["batch_id"], timeout=90, allow_failed=True)
-    assert batch["failed"] == 1 and batch["done"] == 1, batch
-    big = document(api, name, "poster.png")
-    assert big["error_class"] == "parse" and "memory" in big["error"], big
+    assert batch["failed"] == 2 and batch["done"] == 1, batch
+    for filename in ("poster.png", "bomb.pdf"):
+        big = document(api, name, filename)
+        assert big["error_class"] == "parse" and "memory" in big["error"], big
 
 
 @pytest.mark.parametrize(

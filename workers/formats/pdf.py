@@ -1,6 +1,7 @@
 """PDF with pypdfium2 (Apache-2.0 / BSD-3-Clause): PDFium, the engine of Chrome's viewer, reads
 each page's text layer in content order, with line-end hyphens joined. A page with no text but
 with something drawn on it is a scan: it is rendered and read by OCR. Blank pages cost nothing.
+The title is the PDF's own (its metadata), else the first line of its text when that is short.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from workers.formats.ocr import read_image
 
 # Scanned pages are rendered at this many dots per inch for OCR.
 OCR_DPI = 200
+MAX_HEADING_CHARS = 150
 _PLACEHOLDERS = {"", "untitled", "unspecified", "anonymous"}
 
 
@@ -64,9 +66,18 @@ def extract_pdf(data: bytes, max_pages: int, ocr: bool) -> Extracted:
         metadata: dict[str, Any] = {"pages": pages}
         if scanned:
             metadata["ocr_pages"] = scanned
-        return builder.build(_title(pdf), **metadata)
+        extracted = builder.build(_title(pdf), **metadata)
+        extracted.title = extracted.title or _first_line(extracted.text)
+        return extracted
     finally:
         pdf.close()
+
+
+def _first_line(text: str) -> str | None:
+    """The first line of the text when it looks like a heading (short, with letters)."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    line = " ".join(line.split())
+    return line if 0 < len(line) <= MAX_HEADING_CHARS and any(c.isalpha() for c in line) else None
 
 
 def _draws_something(page: Any) -> bool:
