@@ -155,6 +155,12 @@ class Settings(BaseSettings):
         """`VAR=` (as compose writes `${VAR:-}`) means unset, not an empty URL or key."""
         return None if isinstance(value, str) and not value.strip() else value
 
+    def files_per_task(self) -> int:
+        """Uploaded files one parse task takes: as many as can each take the whole parse
+        timeout and leave the task inside its soft time limit (a file's parse is bounded, a
+        task of 32 scans would not be), at least one."""
+        return max(1, int(self.task_soft_time_limit_s // self.parse_timeout_s) - 1)
+
     def broker_redis_url(self) -> str:
         """Returns the Redis URL of the broker: the configured one, else a local server's."""
         return self.redis_url or DEFAULT_REDIS_URL

@@ -7,11 +7,12 @@ document at a time, with its address space capped (`memory_bytes`); one that is 
 within the limit is killed, its document fails with `parse`, and the next document gets a new
 child. Plain text and Markdown sent as text need no parsing and never leave the process.
 
-The protocol on the child's standard input and output: a request is an 8-byte length and that
-many bytes of a JSON header (`{"kind": "html"}` or `{"kind": "file", "content_type",
-"filename", "options"}`), then an 8-byte length and the payload (UTF-8 HTML, or the file's
-bytes); a reply is a status byte (0: a result, 1: an error message), an 8-byte length and
-that many bytes of UTF-8 (the text, or the parsed file as JSON).
+The protocol on the child's standard input and output: the child first writes one byte, `R`,
+once its imports are done (the time limit counts parsing, not the start). A request is an
+8-byte length and that many bytes of a JSON header (`{"kind": "html"}` or `{"kind": "file",
+"content_type", "filename", "options"}`), then an 8-byte length and the payload (UTF-8 HTML,
+or the file's bytes); a reply is a status byte (0: a result, 1: an error message), an 8-byte
+length and that many bytes of UTF-8 (the text, or the parsed file as JSON).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from workers.formats.mail import Attachment
 _LENGTH = struct.Struct("!Q")
 _REPLY = struct.Struct("!BQ")
 _OK, _ERROR = 0, 1
+_READY = b"R"  # the child's first byte, once it has imported what it parses with
+STARTUP_LIMIT_S = 60.0
 
 
 class ParseTimeout(Exception):
@@ -117,12 +120,23 @@ class ParseProcess:
             env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
             if self.memory_bytes is not None:
                 env[_MEMORY_VARIABLE] = str(self.memory_bytes)
-            self._child = subprocess.Popen(
+            child = subprocess.Popen(
                 [sys.executable, "-m", "workers.parse_process"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env=env,
             )
+            self._child = child
+            assert child.stdout is not None
+            # Its imports are not the document's time: the limit starts once it says ready.
+            try:
+                ready = _read(child.stdout, 1, time.monotonic() + STARTUP_LIMIT_S)
+            except (ParseTimeout, EOFError, OSError):
+                self.close()
+                raise RuntimeError("the parser process did not start") from None
+            if ready != _READY:
+                self.close()
+                raise RuntimeError("the parser process did not start")
         return self._child
 
 
@@ -175,7 +189,10 @@ def _read(stream: IO[bytes], size: int, deadline: float) -> bytes:
 
 
 def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
-    """The child: parses one document per request until its input ends."""
+    """The child: says it is ready, then parses one document per request until its input
+    ends."""
+    replies.write(_READY)
+    replies.flush()
     while True:
         header = _read_message(requests)
         if header is None:

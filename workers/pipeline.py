@@ -174,7 +174,7 @@ def prepare(
     result.done = len(written)
     count_finished(written, result.failed)
     for accepted in found:  # committed: their parse tasks may go
-        runtime.broker.enqueue(accepted.to_enqueue, accepted.sizes)
+        runtime.broker.enqueue(accepted.to_enqueue, accepted.sizes, settings.files_per_task())
     missing = {w.id: sum(1 for c in w.chunks if c.content_hash not in known) for w in pending}
     limits = {
         w.collection_id: embedders.get(w.embedder, w.dimensions).batch_inputs for w in pending

@@ -101,7 +101,8 @@ async def upload_files(
             embedder = runtime.embedders.get(collection.embedder, collection.dimensions)
             session.commit()
             request.state.audit_documents = [d.id for d in accepted.documents]
-            runtime.broker.enqueue(accepted.to_enqueue, accepted.sizes, embedder.documents_per_task)
+            per_task = min(embedder.documents_per_task, runtime.settings.files_per_task())
+            runtime.broker.enqueue(accepted.to_enqueue, accepted.sizes, per_task)
             return IngestResponse.of(accepted)
 
         return await run_in_threadpool(store)

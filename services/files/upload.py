@@ -17,6 +17,7 @@ from typing import IO
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from services.api.errors import ApiError
 from services.file_types import HEAD_BYTES
@@ -88,6 +89,10 @@ class _Receiver:
         self._hash = hashlib.sha256()
         self._field: str | None = None
         self._field_data = bytearray()
+        self.complete = False
+
+    def on_end(self) -> None:
+        self.complete = True
 
     def on_part_begin(self) -> None:
         self._headers = {}
@@ -205,6 +210,7 @@ async def receive_upload(
             "on_header_value": receiver.on_header_value,
             "on_header_end": receiver.on_header_end,
             "on_headers_finished": receiver.on_headers_finished,
+            "on_end": receiver.on_end,
         },
     )
     try:
@@ -212,6 +218,13 @@ async def receive_upload(
             if chunk:
                 parser.write(chunk)
         parser.finalize()
+        if not receiver.complete:
+            raise ApiError(
+                400, "invalid_multipart", "the multipart body ends before its closing boundary"
+            )
+    except ClientDisconnect:
+        receiver.upload.close()
+        raise ApiError(400, "incomplete_upload", "the client left before the body ended") from None
     except MultipartParseError as error:
         receiver.upload.close()
         raise ApiError(400, "invalid_multipart", f"malformed multipart body: {error}") from None

@@ -152,3 +152,19 @@ def test_a_file_over_the_limit_is_413_and_nothing_is_kept(
         assert answer.headers["connection"] == "close"
         assert originals(database_url) == before
         assert client.get(f"/v1/collections/{name}").json()["documents"]["queued"] == 0
+
+
+def test_a_body_cut_short_is_400_and_keeps_nothing(
+    api: Any, make_collection: Any, database_url: str
+) -> None:
+    name = make_collection()
+    before = originals(database_url)
+    cut = b'--XX\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhello wor'
+    answer = api.post(
+        f"/v1/collections/{name}/files",
+        content=cut,
+        headers={"content-type": "multipart/form-data; boundary=XX"},
+    )
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_multipart"
+    assert "closing boundary" in answer.json()["error"]["message"]
+    assert originals(database_url) == before

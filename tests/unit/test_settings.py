@@ -60,3 +60,13 @@ def test_the_embedded_redis_keeps_its_files_private(tmp_path: Path) -> None:
     assert files and all(p.stat().st_mode & 0o077 == 0 for p in files), [
         (p.name, oct(p.stat().st_mode)) for p in files
     ]
+
+
+def test_file_settings_and_the_files_a_task_takes() -> None:
+    defaults = Settings()
+    assert defaults.max_file_bytes == 100 * 1024 * 1024 and defaults.parse_timeout_s == 120
+    assert defaults.transcribe_model == "whisper-1"
+    assert defaults.files_per_task() == 6  # 6 x 120 s of parsing fits a 900 s task
+    assert Settings(parse_timeout_s=900).files_per_task() == 1
+    old_name = Settings.model_validate({"GROUNDWIRE_PARSE_TIME_LIMIT_S": "30"})
+    assert old_name.parse_timeout_s == 30

@@ -19,7 +19,7 @@ CASES = [
     (
         "scan.pdf",
         files.scanned_pdf([["Nothing here but tide tables"], ["Moorings are free in winter"]]),
-        "scan.pdf",
+        "Nothing here but tide tables",  # no title in its metadata: its first line
         "Moorings are free in winter",
         {"page": 2},
     ),
