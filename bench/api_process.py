@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from bench.common import ADMIN_KEY, database, run_queues
 from groundwire.embedded import start_redis
@@ -132,3 +134,32 @@ def make_collection(api: RunningApi, embedder: str = "hash") -> str:
     )
     made.raise_for_status()
     return name
+
+
+class PeakRss:
+    """Samples a process's resident memory in a thread while the block runs: `before` (after
+    `settle_s` of rest), `peak` during it, and `after` (after `settle_s` more), in bytes."""
+
+    def __init__(self, pid: int, interval_s: float = 0.01, settle_s: float = 0.5) -> None:
+        self.process = psutil.Process(pid)
+        self.interval_s, self.settle_s = interval_s, settle_s
+        self.before = self.peak = self.after = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(self.interval_s)
+
+    def __enter__(self) -> PeakRss:
+        time.sleep(self.settle_s)
+        self.before = self.peak = self.process.memory_info().rss
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        time.sleep(self.settle_s)
+        self._done.set()
+        self._thread.join()
+        self.after = self.process.memory_info().rss

@@ -23,9 +23,15 @@ import time
 from collections import Counter
 
 import httpx
-import psutil
 
-from bench.api_process import HEADERS, RunningApi, make_collection, running_api, services
+from bench.api_process import (
+    HEADERS,
+    PeakRss,
+    RunningApi,
+    make_collection,
+    running_api,
+    services,
+)
 
 DOCUMENT_BYTES = 7 * 1024 * 1024 + 512 * 1024  # 7.5 MiB
 WORDS = "harbour granite meadow copper violin lantern orchard "
@@ -43,17 +49,6 @@ def body(client: int, mib: int) -> bytes:
 def measure(api: RunningApi, bodies: list[bytes]) -> str:
     """Sends `bodies` at once; returns the RSS figures and the answers."""
     name = make_collection(api)
-    process = psutil.Process(api.process.pid)
-    time.sleep(1)
-    before = peak = process.memory_info().rss
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, process.memory_info().rss)
-            time.sleep(0.02)
-
     statuses: Counter[str] = Counter()
 
     def send(content: bytes) -> None:
@@ -69,23 +64,19 @@ def measure(api: RunningApi, bodies: list[bytes]) -> str:
         except httpx.HTTPError as error:
             statuses[type(error).__name__] += 1
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    started = time.perf_counter()
-    threads = [threading.Thread(target=send, args=(b,)) for b in bodies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    time.sleep(0.5)
-    done.set()
-    sampler.join()
-    after = process.memory_info().rss
+    with PeakRss(api.process.pid, interval_s=0.02, settle_s=1) as rss:
+        started = time.perf_counter()
+        threads = [threading.Thread(target=send, args=(b,)) for b in bodies]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
     return (
         f"{len(bodies)} bodies of {len(bodies[0]) / MIB:.0f} MiB at once: RSS before "
-        f"{before / MIB:.0f} MiB, peak {peak / MIB:.0f} MiB (+{(peak - before) / MIB:.0f}), "
-        f"after {after / MIB:.0f} MiB; answers {dict(statuses)} in {elapsed:.1f} s"
+        f"{rss.before / MIB:.0f} MiB, peak {rss.peak / MIB:.0f} MiB"
+        f" (+{(rss.peak - rss.before) / MIB:.0f}), after {rss.after / MIB:.0f} MiB;"
+        f" answers {dict(statuses)} in {elapsed:.1f} s"
     )
 
 

@@ -20,14 +20,12 @@ import argparse
 import os
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
-import psutil
 
-from bench.api_process import HEADERS, make_collection, running_api, services
+from bench.api_process import HEADERS, PeakRss, make_collection, running_api, services
 
 MIB = 1024 * 1024
 
@@ -44,34 +42,18 @@ def make_file(folder: Path, mib: int) -> Path:
 
 def upload(url: str, name: str, path: Path, run: int, pid: int) -> tuple[float, float, float]:
     """Uploads `path` once; returns (RSS before, peak RSS, seconds)."""
-    process = psutil.Process(pid)
-    time.sleep(0.5)
-    before = peak = process.memory_info().rss
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, process.memory_info().rss)
-            time.sleep(0.01)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    started = time.perf_counter()
-    with path.open("rb") as handle:
+    with PeakRss(pid) as rss, path.open("rb") as handle:
+        started = time.perf_counter()
         answer = httpx.post(
             f"{url}/v1/collections/{name}/files",
             files={"file": (f"large-{run}.pdf", handle)},
             headers=HEADERS,
             timeout=600,
         )
-    elapsed = time.perf_counter() - started
-    time.sleep(0.3)
-    done.set()
-    sampler.join()
+        elapsed = time.perf_counter() - started
     if answer.status_code != 202:
         raise SystemExit(f"upload answered {answer.status_code}: {answer.text[:300]}")
-    return before, peak, elapsed
+    return rss.before, rss.peak, elapsed
 
 
 def main() -> None:

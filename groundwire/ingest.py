@@ -28,6 +28,7 @@ from urllib.parse import quote
 import httpx
 from tqdm import tqdm
 
+from services.batching import pack
 from services.file_types import HEAD_BYTES, SUPPORTED, UNKNOWN, sniff
 
 SKIPPED_FOLDERS = frozenset({".git", ".venv", "node_modules", "__pycache__"})
@@ -138,19 +139,6 @@ def plan(paths: list[Path], include: list[str], exclude: list[str], id_prefix: s
             owners[document_id] = file
             result.files.append(LocalFile(file, document_id, size))
     return result
-
-
-def _groups(files: list[LocalFile]) -> Iterator[list[LocalFile]]:
-    group: list[LocalFile] = []
-    size = 0
-    for file in files:
-        if group and (len(group) >= GROUP_FILES or size + file.size > GROUP_BYTES):
-            yield group
-            group, size = [], 0
-        group.append(file)
-        size += file.size
-    if group:
-        yield group
 
 
 def _error_of(response: httpx.Response) -> str:
@@ -319,7 +307,7 @@ def run(
     done_files = 0
     in_flight = 0
     try:
-        for group in _groups(run_plan.files):
+        for group in pack(run_plan.files, lambda f: f.size, GROUP_FILES, GROUP_BYTES):
             in_flight = len(group)
             sender.send(group)
             in_flight = 0

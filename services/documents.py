@@ -12,6 +12,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from sqlalchemy.orm import Session
 
+from services.batching import pack
 from services.db import driver_connection
 from services.models import IngestBatch
 from services.statuses import Acceptance, DocumentStatus
@@ -81,20 +82,6 @@ SYNC_CHUNK_ACCESS = (
 
 
 PIPELINE_TEXT_CHARS = 4 * 1024 * 1024
-
-
-def _groups(rows: list[dict[str, Any]], chars: int) -> list[list[dict[str, Any]]]:
-    """`rows` in order, in groups whose texts add up to at most `chars` (or one row)."""
-    groups: list[list[dict[str, Any]]] = []
-    size = 0
-    for row in rows:
-        length = len(row["content"])
-        if not groups or size + length > chars:
-            groups.append([])
-            size = 0
-        groups[-1].append(row)
-        size += length
-    return groups
 
 
 @dataclass(frozen=True)
@@ -172,7 +159,9 @@ def accept(session: Session, collection_id: int, incoming: list[Incoming]) -> Ac
     # of at most PIPELINE_TEXT_CHARS: a large request is not held a second time, encoded.
     result: dict[str, tuple[int, int, bool]] = {}
     with driver_connection(session).cursor() as cursor:
-        for group in _groups(rows, PIPELINE_TEXT_CHARS):
+        for group in pack(
+            rows, lambda row: len(str(row["content"])), len(rows), PIPELINE_TEXT_CHARS
+        ):
             cursor.executemany(UPSERT, group, returning=True)
             more = True
             while more:
