@@ -11,6 +11,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from services.access.routes import router as access_router
+from services.answers.routes import router as answers_router
 from services.api.audit import AuditTrail
 from services.api.docs import install_docs
 from services.api.errors import install_error_handlers
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, bound_host: str | None = None) 
         files_router,
         ingest_router,
         query_router,
+        answers_router,
         queues_router,
     )
     for router in routers:

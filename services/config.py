@@ -112,6 +112,18 @@ class Settings(BaseSettings):
     # Queries. The query log keeps the question's `text`, only its `hash`, or nothing (`off`).
     query_log: Literal["text", "hash", "off"] = "text"
 
+    # Grounded answers: the chat model, on its own server if need be (else the OpenAI
+    # settings above), a request's timeout and retries, and the support score under which a
+    # sentence counts as unsupported by the passages it cites (calibrated: docs/answers.md).
+    chat_model: str = "gpt-4o-mini"
+    chat_base_url: str | None = None
+    chat_api_key: SecretStr | None = None
+    chat_timeout_s: float = Field(default=60.0, gt=0)
+    chat_max_retries: int = Field(default=2, ge=0, le=10)
+    chat_max_tokens: int = Field(default=800, ge=16, le=32_000)
+    support_threshold: float | None = Field(default=None, ge=0.0, le=1.0)  # None: calibrated
+    no_context_answer: str = "I don't know: nothing in the documents I can search answers that."
+
     # Identity and access. The server admin key manages workspaces and acts in any of them;
     # `groundwire up` creates one under its data directory when none is set.
     admin_key: SecretStr | None = None
@@ -148,7 +160,14 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".groundwire")
 
     @field_validator(
-        "database_url", "redis_url", "openai_api_key", "openai_base_url", "url", mode="before"
+        "database_url",
+        "redis_url",
+        "openai_api_key",
+        "openai_base_url",
+        "chat_base_url",
+        "chat_api_key",
+        "url",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:

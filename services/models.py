@@ -109,6 +109,11 @@ class Collection(Base):
     language: Mapped[str] = mapped_column(Text, default="english")
     bulk_load: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+    # Grounded answers: the collection's own chat model, system prompt and the sentence it
+    # answers with when nothing is relevant (NULL: the server's defaults).
+    answer_model: Mapped[str | None] = mapped_column(Text)
+    answer_prompt: Mapped[str | None] = mapped_column(Text)
+    answer_no_context: Mapped[str | None] = mapped_column(Text)
 
 
 class Original(Base):
@@ -334,6 +339,13 @@ class QueryLogEntry(Base):
     grounded: Mapped[bool] = mapped_column(Boolean)
     results: Mapped[int] = mapped_column(Integer)
     latency_ms: Mapped[float] = mapped_column(Float)
+    # Answers only: how it ended, the chat model and its tokens, sentences and unsupported ones.
+    answer_status: Mapped[str | None] = mapped_column(Text)
+    chat_model: Mapped[str | None] = mapped_column(Text)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    sentences: Mapped[int | None] = mapped_column(Integer)
+    unsupported_sentences: Mapped[int | None] = mapped_column(Integer)
 
 
 class EmbeddingPrice(Base):

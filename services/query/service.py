@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,7 +15,7 @@ from services.embedding.cl100k import cl100k
 from services.metrics import observe_query
 from services.models import Collection
 from services.query.candidates import Candidate, Mode
-from services.query.context import merge_passages, pack
+from services.query.context import Span, merge_passages, pack
 from services.query.filters import FilterError
 from services.query.grounding import Grounding, ground
 from services.query.log import QueryLogPolicy, record_query
@@ -95,7 +96,7 @@ def answer(
         metadata_filter=request.filter,
         principals=principals,
     )
-    _log(session, keep, collection, "query", request, request.k, grounding, started)
+    log_request(session, keep, collection, "query", request, request.k, grounding, started)
     return QueryResponse(
         grounded=grounding.grounded,
         mode=request.mode,
@@ -118,7 +119,7 @@ def answer(
     )
 
 
-def _log(
+def log_request(
     session: Session,
     keep: QueryLogPolicy,
     collection: Collection,
@@ -127,7 +128,9 @@ def _log(
     k: int,
     grounding: Grounding[Candidate],
     started: float,
+    answer: dict[str, Any] | None = None,
 ) -> None:
+    """Records the request in the query log (in the session's transaction) and the metrics."""
     latency_ms = (time.perf_counter() - started) * 1000
     record_query(
         session,
@@ -143,6 +146,7 @@ def _log(
         grounded=grounding.grounded,
         results=len(grounding.passages),
         latency_ms=latency_ms,
+        answer=answer,
     )
     observe_query(endpoint, request.mode, grounding.grounded, latency_ms / 1000)
 
@@ -157,22 +161,47 @@ def context(
 ) -> ContextResponse:
     """Packs the relevant passages into a cited context within `max_tokens` (cl100k tokens)."""
     started = time.perf_counter()
+    packed = packed_context(session, vectors, collection, request, request.max_tokens, principals)
+    log_request(
+        session, keep, collection, "context", request, CONTEXT_CANDIDATES, packed.grounding, started
+    )
+    return packed.response
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A context as the API shows it, the passages behind each `[n]`, and the retrieval."""
+
+    response: ContextResponse
+    spans: dict[int, Span]
+    grounding: Grounding[Candidate]
+
+
+def packed_context(
+    session: Session,
+    vectors: QueryVectorCache,
+    collection: Collection,
+    request: RetrievalRequest,
+    max_tokens: int,
+    principals: tuple[str, ...] = (),
+    candidates: int = CONTEXT_CANDIDATES,
+) -> Packed:
+    """Retrieves and packs the context, logging nothing (the caller logs what it did)."""
     grounding = retrieve(
         session,
         vectors,
         collection,
         request.query,
-        k=CONTEXT_CANDIDATES,
+        k=candidates,
         mode=request.mode,
         min_score=request.min_score,
         metadata_filter=request.filter,
         principals=principals,
     )
     tokens = cl100k()
-    packed = pack(merge_passages(grounding.passages), request.max_tokens, tokens.count)
+    packed = pack(merge_passages(grounding.passages), max_tokens, tokens.count)
     text = "\n\n".join(block for _, _, block in packed)
-    _log(session, keep, collection, "context", request, CONTEXT_CANDIDATES, grounding, started)
-    return ContextResponse(
+    response = ContextResponse(
         grounded=bool(packed),
         threshold=grounding.threshold,
         best_score=grounding.best_score,
@@ -196,3 +225,4 @@ def context(
             for n, span, _ in packed
         ],
     )
+    return Packed(response, {n: span for n, span, _ in packed}, grounding)

@@ -45,6 +45,9 @@ class Behaviour:
     reject_message: str = "This request violates the input limits"
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
+    # How /v1/chat/completions answers (see CHAT_BEHAVIOURS), and how long "hang" waits.
+    chat: str = "faithful"
+    chat_hang_s: float = 30.0
     # What /v1/audio/transcriptions says was spoken: (start, end, text) per segment.
     transcript: tuple[tuple[float, float, str], ...] = (
         (0.0, 2.4, "The harbour opens at seven."),
@@ -90,6 +93,7 @@ class State:
     buckets: dict[str, Bucket] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     transcriptions: list[dict[str, Any]] = field(default_factory=list)
+    chats: list[dict[str, Any]] = field(default_factory=list)
 
     def limit(self, tokens: int) -> tuple[float, dict[str, str]]:
         """Applies the per-minute limits: (seconds to wait or 0, rate-limit headers)."""
@@ -112,6 +116,48 @@ def embed(text: str, dims: int) -> np.ndarray:
         digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
         vector[int.from_bytes(digest, "little") % dims] += 1.0
     return vector / np.linalg.norm(vector)
+
+
+_PASSAGE = re.compile(r"\[(\d+)\] [^\n]*\n(.*?)(?=\n\n\[\d+\] |\Z)", re.S)
+_FIRST_SENTENCE = re.compile(r"^(.+?[.!?])(?:\s|$)", re.S)
+CHAT_BEHAVIOURS = (
+    "faithful",  # restates the first sentence of passages 1 and 2, citing each
+    "wrong_citation",  # passage 1's sentence, cited as [2]
+    "invented",  # a fact no passage holds, cited as [1]
+    "uncited",  # a faithful sentence, then a claim that cites nothing
+    "refusal",  # the "I don't know" sentence the prompt gives
+    "bad_marker",  # a faithful sentence cited as [9], a passage that is not there
+    "rate_limit",  # 429 with Retry-After, every time
+    "overflow",  # 400 context_length_exceeded
+    "hang",  # waits chat_hang_s, then answers faithfully
+)
+
+
+def chat_answer(behaviour: str, messages: list[dict[str, str]]) -> str:
+    """What the stand-in model says, from the passages of the last user message."""
+    user = messages[-1]["content"]
+    passages = {int(n): " ".join(text.split()) for n, text in _PASSAGE.findall(user.split(
+        "\n\nQuestion: ")[0])}  # fmt: skip
+
+    def first(n: int) -> str:
+        text = passages.get(n, "")
+        match = _FIRST_SENTENCE.match(text)
+        return (match.group(1) if match else text).rstrip(".!?")
+
+    if behaviour == "refusal":
+        return messages[0]["content"].rsplit("nothing else: ", 1)[-1]
+    if behaviour == "wrong_citation":
+        return f"{first(1)} [2]."
+    if behaviour == "invented":
+        return "The harbour office was founded in 1887 by Admiral Frobisher [1]."
+    if behaviour == "uncited":
+        return f"{first(1)} [1]. The harbour also runs a museum with 4,000 exhibits."
+    if behaviour == "bad_marker":
+        return f"{first(1)} [9]."
+    answer = f"{first(1)} [1]."
+    if 2 in passages:
+        answer += f" {first(2)} [2]."
+    return answer
 
 
 class FakeOpenAI:
@@ -141,8 +187,15 @@ class FakeOpenAI:
             self.state.behaviour = Behaviour(**behaviour)
             self.state.requests.clear()
             self.state.transcriptions.clear()
+            self.state.chats.clear()
             self.state.buckets.clear()
             self.state.rng = random.Random(7)
+
+    @property
+    def chats(self) -> list[dict[str, Any]]:
+        """The chat completion requests seen, as sent."""
+        with self.state.lock:
+            return list(self.state.chats)
 
     @property
     def transcriptions(self) -> list[dict[str, Any]]:
@@ -207,6 +260,9 @@ class FakeOpenAI:
                 if self.path.rstrip("/").endswith("/audio/transcriptions"):
                     self._transcribe()
                     return
+                if self.path.rstrip("/").endswith("/chat/completions"):
+                    self._chat()
+                    return
                 if not self.path.rstrip("/").endswith("/embeddings"):
                     self._error(404, "not found", "not_found")
                     return
@@ -269,6 +325,61 @@ class FakeOpenAI:
                     },
                     limit_headers,
                 )
+
+            def _chat(self) -> None:
+                """OpenAI's chat completions, whole or streamed, answering as the behaviour
+                says from the `[n]` passages in the last user message."""
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+                with fake.state.lock:
+                    fake.state.chats.append(body)
+                    behaviour, hang = fake.state.behaviour.chat, fake.state.behaviour.chat_hang_s
+                if behaviour == "rate_limit":
+                    self._error(429, "Rate limit reached", "rate_limit_exceeded",
+                                {"retry-after": "0.1"})  # fmt: skip
+                    return
+                if behaviour == "overflow":
+                    self._error(400, "This model's maximum context length is 128 tokens",
+                                "context_length_exceeded")  # fmt: skip
+                    return
+                if behaviour == "hang":
+                    time.sleep(hang)
+                text = chat_answer(behaviour, body["messages"])
+                prompt = sum(len(fake.encoding.encode(m["content"])) for m in body["messages"])
+                usage = {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": len(fake.encoding.encode(text)),
+                    "total_tokens": prompt + len(fake.encoding.encode(text)),
+                }
+                base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": body["model"]}
+                if not body.get("stream"):
+                    message = {"role": "assistant", "content": text}
+                    self._reply(200, {**base, "object": "chat.completion", "usage": usage,
+                                      "choices": [{"index": 0, "message": message,
+                                                   "finish_reason": "stop"}]})  # fmt: skip
+                    return
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.end_headers()
+                pieces = [text[i : i + 12] for i in range(0, len(text), 12)]
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    for piece in pieces:
+                        chunk = {
+                            **base,
+                            "object": "chat.completion.chunk",
+                            "choices": [
+                                {"index": 0, "delta": {"content": piece}, "finish_reason": None}
+                            ],
+                        }
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                        time.sleep(0.01)
+                    last = {
+                        **base,
+                        "object": "chat.completion.chunk",
+                        "usage": usage,
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    }
+                    self.wfile.write(f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode())
 
             def _transcribe(self) -> None:
                 """OpenAI's transcription endpoint: multipart with `file` and `model`; answers

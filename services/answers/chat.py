@@ -1,0 +1,142 @@
+"""The chat model, through the `openai` client: on its own server (GROUNDWIRE_CHAT_BASE_URL,
+GROUNDWIRE_CHAT_API_KEY) or the OpenAI settings' (OPENAI_BASE_URL, OPENAI_API_KEY), so any
+OpenAI-compatible server can answer (Ollama, vLLM, llama.cpp's server, LiteLLM).
+
+The client retries timeouts, 429s and 5xx itself (GROUNDWIRE_CHAT_MAX_RETRIES, honouring
+Retry-After); what is left becomes a clear error for the API's caller: 504 for a timeout,
+503 with Retry-After for a rate limit, 502 for an unreachable or failing server, and
+`ContextTooLong` for a prompt over the model's window (the service retries with less). The
+`openai` package is imported when the first answer is asked for (a dispatcher, in
+tests/unit/test_layers.py): it takes a second to import, and most API processes answer none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from services.api.errors import ApiError
+from services.config import Settings
+
+
+@dataclass
+class Completion:
+    """What the model said, and its tokens."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class ContextTooLong(Exception):
+    """The prompt is over the model's context window."""
+
+
+class ChatModel:
+    """Completions from the configured chat server."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: Any = None
+
+    def _openai(self) -> Any:
+        if self._client is None:
+            import openai
+
+            settings = self.settings
+            key = settings.chat_api_key or settings.openai_api_key
+            base = settings.chat_base_url or settings.openai_base_url
+            if key is None and base is None:
+                raise ApiError(
+                    503,
+                    "chat_not_configured",
+                    "no chat model is configured: set GROUNDWIRE_CHAT_BASE_URL (any"
+                    " OpenAI-compatible server) or OPENAI_API_KEY",
+                )
+            self._client = openai.OpenAI(
+                api_key=key.get_secret_value() if key is not None else "unused",
+                base_url=base,
+                timeout=settings.chat_timeout_s,
+                max_retries=settings.chat_max_retries,
+            )
+        return self._client
+
+    def complete(self, model: str, messages: list[dict[str, str]]) -> Completion:
+        """One answer, whole."""
+        client = self._openai()
+        with _errors(model):
+            response = client.chat.completions.create(
+                model=model,
+                messages=messages,
+                max_tokens=self.settings.chat_max_tokens,
+                temperature=0,
+            )
+        usage = response.usage
+        return Completion(
+            text=response.choices[0].message.content or "" if response.choices else "",
+            model=str(response.model or model),
+            prompt_tokens=int(usage.prompt_tokens) if usage else 0,
+            completion_tokens=int(usage.completion_tokens) if usage else 0,
+        )
+
+    def stream(self, model: str, messages: list[dict[str, str]], into: Completion) -> Iterator[str]:
+        """The answer's text as the model writes it; `into` gets the whole and the tokens.
+        Closing the iterator (a client that left) closes the model's stream."""
+        client = self._openai()
+        with _errors(model):
+            stream = client.chat.completions.create(
+                model=model,
+                messages=messages,
+                max_tokens=self.settings.chat_max_tokens,
+                temperature=0,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        try:
+            with _errors(model):
+                for chunk in stream:
+                    if chunk.usage is not None:
+                        into.prompt_tokens = int(chunk.usage.prompt_tokens)
+                        into.completion_tokens = int(chunk.usage.completion_tokens)
+                    if chunk.model:
+                        into.model = str(chunk.model)
+                    for choice in chunk.choices or []:
+                        delta = choice.delta.content if choice.delta is not None else None
+                        if delta:
+                            into.text += delta
+                            yield delta
+        finally:
+            stream.close()
+
+
+@contextmanager
+def _errors(model: str) -> Iterator[None]:
+    """Turns the client's errors into the API's."""
+    import openai
+
+    name = f"the chat model {model!r}"
+    try:
+        yield
+    except openai.APITimeoutError:
+        raise ApiError(504, "chat_timeout", f"{name} did not answer in time") from None
+    except openai.RateLimitError as error:
+        retry = error.response.headers.get("retry-after") or "5"
+        raise ApiError(
+            503, "chat_rate_limited", f"{name} is rate limited; retry later", {"Retry-After": retry}
+        ) from None
+    except openai.APIConnectionError:
+        raise ApiError(502, "chat_unreachable", f"{name}'s server is unreachable") from None
+    except openai.BadRequestError as error:
+        code = getattr(error, "code", None) or ""
+        if code == "context_length_exceeded" or "context length" in str(error).lower():
+            raise ContextTooLong(str(error)) from None
+        raise ApiError(
+            502, "chat_refused", f"{name} refused the request: {error.message}"
+        ) from None
+    except openai.NotFoundError:
+        raise ApiError(502, "chat_model_not_found", f"{name} does not exist there") from None
+    except openai.APIStatusError as error:
+        raise ApiError(502, "chat_failed", f"{name} failed (HTTP {error.status_code})") from None

@@ -1,0 +1,136 @@
+"""HTTP route for grounded answers, whole or as server-sent events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.responses import Response
+
+from services.answers import service
+from services.answers.chat import ChatModel, Completion, ContextTooLong
+from services.answers.schemas import AnswerRequest, AnswerResponse
+from services.answers.support import SupportModel
+from services.api.deps import CollectionDep, Reader, RuntimeDep, SessionDep
+from services.api.errors import ApiError, error_responses
+from services.api.ratelimit import QueryLimit
+from services.models import Collection
+from services.query.routes import QueryVectorsDep
+from services.runtime import Runtime
+
+router = APIRouter(
+    tags=["answers"],
+    responses=error_responses(400, 401, 403, 404, 413, 422, 429, 502, 503, 504),
+)
+EMBEDDER = "local"  # the support checker's similarity: the bundled model, whatever the collection's
+
+
+def chat_model(request: Request) -> ChatModel:
+    """The app's chat client, made on first use."""
+    state = request.app.state
+    if getattr(state, "chat", None) is None:
+        state.chat = ChatModel(state.runtime.settings)
+    chat: ChatModel = state.chat
+    return chat
+
+
+def support_model(runtime: Runtime) -> SupportModel:
+    """The calibrated support checker, at the operator's threshold when one is set."""
+    model = SupportModel.default()
+    threshold = runtime.settings.support_threshold
+    return model if threshold is None else replace(model, threshold=threshold)
+
+
+@router.post(
+    "/v1/collections/{name}/answer",
+    response_model=AnswerResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def answer(
+    caller: Reader,
+    _: QueryLimit,
+    collection: CollectionDep,
+    body: AnswerRequest,
+    session: SessionDep,
+    vectors: QueryVectorsDep,
+    runtime: RuntimeDep,
+    request: Request,
+) -> Response | AnswerResponse:
+    """Answers from the collection's passages, each sentence checked against what it cites;
+    `no_context` (the model is not called) when nothing is relevant."""
+    settings = runtime.settings
+    principals = caller.reader_principals(body.principals)
+    prepared = service.prepare(session, vectors, settings, collection, body, principals)
+    session.commit()  # no transaction stays open while the model writes
+    support = support_model(runtime)
+    embedder = runtime.embedders.get(EMBEDDER)
+    if not prepared.packed.spans:
+        response = service.no_context(prepared)
+        service.log_answer(session, settings, collection, body, prepared, response)
+        session.commit()
+        if body.stream:
+            return _events(iter([("delta", {"text": response.answer})]), response)
+        return response
+    chat = chat_model(request)
+    if body.stream:
+        return StreamingResponse(
+            _stream(runtime, chat, collection, body, prepared, support, embedder.embed),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    def smaller() -> service.Prepared:
+        half = body.max_context_tokens // 2
+        return service.prepare(session, vectors, settings, collection, body, principals, half)
+
+    completion = service.complete(chat, prepared, smaller)
+    response = service.outcome(prepared, completion, body, support, embedder.embed)
+    service.log_answer(session, settings, collection, body, prepared, response)
+    session.commit()
+    return response
+
+
+def _event(name: str, data: object) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _events(deltas: Iterator[tuple[str, object]], response: AnswerResponse) -> StreamingResponse:
+    def body() -> Iterator[bytes]:
+        for name, data in deltas:
+            yield _event(name, data)
+        yield _event("citations", response.model_dump(mode="json"))
+        yield _event("done", {})
+
+    return StreamingResponse(body(), media_type="text/event-stream")
+
+
+def _stream(
+    runtime: Runtime,
+    chat: ChatModel,
+    collection: Collection,
+    body: AnswerRequest,
+    prepared: service.Prepared,
+    support: SupportModel,
+    embed: service.Embed,
+) -> Iterator[bytes]:
+    """`delta` events as the model writes, then `citations` (the checked answer), then `done`;
+    an `error` event if the model fails on the way. A client that leaves stops the model."""
+    completion = Completion(text="", model=prepared.model)
+    try:
+        for delta in chat.stream(prepared.model, prepared.messages, completion):
+            yield _event("delta", {"text": delta})
+    except ApiError as error:
+        yield _event("error", {"error": {"code": error.code, "message": error.message}})
+        return
+    except ContextTooLong:
+        message = "the prompt is over the model's context window: ask with max_context_tokens lower"
+        yield _event("error", {"error": {"code": "context_overflow", "message": message}})
+        return
+    response = service.outcome(prepared, completion, body, support, embed)
+    with runtime.database.scope() as session:
+        service.log_answer(session, runtime.settings, collection, body, prepared, response)
+    yield _event("citations", response.model_dump(mode="json"))
+    yield _event("done", {})

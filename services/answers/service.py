@@ -1,0 +1,260 @@
+"""Answering a question: retrieve and pack the context, ask the chat model, then check every
+sentence against the passages it cites. Nothing relevant: the model is not called."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from services.answers.chat import ChatModel, Completion, ContextTooLong
+from services.answers.prompt import messages
+from services.answers.schemas import (
+    AnswerCitation,
+    AnswerRequest,
+    AnswerResponse,
+    AnswerSentence,
+    AnswerStatus,
+    Usage,
+)
+from services.answers.sentences import Sentence, is_refusal, split_sentences
+from services.answers.support import STOP_WORDS, SupportModel, features
+from services.api.errors import ApiError
+from services.config import Settings
+from services.models import Collection
+from services.query.context import render as render_passage
+from services.query.service import Packed, log_request, packed_context
+from services.query.vectors import QueryVectorCache
+
+Embed = Callable[[list[str]], np.ndarray]
+_FACT_WORD = re.compile(r"[A-Za-z]{3,}|\d")
+# Words past which an uncited sentence states something to check (not "In short:" or "Yes.").
+FACT_WORDS = 3
+
+
+@dataclass
+class Prepared:
+    """What the model is asked, from what, and when the request began."""
+
+    packed: Packed
+    model: str
+    messages: list[dict[str, str]]
+    no_context: str
+    started: float
+
+
+def prepare(
+    session: Session,
+    vectors: QueryVectorCache,
+    settings: Settings,
+    collection: Collection,
+    request: AnswerRequest,
+    principals: tuple[str, ...],
+    max_tokens: int | None = None,
+) -> Prepared:
+    """Retrieves and packs the context the model answers from."""
+    started = time.perf_counter()
+    packed = packed_context(
+        session,
+        vectors,
+        collection,
+        request,
+        max_tokens or request.max_context_tokens,
+        principals,
+        candidates=max(request.k * 3, 30),
+    )
+    if len(packed.spans) > request.k:  # at most k passages, the best ranked
+        kept = dict(list(packed.spans.items())[: request.k])
+        citations = [c for c in packed.response.citations if c.n in kept]
+        packed = Packed(
+            packed.response.model_copy(update={"citations": citations}), kept, packed.grounding
+        )
+    no_context = collection.answer_no_context or settings.no_context_answer
+    return Prepared(
+        packed=packed,
+        model=request.model or collection.answer_model or settings.chat_model,
+        messages=messages(
+            request.query, _context_text(packed), no_context, collection.answer_prompt
+        ),
+        no_context=no_context,
+        started=started,
+    )
+
+
+def _context_text(packed: Packed) -> str:
+    """The `[n]` blocks of the passages kept."""
+    return "\n\n".join(render_passage(n, span) for n, span in packed.spans.items())
+
+
+def complete(chat: ChatModel, prepared: Prepared, retry: Callable[[], Prepared]) -> Completion:
+    """The model's answer; a prompt over its window is tried once more with half the context."""
+    try:
+        return chat.complete(prepared.model, prepared.messages)
+    except ContextTooLong:
+        smaller = retry()
+        try:
+            return chat.complete(smaller.model, smaller.messages)
+        except ContextTooLong as error:
+            raise ApiError(
+                502, "context_overflow", f"the prompt is over the model's context window: {error}"
+            ) from None
+
+
+def _states_facts(text: str) -> bool:
+    words = [w for w in _FACT_WORD.findall(text) if w.lower() not in STOP_WORDS]
+    return len(words) >= FACT_WORDS or any(w.isdigit() for w in words)
+
+
+def check_sentences(
+    sentences: list[Sentence],
+    packed: Packed,
+    support: SupportModel,
+    embed: Embed | None,
+) -> list[AnswerSentence]:
+    """Each sentence with the passages it cites and whether they support it."""
+    checked = []
+    for sentence in sentences:
+        cited = [n for n in sentence.citations if n in packed.spans]
+        named_nothing = len(cited) < len(sentence.citations)  # a marker of no passage
+        if not cited:
+            facts = _states_facts(sentence.text)
+            checked.append(
+                AnswerSentence(
+                    text=sentence.text,
+                    citations=[],
+                    supported=not facts and not named_nothing,
+                    support_score=0.0 if facts or named_nothing else None,
+                )
+            )
+            continue
+        passages = [packed.spans[n].text for n in cited]
+        score = support.score(features(sentence.text, passages, embed))
+        checked.append(
+            AnswerSentence(
+                text=sentence.text,
+                citations=cited,
+                supported=score >= support.threshold and not named_nothing,
+                support_score=round(score, 4),
+            )
+        )
+    return checked
+
+
+def render(sentences: list[AnswerSentence]) -> str:
+    """Sentences joined back into an answer, each with its markers before its full stop."""
+    parts = []
+    for sentence in sentences:
+        text, markers = sentence.text, "".join(f"[{n}]" for n in sentence.citations)
+        if markers and text[-1:] in ".!?":
+            text = f"{text[:-1]} {markers}{text[-1]}"
+        elif markers:
+            text = f"{text} {markers}"
+        parts.append(text)
+    return " ".join(parts)
+
+
+def outcome(
+    prepared: Prepared,
+    completion: Completion,
+    request: AnswerRequest,
+    support: SupportModel,
+    embed: Embed | None,
+) -> AnswerResponse:
+    """The checked answer."""
+    packed = prepared.packed
+    text = completion.text.strip()
+    refused = is_refusal(text) or _same(text, prepared.no_context)
+    checked = [] if refused else check_sentences(split_sentences(text), packed, support, embed)
+    kept = [s for s in checked if s.supported]
+    status: AnswerStatus = "answered"
+    answer = render(checked)
+    grounded = True
+    if refused or not checked:
+        status, answer, grounded = "declined", text or prepared.no_context, False
+    elif len(kept) < len(checked):
+        status, grounded = "unsupported", False
+        if request.strict and kept:  # the answer keeps only what its passages support
+            answer, grounded = render(kept), True
+        elif request.strict:
+            status, answer = "declined", prepared.no_context
+    cited = sorted({n for s in (kept if request.strict else checked) for n in s.citations})
+    by_n = {c.n: c for c in packed.response.citations}
+    return AnswerResponse(
+        grounded=grounded,
+        status=status,
+        answer=answer,
+        sentences=checked,
+        citations=[
+            AnswerCitation(
+                n=n,
+                document_id=by_n[n].document_id,
+                title=by_n[n].title,
+                source=by_n[n].source,
+                chunk=by_n[n].chunk,
+                location=by_n[n].location,
+            )
+            for n in cited
+        ],
+        model=completion.model,
+        usage=Usage(
+            prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens
+        ),
+        threshold=packed.response.threshold,
+        best_score=packed.response.best_score,
+    )
+
+
+def _same(text: str, sentence: str) -> bool:
+    def norm(value: str) -> str:
+        return " ".join(re.findall(r"\w+", value.lower()))
+
+    return bool(text) and norm(text) == norm(sentence)
+
+
+def no_context(prepared: Prepared) -> AnswerResponse:
+    """The answer when nothing is relevant: the collection's sentence, no model called."""
+    packed = prepared.packed
+    return AnswerResponse(
+        grounded=False,
+        status="no_context",
+        answer=prepared.no_context,
+        sentences=[],
+        citations=[],
+        model=None,
+        usage=Usage(prompt_tokens=0, completion_tokens=0),
+        threshold=packed.response.threshold,
+        best_score=packed.response.best_score,
+    )
+
+
+def log_answer(
+    session: Session,
+    settings: Settings,
+    collection: Collection,
+    request: AnswerRequest,
+    prepared: Prepared,
+    response: AnswerResponse,
+) -> None:
+    """The answer's line in the query log, in the session's transaction."""
+    log_request(
+        session,
+        settings.query_log,
+        collection,
+        "answer",
+        request,
+        request.k,
+        prepared.packed.grounding,
+        prepared.started,
+        answer={
+            "answer_status": response.status,
+            "chat_model": response.model,
+            "prompt_tokens": response.usage.prompt_tokens,
+            "completion_tokens": response.usage.completion_tokens,
+            "sentences": len(response.sentences),
+            "unsupported_sentences": sum(1 for s in response.sentences if not s.supported),
+        },
+    )

@@ -1,0 +1,172 @@
+"""Grounded answers against the stand-in chat model: each scripted behaviour ends in the right
+status with the right sentences flagged, nothing relevant never calls the model, streaming
+sends deltas then the checked answer, and the provider's failures are clear 5xx."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from services.app import create_app
+from services.config import Settings
+from tests.support.api import ingest, wait_finished
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+DOCUMENTS = [
+    {"id": "leave", "title": "Leave policy",
+     "text": "Employees accrue 25 days of paid leave per year. Unused days carry over until"
+             " March."},
+    {"id": "remote", "title": "Remote work",
+     "text": "Staff may work remotely two days a week. Requests go to the team lead."},
+]  # fmt: skip
+QUESTION = "How many days of paid leave do employees accrue per year, and remote work days?"
+
+
+@pytest.fixture(scope="module")
+def handbook(api_module: TestClient) -> str:
+    name = "answers-handbook"
+    created = api_module.post("/v1/collections", json={"name": name, "embedder": "hash"})
+    assert created.status_code in (201, 409), created.text
+    wait_finished(api_module, ingest(api_module, name, DOCUMENTS)["batch_id"])
+    return name
+
+
+def ask(api: TestClient, name: str, **body: Any) -> Any:
+    return api.post(
+        f"/v1/collections/{name}/answer", json={"query": QUESTION, "min_score": -1, **body}
+    )
+
+
+@pytest.fixture
+def chat(fake_openai: Any) -> Iterator[Any]:
+    fake_openai.reset()
+    yield fake_openai
+    fake_openai.reset()
+
+
+def test_nothing_relevant_never_calls_the_model(api: TestClient, handbook: str, chat: Any) -> None:
+    answer = api.post(
+        f"/v1/collections/{handbook}/answer", json={"query": "volcanic basalt eruptions"}
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "no_context" and body["grounded"] is False
+    assert body["answer"] == Settings().no_context_answer and body["model"] is None
+    assert chat.chats == []
+
+
+def test_a_faithful_answer_is_answered_and_cites_its_passages(
+    api: TestClient, handbook: str, chat: Any
+) -> None:
+    body = ask(api, handbook).json()
+    assert body["status"] == "answered" and body["grounded"] is True, body
+    assert [s["supported"] for s in body["sentences"]] == [True, True]
+    assert {c["document_id"] for c in body["citations"]} == {"leave", "remote"}
+    assert all(s["support_score"] >= 0.5 for s in body["sentences"])
+    assert body["usage"]["prompt_tokens"] > 0 and body["usage"]["completion_tokens"] > 0
+    sent = chat.chats[-1]
+    assert sent["model"] == "gpt-4o-mini" and "[1]" in sent["messages"][-1]["content"]
+    assert "only the numbered passages" in sent["messages"][0]["content"]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "status", "flagged"),
+    [
+        ("wrong_citation", "unsupported", [False]),
+        ("invented", "unsupported", [False]),
+        ("uncited", "unsupported", [True, False]),
+        ("bad_marker", "unsupported", [False]),
+        ("refusal", "declined", []),
+    ],
+)
+def test_each_scripted_behaviour_ends_in_its_status(
+    api: TestClient, handbook: str, chat: Any, behaviour: str, status: str, flagged: list[bool]
+) -> None:
+    chat.reset(chat=behaviour)
+    body = ask(api, handbook).json()
+    assert body["status"] == status, body
+    assert [s["supported"] for s in body["sentences"]] == flagged, body["sentences"]
+    assert body["grounded"] is False
+    if behaviour == "bad_marker":
+        assert body["sentences"][0]["citations"] == [] and "[9]" not in body["answer"]
+    if behaviour == "uncited":
+        assert body["sentences"][1]["support_score"] == 0.0
+
+
+def test_strict_leaves_unsupported_sentences_out(api: TestClient, handbook: str, chat: Any) -> None:
+    chat.reset(chat="uncited")
+    body = ask(api, handbook, strict=True).json()
+    assert body["status"] == "unsupported" and body["grounded"] is True
+    assert "museum" not in body["answer"] and "[1]" in body["answer"]
+    assert [s["supported"] for s in body["sentences"]] == [True, False]
+    chat.reset(chat="invented")
+    nothing_left = ask(api, handbook, strict=True).json()
+    assert nothing_left["status"] == "declined"
+    assert nothing_left["answer"] == Settings().no_context_answer
+
+
+def test_streaming_sends_deltas_then_the_checked_answer(
+    api: TestClient, handbook: str, chat: Any
+) -> None:
+    with api.stream(
+        "POST",
+        f"/v1/collections/{handbook}/answer",
+        json={"query": QUESTION, "min_score": -1, "stream": True},
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = []
+        for block in response.iter_text():
+            events.append(block)
+    text = "".join(events)
+    parsed = [
+        (chunk.split("\n")[0][len("event: ") :], json.loads(chunk.split("\n")[1][len("data: ") :]))
+        for chunk in text.strip().split("\n\n")
+    ]
+    names = [name for name, _ in parsed]
+    assert names[-2:] == ["citations", "done"] and set(names[:-2]) == {"delta"}
+    assert len(names) > 4
+    streamed = "".join(data["text"] for name, data in parsed if name == "delta")
+    final = parsed[-2][1]
+    assert final["status"] == "answered" and "25 days" in streamed
+    assert final["answer"].replace(" ", "") == streamed.replace(" ", "")
+
+
+def test_provider_failures_are_clear_errors(
+    handbook: str, chat: Any, settings: Settings, admin_headers: dict[str, str]
+) -> None:
+    quick = settings.model_copy(update={"chat_timeout_s": 0.5, "chat_max_retries": 0})
+    with TestClient(create_app(quick), headers=admin_headers) as api:
+        chat.reset(chat="rate_limit")
+        limited = ask(api, handbook)
+        assert limited.status_code == 503 and limited.json()["error"]["code"] == "chat_rate_limited"
+        assert limited.headers["retry-after"] == "0.1"
+        chat.reset(chat="overflow")
+        overflow = ask(api, handbook)
+        assert (
+            overflow.status_code == 502 and overflow.json()["error"]["code"] == "context_overflow"
+        )
+        assert len(chat.chats) == 2  # tried again with half the context
+        chat.reset(chat="hang", chat_hang_s=3)
+        hung = ask(api, handbook)
+        assert hung.status_code == 504 and hung.json()["error"]["code"] == "chat_timeout"
+
+
+def test_answers_are_in_the_query_log(
+    api: TestClient, handbook: str, chat: Any, database_url: str
+) -> None:
+    chat.reset(chat="uncited")
+    ask(api, handbook)
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT answer_status, chat_model, prompt_tokens > 0, completion_tokens > 0,"
+            " sentences, unsupported_sentences FROM query_log WHERE endpoint = 'answer'"
+            " ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert row == ("unsupported", "gpt-4o-mini", True, True, 2, 1)
