@@ -35,12 +35,14 @@ API = (
     "services.ingest",
     "services.query",
     "services.files",
+    "services.answers",
 )
 # Modules that may import at run time what one command, or one kind of embedder, needs (see
 # each module's comment): the `openai` client alone takes a second to import.
 DISPATCHERS = (
     "groundwire.cli",
     "services.embedding.registry",
+    "services.answers.chat",
     "workers.formats.ocr",
     "workers.formats.audio",
 )
