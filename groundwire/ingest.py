@@ -87,6 +87,10 @@ def _walk(folder: Path) -> Iterator[Path]:
             yield entry
 
 
+def _hidden(relative: str) -> bool:
+    return relative.rsplit("/", 1)[-1].startswith(".")
+
+
 def kind_of(path: Path) -> str:
     """The format of a local file, told by its content as the server tells it."""
     with path.open("rb") as handle:
@@ -114,6 +118,8 @@ def plan(paths: list[Path], include: list[str], exclude: list[str], id_prefix: s
             result.roots.append(Root(path, prefix, False))
             candidates = [(path, path.name)]
         for file, relative in candidates:
+            if _hidden(relative) and not (include and _matches(relative, include)):
+                continue  # .env, .netrc: only when an --include names them
             if include and not _matches(relative, include):
                 continue
             if exclude and _matches(relative, exclude):
@@ -139,6 +145,22 @@ def plan(paths: list[Path], include: list[str], exclude: list[str], id_prefix: s
             owners[document_id] = file
             result.files.append(LocalFile(file, document_id, size))
     return result
+
+
+MAX_WAITS = 20
+_ESCAPED_IN_FILENAMES = frozenset('"\\\r\n%')  # what a multipart filename cannot carry as is
+
+
+def _needs_id_field(document_id: str) -> bool:
+    """Whether the id must go in the `id` field (httpx escapes these in a part's filename)."""
+    return any(c in _ESCAPED_IN_FILENAMES for c in document_id)
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return min(max(float(response.headers.get("retry-after", "1")), 0.1), 60.0)
+    except ValueError:
+        return 1.0
 
 
 def _error_of(response: httpx.Response) -> str:
@@ -171,7 +193,19 @@ class Sender:
         self.outcome = Outcome()
 
     def send(self, group: list[LocalFile]) -> None:
-        response = self._post(group)
+        plain = [f for f in group if not _needs_id_field(f.id)]
+        for file in group:
+            if _needs_id_field(file.id):
+                self._send([file])  # alone, its id in the `id` field
+        if plain:
+            self._send(plain)
+
+    def _send(self, group: list[LocalFile]) -> None:
+        for _ in range(MAX_WAITS):
+            response = self._post(group)
+            if response.status_code not in (429, 503):
+                break
+            time.sleep(_retry_after(response))  # the API is busy: the same group, later
         if response.status_code == 202:
             self._accepted(response)
             return
@@ -181,7 +215,7 @@ class Sender:
             self.outcome.refused.append((str(group[0].path), _error_of(response)))
             return
         for file in group:  # find the one the API refused; the others go on
-            self.send([file])
+            self._send([file])
 
     def _post(self, group: list[LocalFile]) -> httpx.Response:
         """One request with the group's files, each part's filename its id."""
@@ -190,6 +224,8 @@ class Sender:
             parts: list[tuple[str, Any]] = [
                 ("file", (file.id, handle)) for file, handle in zip(group, handles, strict=True)
             ]
+            if len(group) == 1 and _needs_id_field(group[0].id):
+                parts = [("file", (group[0].path.name, handles[0])), ("id", (None, group[0].id))]
             if self.metadata is not None:
                 parts.append(("metadata", (None, self.metadata)))
             return self.client.post(self.url, files=parts)

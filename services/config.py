@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # Pages of a PDF (or slides, sheets) past which a file fails as `parse`; scanned pages
     # and images are read by OCR unless `ocr` is off.
     max_pages: int = Field(default=5000, ge=1)
+    # Characters of text a file may give (a small CSV whose long headers name every cell, or
+    # a document of repeated text, can expand far past its size): past it, a `parse` failure.
+    max_parsed_chars: int = Field(default=50_000_000, ge=1000)
     ocr: bool = True
     # Audio is transcribed through the OpenAI audio API with this model (any OpenAI-compatible
     # server through OPENAI_BASE_URL), or offline with `local:tiny.en` (the `audio` extra).

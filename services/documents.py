@@ -81,6 +81,20 @@ SYNC_CHUNK_ACCESS = (
 )
 
 
+# A message's attachments take its access list (they hold what it holds); returns their ids.
+SYNC_ATTACHMENT_ACCESS = (
+    "UPDATE documents AS a SET access = p.access FROM documents AS p"
+    " WHERE p.collection_id = %(collection)s AND p.id = ANY(%(ids)s)"
+    " AND a.collection_id = p.collection_id AND a.metadata ? 'attached_to'"
+    " AND a.metadata ->> 'attached_to' = p.external_id AND a.access IS DISTINCT FROM p.access"
+    " RETURNING a.id"
+)
+# A document and the attachments taken out of it.
+DELETE_WITH_ATTACHMENTS = (
+    "DELETE FROM documents WHERE collection_id = %(collection)s AND (id = %(id)s"
+    " OR (metadata ? 'attached_to' AND metadata ->> 'attached_to' = %(external_id)s))"
+)
+
 PIPELINE_TEXT_CHARS = 4 * 1024 * 1024
 
 
@@ -202,5 +216,19 @@ def accept(session: Session, collection_id: int, incoming: list[Incoming]) -> Ac
         )
         # Access lists apply at once, to the searchable version too: no re-embedding.
         ids = [doc_id for doc_id, _, _ in result.values()]
+        cursor.execute(SYNC_ATTACHMENT_ACCESS, {"collection": collection_id, "ids": ids})
+        ids += [int(row[0]) for row in cursor.fetchall()]
         cursor.execute(SYNC_CHUNK_ACCESS, {"collection": collection_id, "ids": ids})
     return Accepted(batch.id, accepted, to_enqueue, sizes)
+
+
+def delete_with_attachments(
+    session: Session, collection_id: int, document_id: int, external_id: str
+) -> None:
+    """Deletes a document and its attachments; their chunks go with them (and their
+    originals with their last document), in the session's transaction."""
+    with driver_connection(session).cursor() as cursor:
+        cursor.execute(
+            DELETE_WITH_ATTACHMENTS,
+            {"collection": collection_id, "id": document_id, "external_id": external_id},
+        )

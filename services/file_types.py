@@ -38,6 +38,9 @@ AUDIO = frozenset({WAV, MP3, M4A, OGG, FLAC})
 TEXTS = frozenset({PLAIN, MARKDOWN, HTML, CSV})
 SUPPORTED = frozenset({PDF, DOCX, PPTX, XLSX, ODT, EML, *TEXTS, *IMAGES, *AUDIO})
 
+# A zip with more members than any office document has is not one (reading its directory
+# alone costs memory: 300,000 empty members take 160 MB).
+MAX_ZIP_MEMBERS = 50_000
 # How many leading bytes `sniff` looks at (a zip's member names are read from the whole file).
 HEAD_BYTES = 8192
 
@@ -72,6 +75,8 @@ def sniff(head: bytes, filename: str | None = None, whole: io.BufferedIOBase | N
     for signature, offset, kind in _SIGNATURES:
         if head[offset : offset + len(signature)] == signature:
             return kind
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        return _text_kind(head, filename)  # UTF-16 or UTF-32 text (its BOM looks like MP3)
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return WAV
     if head[4:8] == b"ftyp":
@@ -82,6 +87,10 @@ def sniff(head: bytes, filename: str | None = None, whole: io.BufferedIOBase | N
         return _zip_kind(whole) if whole is not None else UNKNOWN
     if not _looks_like_text(head):
         return UNKNOWN
+    return _text_kind(head, filename)
+
+
+def _text_kind(head: bytes, filename: str | None) -> str:
     if _HTML_START.match(_without_bom(head)):
         return HTML
     if _is_mail(head):
@@ -100,9 +109,15 @@ def _zip_kind(whole: io.BufferedIOBase) -> str:
     try:
         whole.seek(0)
         with zipfile.ZipFile(whole) as archive:
-            names = set(archive.namelist())
-            if "mimetype" in names and archive.read("mimetype").strip() == ODT.encode():
-                return ODT
+            members = archive.infolist()
+            if len(members) > MAX_ZIP_MEMBERS:
+                return UNKNOWN
+            names = {member.filename for member in members}
+            mimetype = next((m for m in members if m.filename == "mimetype"), None)
+            if mimetype is not None and mimetype.file_size <= 256:  # never expand more
+                with archive.open(mimetype) as member:
+                    if member.read(256).strip() == ODT.encode():
+                        return ODT
     except (zipfile.BadZipFile, OSError, ValueError, KeyError):
         return UNKNOWN
     finally:

@@ -161,6 +161,12 @@ class Document(Base):
         ),
         Index("documents_accepted_at", "accepted_at"),
         Index("documents_original", "original_id"),
+        Index(
+            "documents_attached_to",
+            "collection_id",
+            sql_text("(metadata ->> 'attached_to')"),
+            postgresql_where=sql_text("metadata ? 'attached_to'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

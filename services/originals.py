@@ -43,6 +43,14 @@ def keep(session: Session, workspace_id: int, sha256: bytes, size: int, spool: I
     return original_id
 
 
+def read_part(session: Session, original_id: int, part: int) -> bytes | None:
+    """Part `part` of an original, or None past its end (or when it is gone)."""
+    with driver_connection(session).cursor() as cursor:
+        cursor.execute(_READ, (original_id, part))
+        row = cursor.fetchone()
+    return bytes(row[0]) if row is not None else None
+
+
 def read_parts(session: Session, original_id: int) -> Iterator[bytes]:
     """Yields an original's bytes a part at a time (one query each: never all in memory)."""
     part = 0

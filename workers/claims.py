@@ -47,7 +47,8 @@ _CLAIM = text(
     RETURNING d.id, d.version, d.collection_id, d.content, d.content_type, c.embedder,
               c.dimensions, c.chunk_tokens, c.chunk_overlap, c.language, d.original_id,
               coalesce(d.metadata->>'filename', d.external_id), d.external_id, c.workspace_id,
-              d.access
+              d.access, d.metadata ? 'attached_to'
+
     """
 )
 
@@ -112,6 +113,7 @@ class Claimed:
     external_id: str = ""
     workspace_id: int = 0
     access: list[str] | None = None
+    attached: bool = False  # itself an attachment: its own attachments are not taken out
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The parse stage's part for uploaded files: read the original, parse it in the parser
 process, and write what parsing found onto the document (fenced by version and lease owner),
-so the document browser, a re-chunking and a byte-identical upload all find it there."""
+so the document browser, a re-chunking and a byte-identical upload all find it there. The
+client's own metadata keys win over what parsing found."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ _RECORD = text(
     """
     UPDATE documents
     SET content = :content, title = :title, parsed = CAST(:parsed AS jsonb),
-        metadata = metadata || CAST(:metadata AS jsonb)
+        metadata = CAST(:metadata AS jsonb) || metadata
     WHERE id = :id AND version = :version AND lease_owner = :owner
     """
 )
@@ -45,6 +46,7 @@ def options(settings: Settings) -> Options:
     key = settings.openai_api_key
     return Options(
         max_pages=settings.max_pages,
+        max_chars=settings.max_parsed_chars,
         ocr=settings.ocr,
         transcribe_model=settings.transcribe_model,
         openai_base_url=settings.openai_base_url,

@@ -11,8 +11,9 @@ The protocol on the child's standard input and output: the child first writes on
 once its imports are done (the time limit counts parsing, not the start). A request is an
 8-byte length and that many bytes of a JSON header (`{"kind": "html"}` or `{"kind": "file",
 "content_type", "filename", "options"}`), then an 8-byte length and the payload (UTF-8 HTML,
-or the file's bytes); a reply is a status byte (0: a result, 1: an error message), an 8-byte
-length and that many bytes of UTF-8 (the text, or the parsed file as JSON).
+or the file's bytes). A reply is a status byte (0: a result, 1: an error message, 2: a busy
+provider, as JSON), an 8-byte length and that many bytes of UTF-8 (the text, or the parsed
+file as JSON).
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ from typing import IO
 
 from workers import parsing
 from workers.formats import Options, Parsed, extract
-from workers.formats.extracted import Extracted
+from workers.formats.extracted import Extracted, ProviderBusy
 from workers.formats.mail import Attachment
 
 _LENGTH = struct.Struct("!Q")
 _REPLY = struct.Struct("!BQ")
-_OK, _ERROR = 0, 1
+_OK, _ERROR, _BUSY = 0, 1, 2
 _READY = b"R"  # the child's first byte, once it has imported what it parses with
 STARTUP_LIMIT_S = 60.0
 
@@ -97,6 +98,9 @@ class ParseProcess:
         except BaseException:  # interrupted (a task's soft time limit): its reply never comes
             self.close()
             raise
+        if status == _BUSY:
+            busy = json.loads(body)
+            raise ProviderBusy(busy["message"], retry_after=busy["retry_after"])
         if status != _OK:
             raise ValueError(body)
         return body
@@ -208,6 +212,9 @@ def _serve(requests: IO[bytes], replies: IO[bytes]) -> None:
                 parsed = extract(payload, request["content_type"], request["filename"], options)
                 reply = json.dumps(_parsed_to_json(parsed))
             status = _OK
+        except ProviderBusy as busy:
+            status = _BUSY
+            reply = json.dumps({"message": str(busy), "retry_after": busy.retry_after})
         except MemoryError:
             status, reply = _ERROR, "parsing the file needed more memory than the parser may use"
         except Exception as error:  # the document's problem: reported, the child lives on

@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import psycopg
 from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from services.documents import Accepted
@@ -35,7 +37,7 @@ from workers.claims import (
     renew_leases,
 )
 from workers.files import ParsedFile, parse_file, record
-from workers.formats.extracted import Mark, locate
+from workers.formats.extracted import Mark, ProviderBusy, locate
 from workers.formats.mail import Attachment
 from workers.lease import LeaseKeeper
 from workers.ledger import (
@@ -120,7 +122,7 @@ def prepare(
                 )
             else:
                 body = parse_document(doc.content, doc.content_type)
-        except SoftTimeLimitExceeded:  # the task's, not the document's: the task fails it
+        except (SoftTimeLimitExceeded, ProviderBusy):  # the task's to handle: fail or retry
             raise
         except Exception as error:  # unparseable content fails its document only
             failures.append(
@@ -156,7 +158,12 @@ def prepare(
     found: list[Accepted] = []
     with database.scope() as session:
         for parent, attachments in attached:
-            accepted, skipped = accept_attachments(session, parent, attachments)
+            try:
+                with session.begin_nested():  # one message's attachments cannot fail the rest
+                    accepted, skipped = accept_attachments(session, parent, owner, attachments)
+            except (DBAPIError, psycopg.Error) as error:
+                log.warning("attachments of document %s not stored: %s", parent.id, error)
+                accepted, skipped = None, [f"all {len(attachments)}: they could not be stored"]
             found.extend([accepted] if accepted is not None else [])
             for parsed_file in files:
                 if parsed_file.id == parent.id and skipped:

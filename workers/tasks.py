@@ -19,12 +19,20 @@ from services.runtime import Runtime
 from services.statuses import FailureClass
 from workers import pipeline, sweeper
 from workers.celery_app import app, parser, runtime
+from workers.formats.extracted import ProviderBusy
 from workers.retry import retry_delay
 from workers.work import DocumentWork
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (TransientEmbeddingError, OperationalError, KombuError, RedisError, OSError)
+TRANSIENT = (
+    TransientEmbeddingError,
+    ProviderBusy,
+    OperationalError,
+    KombuError,
+    RedisError,
+    OSError,
+)
 Result = TypeVar("Result")
 
 

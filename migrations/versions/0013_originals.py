@@ -7,6 +7,9 @@ time. A trigger on `documents` keeps the count: a document that takes an origina
 one that lets it go (deleted, with its collection too, or given other bytes) takes one away,
 and the original goes with its last document in that same transaction.
 
+Attachments of a message are documents whose metadata names it (`attached_to`), indexed so
+that the message's access list and deletion reach them.
+
 `documents.parsed` keeps what parsing took from the file (its title and metadata such as
 `pages`), so that a byte-identical upload keeps them. `chunks.location` is where the passage
 sits: `{"page": n}`, `{"start_seconds": s, "end_seconds": e}`, or NULL.
@@ -29,6 +32,8 @@ depends_on: str | Sequence[str] | None = None
 
 COUNT_REFERENCES = """
 CREATE FUNCTION originals_count_references() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    left_over integer;
 BEGIN
     IF TG_OP = 'UPDATE' AND OLD.original_id IS NOT DISTINCT FROM NEW.original_id THEN
         RETURN NULL;
@@ -37,8 +42,13 @@ BEGIN
         UPDATE originals SET refs = refs + 1 WHERE id = NEW.original_id;
     END IF;
     IF TG_OP IN ('DELETE', 'UPDATE') AND OLD.original_id IS NOT NULL THEN
-        DELETE FROM originals WHERE id = OLD.original_id AND refs <= 1;
-        UPDATE originals SET refs = refs - 1 WHERE id = OLD.original_id;
+        -- The decrement locks the row: two deletes of its last users take turns, and the
+        -- one that brings it to zero deletes it.
+        UPDATE originals SET refs = refs - 1 WHERE id = OLD.original_id
+        RETURNING refs INTO left_over;
+        IF left_over IS NOT NULL AND left_over <= 0 THEN
+            DELETE FROM originals WHERE id = OLD.original_id;
+        END IF;
     END IF;
     RETURN NULL;
 END
@@ -87,6 +97,11 @@ def upgrade() -> None:
         "documents", sa.Column("parsed", JSONB, nullable=False, server_default=sa.text("'{}'"))
     )
     op.create_index("documents_original", "documents", ["original_id"])
+    # A message's attachments, found by the message's id (to follow its access and deletion).
+    op.execute(
+        "CREATE INDEX documents_attached_to ON documents"
+        " (collection_id, (metadata ->> 'attached_to')) WHERE metadata ? 'attached_to'"
+    )
     op.add_column("chunks", sa.Column("location", JSONB, nullable=True))
     op.execute(COUNT_REFERENCES)
     op.execute(
@@ -100,6 +115,7 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER documents_original_references ON documents")
     op.execute("DROP FUNCTION originals_count_references()")
     op.drop_column("chunks", "location")
+    op.drop_index("documents_attached_to", table_name="documents")
     op.drop_index("documents_original", table_name="documents")
     op.drop_column("documents", "parsed")
     op.drop_column("documents", "original_id")

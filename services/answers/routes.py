@@ -66,7 +66,7 @@ def answer(
     prepared = service.prepare(session, vectors, settings, collection, body, principals)
     session.commit()  # no transaction stays open while the model writes
     support = support_model(runtime)
-    embedder = runtime.embedders.get(EMBEDDER)
+    embed = runtime.embedders.get(EMBEDDER).embed if support.uses_similarity else None
     if not prepared.packed.spans:
         response = service.no_context(prepared)
         service.log_answer(session, settings, collection, body, prepared, response)
@@ -77,7 +77,7 @@ def answer(
     chat = chat_model(request)
     if body.stream:
         return StreamingResponse(
-            _stream(runtime, chat, collection, body, prepared, support, embedder.embed),
+            _stream(runtime, chat, collection, body, prepared, support, embed),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -87,7 +87,7 @@ def answer(
         return service.prepare(session, vectors, settings, collection, body, principals, half)
 
     completion = service.complete(chat, prepared, smaller)
-    response = service.outcome(prepared, completion, body, support, embedder.embed)
+    response = service.outcome(prepared, completion, body, support, embed)
     service.log_answer(session, settings, collection, body, prepared, response)
     session.commit()
     return response
@@ -114,7 +114,7 @@ def _stream(
     body: AnswerRequest,
     prepared: service.Prepared,
     support: SupportModel,
-    embed: service.Embed,
+    embed: service.Embed | None,
 ) -> Iterator[bytes]:
     """`delta` events as the model writes, then `citations` (the checked answer), then `done`;
     an `error` event if the model fails on the way. A client that leaves stops the model."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -112,10 +113,25 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("database unavailable: %s", exc)
         return error_response(503, "database_unavailable", "the database is unreachable; retry")
 
+    @app.exception_handler(psycopg.errors.DeadlockDetected)
+    @app.exception_handler(psycopg.errors.SerializationFailure)
+    async def _conflict(_: Request, exc: psycopg.Error) -> JSONResponse:
+        # From statements run on the driver's cursor (bulk paths), unwrapped by SQLAlchemy.
+        return error_response(
+            503,
+            "conflict_retry",
+            "a concurrent request held the same rows; retry",
+            {"Retry-After": "1"},
+        )
+
     @app.exception_handler(DBAPIError)
     async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
             return error_response(503, "database_unavailable", "the database connection was lost")
+        if isinstance(
+            exc.orig, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure
+        ):
+            return await _conflict(_, exc.orig)
         log.exception("database error")
         return error_response(500, "internal", "internal error")
 

@@ -58,7 +58,7 @@ def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
         except ValidationError as error:
             errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
             raise RequestValidationError(errors) from None
-        except ValueError:  # json.loads: not JSON after all
+        except (ValueError, RecursionError):  # json.loads: not JSON, or nested past its stack
             raise RequestValidationError([{"type": "json_invalid", "loc": ("body",)}]) from None
         finally:
             del raw

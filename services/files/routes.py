@@ -9,7 +9,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
@@ -87,6 +86,9 @@ async def upload_files(
 ) -> IngestResponse:
     """Accepts files as multipart/form-data parts named `file`: keeps their bytes, then queues
     them for parsing by content (PDF, Office, e-mail, images, audio, text); answers 202."""
+    # No transaction, and no pooled connection, waits on a client's upload (the session is
+    # used again once the body is in; expire_on_commit=False keeps `collection` loaded).
+    await run_in_threadpool(session.commit)
     upload = await receive_upload(
         request.headers.get("content-type", ""),
         request.stream(),
@@ -138,15 +140,24 @@ def download_original(
     }
     if isinstance(size, int):
         headers["Content-Length"] = str(size)
+    original_id = document.original_id
+    session.commit()  # the request's connection goes back to the pool before the bytes go out
     return StreamingResponse(
-        _stream(runtime, document.original_id),
+        _stream(runtime, original_id),
         media_type=document.content_type,
         headers=headers,
     )
 
 
 def _stream(runtime: Runtime, original_id: int) -> Iterator[bytes]:
-    """The original's parts from one snapshot: a delete meanwhile cannot cut the download."""
-    with runtime.database.scope() as session:
-        session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
-        yield from originals.read_parts(session, original_id)
+    """The original's parts, each read in a short transaction of its own (a slow reader holds
+    no connection and no snapshot). Deleted meanwhile, the download stops short of its
+    Content-Length, which a client sees as an error, never as a whole file."""
+    part = 0
+    while True:
+        with runtime.database.scope() as session:
+            data = originals.read_part(session, original_id, part)
+        if data is None:
+            return
+        yield data
+        part += 1

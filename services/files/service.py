@@ -18,7 +18,7 @@ from services.config import Settings
 from services.documents import Accepted, Incoming, accept
 from services.file_types import SUPPORTED, UNKNOWN, sniff
 from services.files.upload import ReceivedFile, Upload
-from services.ingest.service import DOT_SEGMENTS
+from services.ingest.service import id_problem
 from services.models import Collection
 
 _PRINCIPALS = TypeAdapter(list[Principal])
@@ -77,19 +77,15 @@ def check_id(document_id: str, where: str) -> None:
         raise ApiError(422, "invalid_text", f"{where} {problem}")
     if not 1 <= len(document_id) <= MAX_ID_CHARS:
         raise ApiError(422, "invalid_id", f"{where} must be 1 to {MAX_ID_CHARS} characters")
-    if DOT_SEGMENTS & set(document_id.split("/")):
-        raise ApiError(
-            422,
-            "invalid_id",
-            f"{where}: no '/'-separated part of an id may be '.' or '..' (clients and proxies"
-            " normalise them out of URLs, so the id could not be fetched)",
-        )
+    problem = id_problem(document_id)
+    if problem:
+        raise ApiError(422, "invalid_id", f"{where}: {problem}")
 
 
 def _json(value: str, name: str) -> Any:
     try:
         return json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", f"the form field {name!r} is not valid JSON") from None
 
 
@@ -102,7 +98,7 @@ def accept_files(
     session: Session, collection: Collection, upload: Upload, form: FileForm
 ) -> Accepted:
     """Keeps each file's bytes and upserts its document (queued, or `unchanged`)."""
-    incoming: list[Incoming] = []
+    checked: list[tuple[ReceivedFile, str, str]] = []  # file, id, format, in request order
     seen: set[str] = set()
     for received in upload.files:
         document_id = form.id or received.filename
@@ -122,29 +118,33 @@ def accept_files(
                 f"{received.filename!r} is not a format Groundwire reads (PDF, DOCX, PPTX,"
                 " XLSX, ODT, CSV, e-mail, HTML, Markdown, text, PNG/JPEG/TIFF images, audio)",
             )
-        original_id = originals.keep(
+        checked.append((received, document_id, kind))
+    # Originals are locked in one order (by content), so two uploads of the same files in
+    # different orders cannot deadlock.
+    kept: dict[bytes, int] = {}
+    for received in sorted({r.sha256: r for r, _, _ in checked}.values(), key=lambda r: r.sha256):
+        kept[received.sha256] = originals.keep(
             session, collection.workspace_id, received.sha256, received.size, received.spool
         )
-        digest = received.sha256.hex()
-        metadata = {
-            **form.metadata,
-            "filename": received.name,
-            "content_type": kind,
-            "bytes": received.size,
-            "sha256": digest,
-        }
-        incoming.append(
-            Incoming(
-                external_id=document_id,
-                title=None,
-                source=received.name,
-                metadata=metadata,
-                access=form.access,
-                content="",
-                content_type=kind,
-                content_hash=f"file:{kind}:{digest}",
-                original_id=original_id,
-                size=received.size,
-            )
+    incoming = [
+        Incoming(
+            external_id=document_id,
+            title=None,
+            source=received.name,
+            metadata={
+                **form.metadata,
+                "filename": received.name,
+                "content_type": kind,
+                "bytes": received.size,
+                "sha256": received.sha256.hex(),
+            },
+            access=form.access,
+            content="",
+            content_type=kind,
+            content_hash=f"file:{kind}:{received.sha256.hex()}",
+            original_id=kept[received.sha256],
+            size=received.size,
         )
+        for received, document_id, kind in checked
+    ]
     return accept(session, collection.id, incoming)

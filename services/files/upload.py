@@ -24,6 +24,7 @@ from services.file_types import HEAD_BYTES
 
 MAX_FILES = 100
 MAX_FIELD_BYTES = 1024 * 1024
+MAX_EPILOGUE_BYTES = 64 * 1024
 FIELDS = ("metadata", "access", "id")
 
 
@@ -214,8 +215,15 @@ async def receive_upload(
         },
     )
     try:
+        after = 0
         async for chunk in stream:
-            if chunk:
+            if receiver.complete:  # past the closing boundary: nothing more is read for long
+                after += len(chunk)
+                if after > MAX_EPILOGUE_BYTES:
+                    raise ApiError(
+                        400, "invalid_multipart", "data goes on after the closing boundary"
+                    )
+            elif chunk:
                 parser.write(chunk)
         parser.finalize()
         if not receiver.complete:

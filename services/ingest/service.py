@@ -13,13 +13,29 @@ from services.access.caller import Caller, Scope
 from services.api.errors import ApiError
 from services.api.validation import json_problem, json_size, text_problem
 from services.config import Settings
-from services.documents import Accepted, Incoming, accept, content_hash
+from services.documents import Accepted, Incoming, accept, content_hash, delete_with_attachments
 from services.ingest.schemas import BatchOut, DocumentIn, DocumentOut
 from services.models import BatchItem, Collection, Document, IngestBatch
 from services.statuses import PENDING, Acceptance, DocumentStatus
 
 TEXTS = ARRAY(Text)
 DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def id_problem(document_id: str) -> str | None:
+    """Why no URL could name a document with this id, or None (the id grammar, README)."""
+    parts = document_id.split("/")
+    if DOT_SEGMENTS & set(parts):
+        return (
+            "no '/'-separated part of an id may be '.' or '..' (clients and proxies normalise"
+            " them out of URLs, so the id could not be fetched)"
+        )
+    if len(parts) > 1 and parts[-1] == "original":
+        return (
+            "an id may not end in '/original': …/documents/<id>/original downloads the"
+            " original file of document <id>"
+        )
+    return None
 
 
 def validate_documents(documents: list[DocumentIn], settings: Settings) -> None:
@@ -52,13 +68,9 @@ def validate_documents(documents: list[DocumentIn], settings: Settings) -> None:
                 "metadata_too_large",
                 f"{where}: metadata is over the limit of {settings.max_metadata_bytes} bytes",
             )
-        if doc.id is not None and DOT_SEGMENTS & set(doc.id.split("/")):
-            raise ApiError(
-                422,
-                "invalid_id",
-                f"{where}: no '/'-separated part of an id may be '.' or '..' (clients and"
-                " proxies normalise them out of URLs, so the id could not be fetched)",
-            )
+        problem = id_problem(doc.id) if doc.id is not None else None
+        if problem:
+            raise ApiError(422, "invalid_id", f"{where}: {problem}")
         if doc.id is not None:
             if doc.id in seen:
                 raise ApiError(422, "duplicate_id", f"{where}: id appears twice in this request")
@@ -207,8 +219,10 @@ def batch_progress(session: Session, caller: Caller, batch_id: uuid.UUID) -> Bat
 
 
 def delete_document(session: Session, document: Document) -> None:
-    """Deletes the document; its chunks go with it in the same transaction."""
-    session.delete(document)
+    """Deletes the document and the attachments taken out of it; their chunks go with them in
+    the same transaction."""
+    delete_with_attachments(session, document.collection_id, document.id, document.external_id)
+    session.expunge(document)
 
 
 def list_documents(

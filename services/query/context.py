@@ -63,6 +63,8 @@ def _join(first: Span, second: Span) -> Span:
 def _adjacent(a: Span, b: Span) -> bool:
     if a.document_id != b.document_id:
         return False
+    if a.location and b.location and a.location.get("page") != b.location.get("page"):
+        return False  # a citation names one page: passages of two pages stay apart
     near = min(b.ordinals) - max(a.ordinals) == 1 or min(a.ordinals) - max(b.ordinals) == 1
     return near or (a.start <= b.end and b.start <= a.end)
 

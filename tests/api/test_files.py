@@ -168,3 +168,29 @@ def test_a_body_cut_short_is_400_and_keeps_nothing(
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_multipart"
     assert "closing boundary" in answer.json()["error"]["message"]
     assert originals(database_url) == before
+
+
+def test_ids_that_no_url_could_name_are_refused(api: Any, make_collection: Any) -> None:
+    name = make_collection()
+    for id_ in ("reports/original", "a/../b"):
+        answer = upload(api, name, ("a.txt", b"x"), id=id_)
+        assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_id", id_
+        posted = api.post(
+            f"/v1/collections/{name}/documents", json={"documents": [{"id": id_, "text": "x"}]}
+        )
+        assert posted.status_code == 422 and posted.json()["error"]["code"] == "invalid_id"
+    assert upload(api, name, ("original", b"a file named original")).status_code == 202
+
+
+def test_json_nested_past_any_stack_is_a_4xx(api: Any, make_collection: Any) -> None:
+    name = make_collection()
+    deep = "[" * 100_000 + "]" * 100_000
+    answer = upload(api, name, ("a.txt", b"x"), metadata=deep)
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_json"
+    body = '{"documents": [{"text": "\\ud800", "metadata": {"k": ' + deep + "}}]}"
+    posted = api.post(
+        f"/v1/collections/{name}/documents",
+        content=body.encode(),
+        headers={"content-type": "application/json"},
+    )
+    assert 400 <= posted.status_code < 500, posted.text

@@ -51,6 +51,8 @@ def make_site(root: Path, name: str) -> Path:
     (site / "manual.pdf").write_bytes(files.pdf([f"The {name} manual covers moorings."]))
     (site / "notes.txt").write_bytes(f"Caf\xe9 notes for {name}.".encode("latin-1"))
     (site / "tool.exe").write_bytes(b"MZ\x90\x00" + bytes(300))
+    (site / ".env").write_text("SECRET=never sent\n")  # a hidden file stays home too
+    (site / 'He said "hi".txt').write_text("A name a multipart filename cannot carry.\n")
     for hidden in (".git", "node_modules", ".cache"):
         (site / hidden).mkdir()
         (site / hidden / "secret.txt").write_text("never sent")
@@ -70,12 +72,12 @@ def test_folders_upload_safely_and_sync(
     assert set(stored) == {
         f"{site}/{path}"
         for site in ("alpha", "beta")
-        for path in ("guide/index.html", "manual.pdf", "notes.txt")
-    }, "one folder's index.html never overwrites the other's; hidden folders stay home"
+        for path in ("guide/index.html", "manual.pdf", "notes.txt", 'He said "hi".txt')
+    }, "one folder's index.html never overwrites the other's; hidden files stay home"
     assert stored["alpha/guide/index.html"]["title"] == "alpha guide"
     assert stored["beta/manual.pdf"]["metadata"]["site"] == "docs"
     assert all(d["status"] == "done" for d in stored.values())
-    assert "sent 6, unchanged 0, failed 0, refused 0, skipped 3" in first.stdout
+    assert "sent 8, unchanged 0, failed 0, refused 0, skipped 3" in first.stdout
     assert "tool.exe: not a format Groundwire reads" in first.stdout
     assert "broken.docx: not a format Groundwire reads" in first.stdout
 
@@ -88,7 +90,7 @@ def test_folders_upload_safely_and_sync(
         "ingest", str(a), *args, "--sync", "--exclude", "*.txt", env=env
     )  # fmt: skip
     assert synced.returncode == 0, synced.stdout + synced.stderr
-    assert "sent 1, unchanged 1" in synced.stdout and "deleted 1" in synced.stdout
+    assert "sent 1, unchanged 1" in synced.stdout and "deleted 1" in synced.stdout, synced.stdout
     after = documents(api_url, env, "cli-files")
     assert "alpha/manual.pdf" not in after and "alpha/new.md" in after
     assert "alpha/notes.txt" in after  # left out by --exclude, not gone: kept

@@ -48,6 +48,8 @@ class Behaviour:
     # How /v1/chat/completions answers (see CHAT_BEHAVIOURS), and how long "hang" waits.
     chat: str = "faithful"
     chat_hang_s: float = 30.0
+    # Transcriptions answered 429 before one is served.
+    transcription_rate_limit_next: int = 0
     # What /v1/audio/transcriptions says was spoken: (start, end, text) per segment.
     transcript: tuple[tuple[float, float, str], ...] = (
         (0.0, 2.4, "The harbour opens at seven."),
@@ -394,10 +396,18 @@ class FakeOpenAI:
                     fields[str(name)] = part.get_payload(decode=True)
                 audio = fields.get("file") or b""
                 with fake.state.lock:
-                    transcript = fake.state.behaviour.transcript
+                    behaviour = fake.state.behaviour
+                    transcript = behaviour.transcript
                     fake.state.transcriptions.append(
                         {k: v.decode() if k != "file" else len(v) for k, v in fields.items()}
                     )
+                    limited = behaviour.transcription_rate_limit_next > 0
+                    if limited:
+                        behaviour.transcription_rate_limit_next -= 1
+                if limited:
+                    self._error(429, "Rate limit reached", "rate_limit_exceeded",
+                                {"retry-after": "0.2"})  # fmt: skip
+                    return
                 if not audio.startswith((b"RIFF", b"ID3", b"OggS", b"fLaC", b"\xff\xfb")):
                     self._error(400, "Invalid file format.", "invalid_value")
                     return

@@ -64,3 +64,18 @@ def test_pack_fits_the_budget_and_numbers_passages() -> None:
     assert packed[1][2].startswith("[2] C\n")
     assert sum(words(block) for _, _, block in packed) <= 12
     assert pack(spans, max_tokens=2, count_tokens=words) == []
+
+
+def test_passages_of_two_pages_stay_two_citations() -> None:
+    from dataclasses import replace
+
+    first = replace(cand("a", 3, 0, 10, "Page three"), location={"page": 3})
+    second = replace(cand("a", 4, 12, 21, "Page four", score=0.9), location={"page": 4})
+    spans = merge_passages([second, first])
+    assert [(s.ordinals, s.location) for s in spans] == [((4,), {"page": 4}), ((3,), {"page": 3})]
+    timed = [
+        replace(cand("t", 0, 0, 5, "Hello"), location={"start_seconds": 0.0, "end_seconds": 2.0}),
+        replace(cand("t", 1, 6, 11, "World"), location={"start_seconds": 2.0, "end_seconds": 3.5}),
+    ]
+    (joined,) = merge_passages(timed)
+    assert joined.location == {"start_seconds": 0.0, "end_seconds": 3.5}

@@ -4,7 +4,9 @@ real files made by the libraries that write them; and the reasons hostile files 
 from __future__ import annotations
 
 import io
+import resource
 import time
+import zipfile
 
 import pytest
 
@@ -40,6 +42,9 @@ def sniffed(data: bytes, filename: str) -> str:
         (lambda: b"RIFF\x24\x00\x00\x00WAVEfmt ", "clip.mp3", file_types.WAV),
         (lambda: b"\x7fELF\x02\x01\x01\x00" + bytes(200), "tool.txt", file_types.UNKNOWN),
         (lambda: b"PK\x03\x04garbage", "x.docx", file_types.UNKNOWN),
+        (lambda: "UTF-16 notes".encode("utf-16"), "notes.txt", file_types.PLAIN),
+        (lambda: "x,y\n".encode("utf-16"), "t.csv", file_types.CSV),
+        (lambda: "UTF-32 notes".encode("utf-32"), "notes.txt", file_types.PLAIN),
     ],
 )
 def test_formats_are_told_by_content_not_by_name(make, filename, expected) -> None:
@@ -169,3 +174,40 @@ def test_locations_of_chunks() -> None:
              Mark(20, {"start_seconds": 4.0, "end_seconds": 7.0})]  # fmt: skip
     assert locate(timed, 3, 15) == {"start_seconds": 0.0, "end_seconds": 4.0}
     assert locate(timed, 12, 30) == {"start_seconds": 2.5, "end_seconds": 7.0}
+
+
+def test_sniffing_never_expands_a_zip_member() -> None:
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("mimetype", "w") as member,  # 64 MiB from about 64 KB
+    ):
+        for _ in range(64):
+            member.write(bytes(1024 * 1024))
+    data = out.getvalue()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert sniffed(data, "x.odt") == file_types.UNKNOWN
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 32 * 1024  # KiB
+
+
+def test_text_that_expands_past_the_limit_fails() -> None:
+    header = ",".join(f"column named at length {i} " + "x" * 1500 for i in range(50))
+    table = (header + "\n" + "\n".join(",".join("1" * 50) for _ in range(400))).encode()
+    with pytest.raises(ValueError, match="characters of text, over the limit"):
+        extract(table, file_types.CSV, "t.csv", Options(max_chars=100_000))
+    parsed = extract(table, file_types.CSV, "t.csv", OPTIONS).extracted
+    assert len(parsed.text) < 50 * 400 * 100  # headers are cut short before they repeat
+
+
+def test_a_forwarded_message_is_an_attachment() -> None:
+    from email import message_from_bytes, policy
+    from email.message import EmailMessage
+
+    forward = EmailMessage()
+    forward["Subject"], forward["From"] = "Fwd: inspection", "clerk@harbour.example"
+    forward.set_content("See the message below.")
+    forward.add_attachment(message_from_bytes(files.eml_file(), policy=policy.default))
+    parsed = extract(forward.as_bytes(), file_types.EML, "f.eml", OPTIONS)
+    (attached,) = parsed.attachments
+    assert attached.filename == "1-message-1.eml"
+    assert sniffed(attached.data, attached.filename) == file_types.EML

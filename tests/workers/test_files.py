@@ -144,3 +144,34 @@ def test_recordings_are_transcribed_by_the_provider_with_timestamps(
     assert hits[0]["location"] == {"start_seconds": 0.0, "end_seconds": 5.1}
     refused = document(api, name, "noise.mp3")
     assert refused["error_class"] == "parse" and "refused the recording" in refused["error"]
+
+
+def test_attachments_follow_their_message(api: Any, make_collection: Any) -> None:
+    name = make_collection()
+    message = files.eml_file(("survey.pdf", files.pdf(["Forty moorings were counted."])))
+    answer = upload(api, name, ("inspection.eml", message), access=["group:harbour"])
+    wait_finished(api, answer.json()["batch_id"])
+    attachment_id = "inspection.eml/attachments/1-survey.pdf"
+    wait_status(api, name, attachment_id, "done")
+    narrowed = upload(api, name, ("inspection.eml", message), access=["group:board"])
+    assert narrowed.json()["documents"][0]["status"] == "unchanged"
+    assert document(api, name, attachment_id)["access"] == ["group:board"]
+    seen_by = {
+        group: query(api, name, "forty moorings counted", mode="keyword", principals=[group])
+        for group in ("group:harbour", "group:board")
+    }
+    assert seen_by["group:harbour"]["results"] == []
+    assert seen_by["group:board"]["results"][0]["document_id"] == attachment_id
+    assert api.delete(f"/v1/collections/{name}/documents/inspection.eml").status_code == 204
+    assert api.get(f"/v1/collections/{name}/documents/{attachment_id}").status_code == 404
+
+
+def test_a_busy_transcription_model_is_tried_again(
+    api: Any, make_collection: Any, fake_openai: Any
+) -> None:
+    fake_openai.reset(transcription_rate_limit_next=5)  # past the client's own 2 retries
+    name = make_collection()
+    answer = upload(api, name, ("later.wav", files.wav(2.0)))
+    batch = wait_finished(api, answer.json()["batch_id"], timeout=120)
+    assert batch["done"] == 1, batch
+    assert len(fake_openai.transcriptions) == 6  # five 429s, then the transcript

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from services import file_types
 from workers.formats.audio import transcribe
-from workers.formats.extracted import Extracted
+from workers.formats.extracted import Extracted, ProviderBusy
 from workers.formats.images import extract_image
 from workers.formats.mail import Attachment, parse_mail
 from workers.formats.office import extract_docx, extract_odt, extract_pptx, extract_xlsx
@@ -26,6 +26,7 @@ class Options:
     """How files are parsed (from Settings)."""
 
     max_pages: int = 5000
+    max_chars: int = 50_000_000
     ocr: bool = True
     transcribe_model: str = "whisper-1"
     # The provider that transcribes audio (OpenAI, or any compatible server).
@@ -46,8 +47,8 @@ class Parsed:
 def extract(data: bytes, content_type: str, filename: str, options: Options) -> Parsed:
     """Parses a file's bytes as `content_type`; ValueError with the reason when it cannot."""
     try:
-        return _extract(data, content_type, filename, options)
-    except ValueError:
+        parsed = _extract(data, content_type, filename, options)
+    except (ValueError, ProviderBusy):
         raise
     except (zipfile.BadZipFile, KeyError) as error:
         raise ValueError(f"the {content_type} file is damaged ({error})") from None
@@ -57,6 +58,13 @@ def extract(data: bytes, content_type: str, filename: str, options: Options) -> 
         raise ValueError("the file is nested too deeply to parse") from None
     except Exception as error:  # a library's own complaint about a malformed file
         raise ValueError(f"the {content_type} file cannot be parsed: {error}") from None
+    size = len(parsed.extracted.text)
+    if size > options.max_chars:
+        raise ValueError(
+            f"the file gives {size:,} characters of text, over the limit of"
+            f" {options.max_chars:,} (GROUNDWIRE_MAX_PARSED_CHARS)"
+        )
+    return parsed
 
 
 def _extract(data: bytes, content_type: str, filename: str, options: Options) -> Parsed:

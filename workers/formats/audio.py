@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from workers.formats.extracted import Extracted, TextBuilder
+from workers.formats.extracted import Extracted, ProviderBusy, TextBuilder
 
 LOCAL = "local:"
 
@@ -91,6 +91,14 @@ def _provider(data: bytes, filename: str, provider: Provider) -> tuple[list[Segm
         )
     except openai.BadRequestError as error:
         raise ValueError(f"the provider refused the recording: {error.message}") from None
+    except openai.RateLimitError as error:
+        retry = error.response.headers.get("retry-after")
+        raise ProviderBusy(
+            f"the transcription model is rate limited: {error.message}",
+            retry_after=float(retry) if retry and retry.replace(".", "", 1).isdigit() else None,
+        ) from None
+    except (openai.APIConnectionError, openai.InternalServerError) as error:
+        raise ProviderBusy(f"the transcription model is unavailable: {error}") from None
     segments = [Segment(float(s.start), float(s.end), str(s.text)) for s in (result.segments or [])]
     if not segments and result.text:
         segments = [Segment(0.0, float(getattr(result, "duration", 0.0) or 0.0), result.text)]

@@ -11,6 +11,15 @@ from typing import Any
 Location = dict[str, Any]  # {"page": n} or {"start_seconds": s, "end_seconds": e}
 
 
+class ProviderBusy(Exception):
+    """A provider that parsing needs (the transcription model) failed in a way that passes:
+    rate limited, unreachable, timed out or failing; the task tries the file again later."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class Mark:
     """From character `start` of the text on, it comes from `location`."""

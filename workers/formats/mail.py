@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email import policy
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -68,10 +68,17 @@ def parse_mail(data: bytes) -> tuple[Extracted, list[Attachment]]:
     for number, part in enumerate(message.iter_attachments(), start=1):
         if number > MAX_ATTACHMENTS:
             break
-        payload = part.get_payload(decode=True)
+        if part.get_content_type() == "message/rfc822":  # a forwarded message: an .eml
+            inner = part.get_payload()
+            message_part = inner[0] if isinstance(inner, list) and inner else None
+            payload: object = message_part.as_bytes() if isinstance(message_part, Message) else None
+            default = f"message-{number}.eml"
+        else:
+            payload = part.get_payload(decode=True)
+            default = f"attachment-{number}"
         if not isinstance(payload, bytes) or not payload:
             continue
-        filename = (part.get_filename() or f"attachment-{number}").replace("/", "_")
+        filename = (part.get_filename() or default).replace("/", "_")
         attachments.append(Attachment(f"{number}-{filename}", payload))
     if attachments:
         metadata["attachments"] = [a.filename for a in attachments]

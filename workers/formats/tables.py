@@ -13,6 +13,7 @@ from typing import Any
 
 ROWS_PER_BLOCK = 20
 MAX_CELL_CHARS = 2000
+MAX_HEADER_CHARS = 80  # a header repeats before every cell of its column: kept short
 
 
 def _cell(value: Any) -> str:
@@ -33,7 +34,7 @@ def rows_to_blocks(rows: Iterable[Sequence[Any]]) -> Iterator[str]:
             continue
         if header is None:
             if sum(1 for c in cells if c) >= 2:
-                header = [c or f"column {i + 1}" for i, c in enumerate(cells)]
+                header = [c[:MAX_HEADER_CHARS] or f"column {i + 1}" for i, c in enumerate(cells)]
                 continue
             lines.append(" ".join(c for c in cells if c))  # a caption above the table
             continue

@@ -1,0 +1,45 @@
+"""The pure parts of answering: sentences and their citations, refusals, the support score."""
+
+from __future__ import annotations
+
+from services.answers.sentences import Sentence, is_refusal, split_sentences
+from services.answers.support import SupportModel, features
+
+PASSAGE = ["Employees accrue 25 days of paid leave per year. Unused days carry over until March."]
+
+
+def test_markers_belong_to_the_sentence_they_close() -> None:
+    assert split_sentences("Leave is 25 days [1]. It carries over [1][2]. Done. [3]") == [
+        Sentence("Leave is 25 days.", (1,)),
+        Sentence("It carries over.", (1, 2)),
+        Sentence("Done.", (3,)),
+    ]
+    assert split_sentences("Dr. Smith agrees, e.g. in May [2].\n- one [1]\n- two") == [
+        Sentence("Dr. Smith agrees, e.g. in May.", (2,)),
+        Sentence("- one", (1,)),
+        Sentence("- two", ()),
+    ]
+    assert split_sentences("The rate is 3.5 percent [1].") == [
+        Sentence("The rate is 3.5 percent.", (1,))
+    ]
+
+
+def test_refusals_are_recognised() -> None:
+    assert is_refusal("I don't know: the passages do not say.")
+    assert is_refusal("The provided context does not contain that information.")
+    assert not is_refusal("Employees accrue 25 days of leave [1].")
+
+
+def test_the_score_separates_support_from_its_usual_failures() -> None:
+    model = SupportModel.default()
+
+    def supported(sentence: str) -> bool:
+        return model.score(features(sentence, PASSAGE)) >= model.threshold
+
+    assert supported("Employees accrue 25 days of paid leave each year.")
+    assert supported("Unused days of leave carry over until March.")
+    assert not supported("Employees accrue 30 days of paid leave each year.")  # a number
+    assert not supported("Employees never accrue paid leave.")  # a negation
+    assert not supported("The cafeteria serves pizza on Fridays.")  # another passage's
+    assert features("It costs 1,000.0 dollars", ["It costs 1000 dollars"])["numbers"] == 1.0
+    assert features("It costs 10 dollars", ["It costs 1 dollar"])["numbers"] == 0.0
