@@ -68,8 +68,10 @@ def get_collection(
 def update_collection(
     caller: Admin, collection: CollectionDep, body: CollectionUpdate, session: SessionDep
 ) -> CollectionOut:
-    """Changes a collection's relevance threshold (e.g. one calibrated by `groundwire eval`)."""
-    collection.threshold = body.threshold
+    """Changes a collection's relevance threshold (e.g. one calibrated by `groundwire eval`),
+    or the chat model, prompt and no-context sentence of its answers."""
+    for field in body.model_fields_set:
+        setattr(collection, field, getattr(body, field))
     session.commit()
     return CollectionOut.model_validate(collection, from_attributes=True)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.api.validation import StorableText
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -31,11 +33,35 @@ class CollectionCreate(BaseModel):
 
 
 class CollectionUpdate(BaseModel):
-    """Settings that can change without re-indexing."""
+    """Settings that can change without re-indexing (at least one; null resets an answer
+    setting to the server's default)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    threshold: float = Field(ge=-1.0, le=1.0)
+    threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    answer_model: str | None = Field(
+        default=None, min_length=1, max_length=200, description="the chat model of answers"
+    )
+    answer_prompt: StorableText | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8000,
+        description="the system prompt of answers; {no_context} stands for the sentence below",
+    )
+    answer_no_context: StorableText | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="the answer when nothing is relevant",
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> CollectionUpdate:
+        if not self.model_fields_set:
+            raise ValueError("give at least one setting to change")
+        if "threshold" in self.model_fields_set and self.threshold is None:
+            raise ValueError("threshold cannot be null")
+        return self
 
 
 class BulkLoad(BaseModel):
@@ -81,6 +107,9 @@ class CollectionOut(BaseModel):
     language: str
     bulk_load: bool
     created_at: datetime
+    answer_model: str | None = None
+    answer_prompt: str | None = None
+    answer_no_context: str | None = None
 
 
 class IngestLimits(BaseModel):

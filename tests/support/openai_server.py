@@ -147,7 +147,9 @@ def chat_answer(behaviour: str, messages: list[dict[str, str]]) -> str:
         return (match.group(1) if match else text).rstrip(".!?")
 
     if behaviour == "refusal":
-        return messages[0]["content"].rsplit("nothing else: ", 1)[-1]
+        system = messages[0]["content"]  # it ends with the sentence to refuse with
+        marker = next((m for m in ("nothing else: ", "say: ") if m in system), ": ")
+        return system.rsplit(marker, 1)[-1]
     if behaviour == "wrong_citation":
         return f"{first(1)} [2]."
     if behaviour == "invented":

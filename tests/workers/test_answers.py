@@ -170,3 +170,32 @@ def test_answers_are_in_the_query_log(
             " ORDER BY id DESC LIMIT 1"
         ).fetchone()
     assert row == ("unsupported", "gpt-4o-mini", True, True, 2, 1)
+
+
+def test_a_collection_sets_its_own_model_prompt_and_no_context_sentence(
+    api: TestClient, chat: Any
+) -> None:
+    name = "answers-own-settings"
+    assert api.post("/v1/collections", json={"name": name, "embedder": "hash"}).status_code == 201
+    wait_finished(api, ingest(api, name, DOCUMENTS)["batch_id"])
+    changed = api.patch(
+        f"/v1/collections/{name}",
+        json={
+            "answer_model": "llama3.1:8b",
+            "answer_prompt": "Answer from the passages, cite [n], else say: {no_context}",
+            "answer_no_context": "Nothing in the handbook covers that.",
+        },
+    )
+    assert changed.status_code == 200 and changed.json()["answer_model"] == "llama3.1:8b"
+    assert api.patch(f"/v1/collections/{name}", json={}).status_code == 422
+    nothing = api.post(f"/v1/collections/{name}/answer", json={"query": "volcanic basalt"})
+    assert nothing.json()["answer"] == "Nothing in the handbook covers that."
+    chat.reset(chat="refusal")
+    declined = ask(api, name).json()
+    assert declined["status"] == "declined" and declined["model"] == "llama3.1:8b"
+    system = chat.chats[-1]["messages"][0]["content"]
+    assert (
+        system
+        == "Answer from the passages, cite [n], else say: Nothing in the handbook covers that."
+    )
+    assert declined["answer"] == "Nothing in the handbook covers that."
