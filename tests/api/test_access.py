@@ -129,6 +129,7 @@ def endpoints(w: World) -> list[tuple[str, str, Any, str]]:
         ("GET", f"/v1/collections/{c}/documents/{d}/file/original", None, "read"),
         ("POST", f"/v1/collections/{c}/query", {"query": "tide"}, "read"),
         ("POST", f"/v1/collections/{c}/context", {"query": "tide"}, "read"),
+        ("POST", f"/v1/collections/{c}/answer", {"query": "tide"}, "read"),
         ("GET", f"/v1/batches/{w.batch}", None, "read"),
         ("POST", "/v1/keys", {"name": "x", "scopes": ["read"]}, "admin"),
         ("GET", "/v1/keys", None, "admin"),
