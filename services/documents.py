@@ -138,6 +138,41 @@ class Incoming:
     original_id: int | None = None
     size: int = 0  # what the parse stage reads: characters of text, bytes of a file
 
+    @classmethod
+    def file(
+        cls,
+        external_id: str,
+        filename: str,
+        content_type: str,
+        size: int,
+        sha256: bytes,
+        original_id: int,
+        access: list[str] | None,
+        metadata: dict[str, Any],
+    ) -> Incoming:
+        """An uploaded (or attached) file's document: parsed later from its original, its
+        metadata the given keys and the file's own (`filename`, `content_type`, `bytes`,
+        `sha256`), which win."""
+        digest = sha256.hex()
+        return cls(
+            external_id=external_id,
+            title=None,
+            source=filename,
+            metadata={
+                **metadata,
+                "filename": filename,
+                "content_type": content_type,
+                "bytes": size,
+                "sha256": digest,
+            },
+            access=access,
+            content="",
+            content_type=content_type,
+            content_hash=f"file:{content_type}:{digest}",
+            original_id=original_id,
+            size=size,
+        )
+
 
 def accept(session: Session, collection_id: int, incoming: list[Incoming]) -> Accepted:
     """Upserts the documents and records the batch in the session's transaction.

@@ -83,23 +83,15 @@ def accept_attachments(
             session, parent.workspace_id, sha256, len(data), io.BytesIO(data)
         )
         incoming.append(
-            Incoming(
-                external_id=document_id,
-                title=None,
-                source=attachment.filename,
-                metadata={
-                    "attached_to": parent.external_id,
-                    "filename": attachment.filename,
-                    "content_type": kind,
-                    "bytes": len(data),
-                    "sha256": sha256.hex(),
-                },
-                access=parent.access,
-                content="",
-                content_type=kind,
-                content_hash=f"file:{kind}:{sha256.hex()}",
-                original_id=original_id,
-                size=len(data),
+            Incoming.file(
+                document_id,
+                attachment.filename,
+                kind,
+                len(data),
+                sha256,
+                original_id,
+                parent.access,
+                {"attached_to": parent.external_id},
             )
         )
     stale = session.execute(

@@ -64,16 +64,19 @@ class ChatModel:
             )
         return self._client
 
+    def _create(self, model: str, messages: list[dict[str, str]], **extra: Any) -> Any:
+        return self._openai().chat.completions.create(
+            model=model,
+            messages=messages,
+            max_tokens=self.settings.chat_max_tokens,
+            temperature=0,
+            **extra,
+        )
+
     def complete(self, model: str, messages: list[dict[str, str]]) -> Completion:
         """One answer, whole."""
-        client = self._openai()
         with _errors(model):
-            response = client.chat.completions.create(
-                model=model,
-                messages=messages,
-                max_tokens=self.settings.chat_max_tokens,
-                temperature=0,
-            )
+            response = self._create(model, messages)
         usage = response.usage
         return Completion(
             text=response.choices[0].message.content or "" if response.choices else "",
@@ -85,15 +88,9 @@ class ChatModel:
     def stream(self, model: str, messages: list[dict[str, str]], into: Completion) -> Iterator[str]:
         """The answer's text as the model writes it; `into` gets the whole and the tokens.
         Closing the iterator (a client that left) closes the model's stream."""
-        client = self._openai()
         with _errors(model):
-            stream = client.chat.completions.create(
-                model=model,
-                messages=messages,
-                max_tokens=self.settings.chat_max_tokens,
-                temperature=0,
-                stream=True,
-                stream_options={"include_usage": True},
+            stream = self._create(
+                model, messages, stream=True, stream_options={"include_usage": True}
             )
         try:
             with _errors(model):

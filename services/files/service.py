@@ -127,23 +127,15 @@ def accept_files(
             session, collection.workspace_id, received.sha256, received.size, received.spool
         )
     incoming = [
-        Incoming(
-            external_id=document_id,
-            title=None,
-            source=received.name,
-            metadata={
-                **form.metadata,
-                "filename": received.name,
-                "content_type": kind,
-                "bytes": received.size,
-                "sha256": received.sha256.hex(),
-            },
-            access=form.access,
-            content="",
-            content_type=kind,
-            content_hash=f"file:{kind}:{received.sha256.hex()}",
-            original_id=kept[received.sha256],
-            size=received.size,
+        Incoming.file(
+            document_id,
+            received.name,
+            kind,
+            received.size,
+            received.sha256,
+            kept[received.sha256],
+            form.access,
+            form.metadata,
         )
         for received, document_id, kind in checked
     ]

@@ -47,7 +47,8 @@ def test_upload_answers_like_ingestion_and_keeps_the_original(
     ]
     document = api.get(f"/v1/collections/{name}/documents/handbook.pdf").json()
     assert document["content_type"] == "application/pdf"
-    assert document["metadata"] == {
+    metadata = {k: v for k, v in document["metadata"].items() if k != "pages"}  # a worker's
+    assert metadata == {
         "team": "ops",
         "filename": "handbook.pdf",
         "content_type": "application/pdf",
