@@ -11,6 +11,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from services.access.routes import router as access_router
+from services.answers.openai_compat import router as openai_router
 from services.answers.routes import router as answers_router
 from services.api.audit import AuditTrail
 from services.api.docs import install_docs
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, bound_host: str | None = None) 
         ingest_router,
         query_router,
         answers_router,
+        openai_router,
         queues_router,
     )
     for router in routers:

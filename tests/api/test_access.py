@@ -130,6 +130,7 @@ def endpoints(w: World) -> list[tuple[str, str, Any, str]]:
         ("POST", f"/v1/collections/{c}/query", {"query": "tide"}, "read"),
         ("POST", f"/v1/collections/{c}/context", {"query": "tide"}, "read"),
         ("POST", f"/v1/collections/{c}/answer", {"query": "tide"}, "read"),
+        ("GET", "/v1/models", None, "read"),
         ("GET", f"/v1/batches/{w.batch}", None, "read"),
         ("POST", "/v1/keys", {"name": "x", "scopes": ["read"]}, "admin"),
         ("GET", "/v1/keys", None, "admin"),

@@ -199,3 +199,36 @@ def test_a_collection_sets_its_own_model_prompt_and_no_context_sentence(
         == "Answer from the passages, cite [n], else say: Nothing in the handbook covers that."
     )
     assert declined["answer"] == "Nothing in the handbook covers that."
+
+
+def test_the_official_openai_client_gets_grounded_answers(
+    api: TestClient, handbook: str, chat: Any, admin_headers: dict[str, str]
+) -> None:
+    import openai
+
+    key = admin_headers["Authorization"].removeprefix("Bearer ")
+    client = openai.OpenAI(base_url="http://testserver/v1", api_key=key, http_client=api)
+    listed = [m.id for m in client.models.list()]
+    assert f"groundwire/{handbook}" in listed
+    question = [{"role": "user", "content": "How many days of paid leave per year?"}]
+    reply = client.chat.completions.create(model=f"groundwire/{handbook}", messages=question)
+    message = reply.choices[0].message
+    checked = (message.model_extra or {})["groundwire"]
+    assert "25 days" in (message.content or "") and checked["status"] == "answered"
+    assert checked["citations"][0]["document_id"] == "leave"
+    assert reply.usage is not None and reply.usage.completion_tokens > 0
+
+    chunks = list(
+        client.chat.completions.create(
+            model=f"groundwire/{handbook}", messages=question, stream=True
+        )
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    last = chunks[-1].choices[0]
+    assert last.finish_reason == "stop" and "25 days" in streamed
+    assert (last.delta.model_extra or {})["groundwire"]["status"] == "answered"
+
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="gpt-4o", messages=question)
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="groundwire/no-such-collection", messages=question)

@@ -1,0 +1,234 @@
+"""The OpenAI chat API over grounded answers: `POST /v1/chat/completions` with
+`"model": "groundwire/<collection>"` answers the last user message from that collection, in the
+OpenAI format (whole, or its streamed chunks), with the checked sentences and citations in a
+`groundwire` field of the message (of the last chunk's delta when streamed); `GET /v1/models`
+lists the collections the key can read. Any OpenAI client or chat UI can then use a collection
+as a grounded model. Earlier turns of the conversation are not searched: the question is the
+last user message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from services.answers import service
+from services.answers.chat import Completion, ContextTooLong
+from services.answers.routes import EMBEDDER, chat_model, support_model
+from services.answers.schemas import AnswerRequest, AnswerResponse
+from services.api.deps import Reader, RuntimeDep, SessionDep, find_collection
+from services.api.errors import ApiError, error_responses
+from services.api.ratelimit import QueryLimit
+from services.collections.service import list_collections
+from services.query.routes import QueryVectorsDep
+
+PREFIX = "groundwire/"
+router = APIRouter(
+    tags=["openai-compatible"],
+    responses=error_responses(400, 401, 403, 404, 422, 429, 502, 503, 504),
+)
+
+
+class ChatMessage(BaseModel):
+    """One message of the conversation (text, or OpenAI's list of content parts)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat request; sampling options are accepted and left to the collection."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(description="groundwire/<collection>")
+    messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
+    stream: bool = False
+
+
+class ModelCard(BaseModel):
+    """A collection, as a model."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "groundwire"
+
+
+class ModelList(BaseModel):
+    """The collections the key can read."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+def _question(messages: list[ChatMessage]) -> str:
+    for message in reversed(messages):
+        if message.role != "user":
+            continue
+        if isinstance(message.content, str):
+            text = message.content
+        else:
+            parts = message.content or []
+            text = " ".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
+        if text.strip():
+            return text.strip()[:8000]
+    raise ApiError(422, "no_question", "the conversation has no user message with text")
+
+
+@router.get("/v1/models", response_model=ModelList)
+def models(caller: Reader, session: SessionDep) -> ModelList:
+    """The collections this key can read, as `groundwire/<collection>` models."""
+    return ModelList(
+        data=[
+            ModelCard(id=PREFIX + c.name, created=int(c.created_at.timestamp()))
+            for c in list_collections(session, caller)
+        ]
+    )
+
+
+@router.post("/v1/chat/completions")
+def chat_completions(
+    caller: Reader,
+    _: QueryLimit,
+    body: ChatCompletionRequest,
+    session: SessionDep,
+    vectors: QueryVectorsDep,
+    runtime: RuntimeDep,
+    request: Request,
+) -> Response:
+    """A grounded answer in OpenAI's chat format, from the collection the model names."""
+    if not body.model.startswith(PREFIX):
+        raise ApiError(
+            404, "model_not_found", f"models here are {PREFIX}<collection>, not {body.model!r}"
+        )
+    collection = find_collection(session, caller, body.model[len(PREFIX) :])
+    question = AnswerRequest(query=_question(body.messages))
+    settings = runtime.settings
+    principals = caller.reader_principals(None)
+    prepared = service.prepare(session, vectors, settings, collection, question, principals)
+    session.commit()
+    support = support_model(runtime)
+    embed = runtime.embedders.get(EMBEDDER).embed if support.uses_similarity else None
+    reply_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    if not prepared.packed.spans:
+        answer = service.no_context(prepared)
+        service.log_answer(session, settings, collection, question, prepared, answer)
+        session.commit()
+        completion = Completion(text=answer.answer, model=body.model)
+        if body.stream:
+            return _streamed(iter([answer.answer]), lambda: answer, body.model, reply_id, created)
+        return _whole(answer, completion, body.model, reply_id, created)
+    chat = chat_model(request)
+    if body.stream:
+        completion = Completion(text="", model=prepared.model)
+
+        def checked() -> AnswerResponse:
+            answer = service.outcome(prepared, completion, question, support, embed)
+            with runtime.database.scope() as log_session:
+                service.log_answer(log_session, settings, collection, question, prepared, answer)
+            return answer
+
+        deltas = chat.stream(prepared.model, prepared.messages, completion)
+        return _streamed(deltas, checked, body.model, reply_id, created)
+
+    def smaller() -> service.Prepared:
+        half = question.max_context_tokens // 2
+        return service.prepare(session, vectors, settings, collection, question, principals, half)
+
+    completion = service.complete(chat, prepared, smaller)
+    answer = service.outcome(prepared, completion, question, support, embed)
+    service.log_answer(session, settings, collection, question, prepared, answer)
+    session.commit()
+    return _whole(answer, completion, body.model, reply_id, created)
+
+
+def _groundwire(answer: AnswerResponse) -> dict[str, Any]:
+    """What the `groundwire` field carries: the checked answer but its text."""
+    return answer.model_dump(mode="json", exclude={"answer"})
+
+
+def _whole(
+    answer: AnswerResponse, completion: Completion, model: str, reply_id: str, created: int
+) -> Response:
+    usage = answer.usage
+    body = {
+        "id": reply_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": answer.answer,
+                    "groundwire": _groundwire(answer),
+                },
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        },
+    }
+    return Response(json.dumps(body), media_type="application/json")
+
+
+def _streamed(
+    deltas: Iterator[str],
+    checked: Any,
+    model: str,
+    reply_id: str,
+    created: int,
+) -> StreamingResponse:
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        body = {
+            "id": reply_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(body)}\n\n".encode()
+
+    def events() -> Iterator[bytes]:
+        yield chunk({"role": "assistant", "content": ""})
+        try:
+            for delta in deltas:
+                yield chunk({"content": delta})
+        except ApiError as error:
+            failed = {"error": {"message": error.message, "code": error.code}}
+            yield f"data: {json.dumps(failed)}\n\n".encode()
+            return
+        except ContextTooLong as error:
+            payload = {"error": {"message": str(error), "code": "context_overflow"}}
+            yield f"data: {json.dumps(payload)}\n\n".encode()
+            return
+        answer = checked()
+        usage = answer.usage
+        yield chunk(
+            {"groundwire": _groundwire(answer)},
+            "stop",
+            usage={
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+            },
+        )
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
