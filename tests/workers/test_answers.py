@@ -210,7 +210,7 @@ def test_the_official_openai_client_gets_grounded_answers(
     client = openai.OpenAI(base_url="http://testserver/v1", api_key=key, http_client=api)
     listed = [m.id for m in client.models.list()]
     assert f"groundwire/{handbook}" in listed
-    question = [{"role": "user", "content": "How many days of paid leave per year?"}]
+    question: Any = [{"role": "user", "content": "How many days of paid leave per year?"}]
     reply = client.chat.completions.create(model=f"groundwire/{handbook}", messages=question)
     message = reply.choices[0].message
     checked = (message.model_extra or {})["groundwire"]
@@ -218,7 +218,7 @@ def test_the_official_openai_client_gets_grounded_answers(
     assert checked["citations"][0]["document_id"] == "leave"
     assert reply.usage is not None and reply.usage.completion_tokens > 0
 
-    chunks = list(
+    chunks: list[Any] = list(
         client.chat.completions.create(
             model=f"groundwire/{handbook}", messages=question, stream=True
         )
