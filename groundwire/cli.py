@@ -19,7 +19,7 @@ URL_HELP = (
     "the API (default: GROUNDWIRE_URL, else where the `groundwire up` of GROUNDWIRE_DATA_DIR"
     " answers, else http://127.0.0.1:8000)"
 )
-CLIENT_COMMANDS = ("ingest", "query", "keys", "eval", "analytics")
+CLIENT_COMMANDS = ("ingest", "query", "answer", "keys", "eval", "analytics")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("-k", type=int, default=5)
     query.add_argument("--min-score", type=float, default=None)
     query.add_argument("--url", help=URL_HELP)
+
+    answer = sub.add_parser("answer", help="ask for a grounded answer, every sentence checked")
+    answer.add_argument("question")
+    answer.add_argument("--collection", "-c", default="default")
+    answer.add_argument("--strict", action="store_true", help="leave unsupported sentences out")
+    answer.add_argument("--url", help=URL_HELP)
 
     keys = sub.add_parser("keys", help="API keys of the workspace the CLI's key acts in")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
@@ -319,6 +325,12 @@ def _run(args: argparse.Namespace) -> int:
 
         client = connect(args.url, Settings(), timeout=60)
         return query(client, args.collection, args.question, args.k, args.min_score)
+    if args.command == "answer":
+        from groundwire.client import answer as ask
+        from groundwire.client import connect
+
+        client = connect(args.url, Settings(), timeout=180)
+        return ask(client, args.collection, args.question, args.strict)
     if args.command == "keys":
         return run_keys(args)
     return 2

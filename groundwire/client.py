@@ -144,6 +144,29 @@ def query(
     return 0
 
 
+def answer(client: httpx.Client, collection: str, question: str, strict: bool) -> int:
+    """Prints the grounded answer, then each unsupported sentence and the passages cited;
+    returns 0 when the answer is grounded, 1 otherwise (no context, declined, unsupported)."""
+    with client:
+        reply = _check(
+            client.post(
+                f"/v1/collections/{collection}/answer",
+                json={"query": question, "strict": strict},
+            )
+        )
+    print(reply["answer"])
+    print()
+    print(f"status: {reply['status']}" + (f" ({reply['model']})" if reply["model"] else ""))
+    for sentence in reply["sentences"]:
+        if not sentence["supported"]:
+            print(f"  unsupported: {sentence['text']}")
+    for citation in reply["citations"]:
+        where = citation["source"] or citation["document_id"]
+        title = citation["title"] or citation["document_id"]
+        print(f"  [{citation['n']}] {title}: {where}{_location(citation['location'])}")
+    return 0 if reply["grounded"] else 1
+
+
 def _location(location: dict[str, Any] | None) -> str:
     """` page 3` or ` 0:02-0:05` for a passage's place in its original; nothing without one."""
     if not location:

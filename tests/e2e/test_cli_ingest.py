@@ -143,3 +143,24 @@ def test_ctrl_c_stops_sending_and_says_what_was_sent(
     assert sent + on_their_way > 0 and sent < 4000, out
     counts = httpx.get(f"{api_url}/v1/collections/cli-many", headers=admin_headers(env)).json()
     assert sent <= sum(counts["documents"].values()) <= sent + on_their_way, out
+
+
+def test_groundwire_answer_prints_the_checked_answer(
+    api_url: str, service_env: dict[str, str], tmp_path: Path, fake_openai: Any
+) -> None:
+    fake_openai.reset(chat="uncited")
+    env = {**os.environ, **service_env, "GROUNDWIRE_API_KEY": service_env["GROUNDWIRE_ADMIN_KEY"]}
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "leave.md").write_text("# Leave\n\nEmployees accrue 25 days of paid leave a year.\n")
+    args = ["-c", "cli-answers", "--url", api_url]
+    assert groundwire("ingest", str(folder), *args, "--embedder", "hash", env=env).returncode == 0
+    ran = groundwire("answer", "How many days of paid leave a year?", *args, env=env)
+    assert ran.returncode == 1, ran.stdout + ran.stderr  # one sentence is unsupported
+    assert "Employees accrue 25 days of paid leave a year [1]." in ran.stdout
+    assert "status: unsupported (gpt-4o-mini)" in ran.stdout
+    assert "unsupported: The harbour also runs a museum" in ran.stdout
+    assert "[1] Leave: leave.md" in ran.stdout
+    strict = groundwire("answer", "How many days of paid leave a year?", *args, "--strict", env=env)
+    assert strict.returncode == 0 and "museum" not in strict.stdout.split("status:")[0]
+    fake_openai.reset()

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.rows import dict_row
 
 from services.app import create_app
 from services.config import Settings
@@ -170,6 +172,26 @@ def test_answers_are_in_the_query_log(
             " ORDER BY id DESC LIMIT 1"
         ).fetchone()
     assert row == ("unsupported", "gpt-4o-mini", True, True, 2, 1)
+
+
+def test_the_documented_query_counts_unsupported_sentences(
+    api: TestClient, chat: Any, database_url: str
+) -> None:
+    name = "answers-analytics"
+    assert api.post("/v1/collections", json={"name": name, "embedder": "hash"}).status_code == 201
+    wait_finished(api, ingest(api, name, DOCUMENTS)["batch_id"])
+    for behaviour in ("faithful", "uncited", "invented"):  # 2 + 2 + 1 sentences, 0 + 1 + 1 bad
+        chat.reset(chat=behaviour)
+        assert ask(api, name).status_code == 200
+    api.post(f"/v1/collections/{name}/answer", json={"query": "volcanic basalt"})  # no_context
+    docs = (Path(__file__).parents[2] / "docs" / "answers.md").read_text()
+    sql = docs.split("-- example: unsupported_sentences_daily\n", 1)[1].split("```", 1)[0]
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        rows = [r for r in conn.execute(sql).fetchall() if r["collection"] == name]
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["answers"], row["sentences"], row["unsupported_sentences"]) == (4, 5, 2)
+    assert row["unsupported_sentence_share"] == 0.4
 
 
 def test_a_collection_sets_its_own_model_prompt_and_no_context_sentence(
