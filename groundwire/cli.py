@@ -19,7 +19,7 @@ URL_HELP = (
     "the API (default: GROUNDWIRE_URL, else where the `groundwire up` of GROUNDWIRE_DATA_DIR"
     " answers, else http://127.0.0.1:8000)"
 )
-CLIENT_COMMANDS = ("ingest", "query", "answer", "keys", "eval", "analytics")
+CLIENT_COMMANDS = ("ingest", "query", "answer", "mcp", "keys", "eval", "analytics")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -110,6 +110,12 @@ def _parser() -> argparse.ArgumentParser:
     answer.add_argument("--collection", "-c", default="default")
     answer.add_argument("--strict", action="store_true", help="leave unsupported sentences out")
     answer.add_argument("--url", help=URL_HELP)
+
+    mcp = sub.add_parser(
+        "mcp", help="a Model Context Protocol server (stdio): search, context, answer tools"
+    )
+    mcp.add_argument("--collection", "-c", default="default")
+    mcp.add_argument("--url", help=URL_HELP)
 
     keys = sub.add_parser("keys", help="API keys of the workspace the CLI's key acts in")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
@@ -331,6 +337,11 @@ def _run(args: argparse.Namespace) -> int:
 
         client = connect(args.url, Settings(), timeout=180)
         return ask(client, args.collection, args.question, args.strict)
+    if args.command == "mcp":
+        from groundwire.client import connect
+        from groundwire.mcp_server import serve as serve_mcp
+
+        return serve_mcp(connect(args.url, Settings(), timeout=180), args.collection)
     if args.command == "keys":
         return run_keys(args)
     return 2

@@ -164,3 +164,47 @@ def test_groundwire_answer_prints_the_checked_answer(
     strict = groundwire("answer", "How many days of paid leave a year?", *args, "--strict", env=env)
     assert strict.returncode == 0 and "museum" not in strict.stdout.split("status:")[0]
     fake_openai.reset()
+
+
+def test_an_mcp_client_lists_and_calls_the_three_tools(
+    api_url: str, service_env: dict[str, str], tmp_path: Path, fake_openai: Any
+) -> None:
+    import anyio
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    fake_openai.reset()
+    env = {**os.environ, **service_env, "GROUNDWIRE_API_KEY": service_env["GROUNDWIRE_ADMIN_KEY"]}
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "tides.md").write_text("# Tides\n\nHigh tide at the north pier is at 06:40.\n")
+    args = ["-c", "cli-mcp", "--url", api_url]
+    assert groundwire("ingest", str(folder), *args, "--embedder", "hash", env=env).returncode == 0
+    server = StdioServerParameters(
+        command=sys.executable, args=["-m", "groundwire.cli", "mcp", *args], env=env
+    )
+
+    async def session() -> dict[str, Any]:
+        async with stdio_client(server) as (read, write), ClientSession(read, write) as client:
+            await client.initialize()
+            tools = sorted(t.name for t in (await client.list_tools()).tools)
+            called = {}
+            for tool, body in (
+                ("search", {"query": "high tide north pier", "k": 3}),
+                ("context", {"query": "high tide north pier"}),
+                ("answer", {"query": "When is high tide at the north pier?"}),
+                ("search", {"query": ""}),  # refused by the API: a tool error, not a crash
+            ):
+                result = await client.call_tool(tool, body)
+                called[f"{tool}:{bool(body['query'])}"] = result
+            return {"tools": tools, **called}
+
+    seen = anyio.run(session)
+    assert seen["tools"] == ["answer", "context", "search"]
+    search = seen["search:True"].structured_content
+    assert search["grounded"] and search["results"][0]["document_id"] == "notes/tides.md"
+    assert "[1]" in seen["context:True"].structured_content["context"]
+    answered = seen["answer:True"].structured_content
+    assert answered["status"] == "answered" and "06:40" in answered["answer"]
+    refused = seen["search:False"]
+    assert refused.is_error and "422" in refused.content[0].text
