@@ -48,6 +48,7 @@ class Behaviour:
     # How /v1/chat/completions answers (see CHAT_BEHAVIOURS), and how long "hang" waits.
     chat: str = "faithful"
     chat_hang_s: float = 30.0
+    chat_latency_s: float = 0.0  # before every chat answer, as a model takes to write it
     # Transcriptions answered 429 before one is served.
     transcription_rate_limit_next: int = 0
     # What /v1/audio/transcriptions says was spoken: (start, end, text) per segment.
@@ -337,6 +338,7 @@ class FakeOpenAI:
                 with fake.state.lock:
                     fake.state.chats.append(body)
                     behaviour, hang = fake.state.behaviour.chat, fake.state.behaviour.chat_hang_s
+                    latency = fake.state.behaviour.chat_latency_s
                 if behaviour == "rate_limit":
                     self._error(429, "Rate limit reached", "rate_limit_exceeded",
                                 {"retry-after": "0.1"})  # fmt: skip
@@ -347,6 +349,7 @@ class FakeOpenAI:
                     return
                 if behaviour == "hang":
                     time.sleep(hang)
+                time.sleep(latency)
                 text = chat_answer(behaviour, body["messages"])
                 prompt = sum(len(fake.encoding.encode(m["content"])) for m in body["messages"])
                 usage = {
@@ -446,6 +449,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--rpm", type=int, default=None)
     parser.add_argument("--tpm", type=int, default=None)
+    parser.add_argument("--chat-latency", type=float, default=0.0)
     args = parser.parse_args()
     fake = FakeOpenAI(port=args.port)
     fake.reset(
@@ -453,6 +457,7 @@ def main() -> None:
         latency_s=args.latency,
         requests_per_minute=args.rpm,
         tokens_per_minute=args.tpm,
+        chat_latency_s=args.chat_latency,
     )
     print(fake.base_url, flush=True)
     fake.server.serve_forever()
