@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +25,7 @@ from services.answers import service
 from services.answers.chat import Completion, ContextTooLong
 from services.answers.routes import EMBEDDER, chat_model, support_model
 from services.answers.schemas import AnswerRequest, AnswerResponse
+from services.answers.streaming import relay
 from services.api.deps import Reader, RuntimeDep, SessionDep, find_collection
 from services.api.errors import ApiError, error_responses
 from services.api.ratelimit import QueryLimit
@@ -127,7 +129,7 @@ def chat_completions(
         session.commit()
         completion = Completion(text=answer.answer, model=body.model)
         if body.stream:
-            return _streamed(iter([answer.answer]), lambda: answer, body.model, reply_id, created)
+            return _streamed(_one(answer.answer), lambda: answer, body.model, reply_id, created)
         return _whole(answer, completion, body.model, reply_id, created)
     chat = chat_model(request)
     if body.stream:
@@ -139,7 +141,7 @@ def chat_completions(
                 service.log_answer(log_session, settings, collection, question, prepared, answer)
             return answer
 
-        deltas = chat.stream(prepared.model, prepared.messages, completion)
+        deltas = relay(request, chat.stream(prepared.model, prepared.messages, completion))
         return _streamed(deltas, checked, body.model, reply_id, created)
 
     def smaller() -> service.Prepared:
@@ -187,9 +189,13 @@ def _whole(
     return Response(json.dumps(body), media_type="application/json")
 
 
+async def _one(text: str) -> AsyncIterator[str]:
+    yield text
+
+
 def _streamed(
-    deltas: Iterator[str],
-    checked: Any,
+    deltas: AsyncIterator[str],
+    checked: Callable[[], AnswerResponse],
     model: str,
     reply_id: str,
     created: int,
@@ -205,10 +211,10 @@ def _streamed(
         }
         return f"data: {json.dumps(body)}\n\n".encode()
 
-    def events() -> Iterator[bytes]:
+    async def events() -> AsyncIterator[bytes]:
         yield chunk({"role": "assistant", "content": ""})
         try:
-            for delta in deltas:
+            async for delta in deltas:
                 yield chunk({"content": delta})
         except ApiError as error:
             failed = {"error": {"message": error.message, "code": error.code}}
@@ -218,7 +224,7 @@ def _streamed(
             payload = {"error": {"message": str(error), "code": "context_overflow"}}
             yield f"data: {json.dumps(payload)}\n\n".encode()
             return
-        answer = checked()
+        answer = await anyio.to_thread.run_sync(checked)
         usage = answer.usage
         yield chunk(
             {"groundwire": _groundwire(answer)},

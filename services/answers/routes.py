@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.responses import Response
@@ -13,6 +14,7 @@ from starlette.responses import Response
 from services.answers import service
 from services.answers.chat import ChatModel, Completion, ContextTooLong
 from services.answers.schemas import AnswerRequest, AnswerResponse
+from services.answers.streaming import relay
 from services.answers.support import SupportModel
 from services.api.deps import CollectionDep, Reader, RuntimeDep, SessionDep
 from services.api.errors import ApiError, error_responses
@@ -77,7 +79,7 @@ def answer(
     chat = chat_model(request)
     if body.stream:
         return StreamingResponse(
-            _stream(runtime, chat, collection, body, prepared, support, embed),
+            _stream(request, runtime, chat, collection, body, prepared, support, embed),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -107,7 +109,8 @@ def _events(deltas: Iterator[tuple[str, object]], response: AnswerResponse) -> S
     return StreamingResponse(body(), media_type="text/event-stream")
 
 
-def _stream(
+async def _stream(
+    request: Request,
     runtime: Runtime,
     chat: ChatModel,
     collection: Collection,
@@ -115,12 +118,14 @@ def _stream(
     prepared: service.Prepared,
     support: SupportModel,
     embed: service.Embed | None,
-) -> Iterator[bytes]:
+) -> AsyncIterator[bytes]:
     """`delta` events as the model writes, then `citations` (the checked answer), then `done`;
     an `error` event if the model fails on the way. A client that leaves stops the model."""
     completion = Completion(text="", model=prepared.model)
     try:
-        for delta in chat.stream(prepared.model, prepared.messages, completion):
+        async for delta in relay(
+            request, chat.stream(prepared.model, prepared.messages, completion)
+        ):
             yield _event("delta", {"text": delta})
     except ApiError as error:
         yield _event("error", {"error": {"code": error.code, "message": error.message}})
@@ -129,8 +134,15 @@ def _stream(
         message = "the prompt is over the model's context window: ask with max_context_tokens lower"
         yield _event("error", {"error": {"code": "context_overflow", "message": message}})
         return
-    response = service.outcome(prepared, completion, body, support, embed)
-    with runtime.database.scope() as session:
-        service.log_answer(session, runtime.settings, collection, body, prepared, response)
+    if await request.is_disconnected():
+        return
+
+    def finish() -> AnswerResponse:
+        response = service.outcome(prepared, completion, body, support, embed)
+        with runtime.database.scope() as session:
+            service.log_answer(session, runtime.settings, collection, body, prepared, response)
+        return response
+
+    response = await anyio.to_thread.run_sync(finish)
     yield _event("citations", response.model_dump(mode="json"))
     yield _event("done", {})

@@ -208,3 +208,25 @@ def test_an_mcp_client_lists_and_calls_the_three_tools(
     assert answered["status"] == "answered" and "06:40" in answered["answer"]
     refused = seen["search:False"]
     assert refused.is_error and "422" in refused.content[0].text
+
+
+def test_a_client_that_leaves_a_stream_stops_the_model(
+    api_url: str, service_env: dict[str, str], tmp_path: Path, fake_openai: Any
+) -> None:
+    env = {**os.environ, **service_env, "GROUNDWIRE_API_KEY": service_env["GROUNDWIRE_ADMIN_KEY"]}
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    (folder / "pier.md").write_text("# Pier\n\nThe eastern pier is 240 metres long.\n")
+    args = ["-c", "cli-stream", "--url", api_url]
+    assert groundwire("ingest", str(folder), *args, "--embedder", "hash", env=env).returncode == 0
+    fake_openai.reset(chat="slow_stream")
+    body = {"query": "How long is the eastern pier?", "stream": True}
+    with httpx.stream(
+        "POST", f"{api_url}/v1/collections/cli-stream/answer", json=body,
+        headers=admin_headers(env), timeout=30,
+    ) as response:  # fmt: skip
+        first = next(response.iter_text())
+        assert first.startswith("event: delta")
+    # The client is gone after one delta: the API closes its stream from the model.
+    wait_for(lambda: fake_openai.streams_cut == 1, timeout=10, interval=0.1)
+    fake_openai.reset()

@@ -97,6 +97,7 @@ class State:
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     transcriptions: list[dict[str, Any]] = field(default_factory=list)
     chats: list[dict[str, Any]] = field(default_factory=list)
+    streams_cut: int = 0  # chat streams whose caller hung up before the end
 
     def limit(self, tokens: int) -> tuple[float, dict[str, str]]:
         """Applies the per-minute limits: (seconds to wait or 0, rate-limit headers)."""
@@ -133,6 +134,7 @@ CHAT_BEHAVIOURS = (
     "rate_limit",  # 429 with Retry-After, every time
     "overflow",  # 400 context_length_exceeded
     "hang",  # waits chat_hang_s, then answers faithfully
+    "slow_stream",  # answers faithfully, a piece every 0.3 s when streamed
 )
 
 
@@ -160,6 +162,8 @@ def chat_answer(behaviour: str, messages: list[dict[str, str]]) -> str:
     if behaviour == "bad_marker":
         return f"{first(1)} [9]."
     answer = f"{first(1)} [1]."
+    if behaviour == "slow_stream":
+        return " ".join([answer] * 4)
     if 2 in passages:
         answer += f" {first(2)} [2]."
     return answer
@@ -193,8 +197,15 @@ class FakeOpenAI:
             self.state.requests.clear()
             self.state.transcriptions.clear()
             self.state.chats.clear()
+            self.state.streams_cut = 0
             self.state.buckets.clear()
             self.state.rng = random.Random(7)
+
+    @property
+    def streams_cut(self) -> int:
+        """Chat streams whose caller hung up before the end."""
+        with self.state.lock:
+            return self.state.streams_cut
 
     @property
     def chats(self) -> list[dict[str, Any]]:
@@ -368,7 +379,8 @@ class FakeOpenAI:
                 self.send_header("content-type", "text/event-stream")
                 self.end_headers()
                 pieces = [text[i : i + 12] for i in range(0, len(text), 12)]
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                pause = 0.3 if behaviour == "slow_stream" else 0.01
+                try:
                     for piece in pieces:
                         chunk = {
                             **base,
@@ -379,7 +391,7 @@ class FakeOpenAI:
                         }
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()
-                        time.sleep(0.01)
+                        time.sleep(pause)
                     last = {
                         **base,
                         "object": "chat.completion.chunk",
@@ -387,6 +399,9 @@ class FakeOpenAI:
                         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
                     }
                     self.wfile.write(f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode())
+                except (BrokenPipeError, ConnectionResetError):  # the caller hung up: stop
+                    with fake.state.lock:
+                        fake.state.streams_cut += 1
 
             def _transcribe(self) -> None:
                 """OpenAI's transcription endpoint: multipart with `file` and `model`; answers
