@@ -14,16 +14,26 @@ import httpx
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError  # its message reaches the agent
 
+from groundwire.client import Unreachable
+
 
 def _post(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = client.post(path, json=body)
+    try:
+        response = client.post(path, json=body)
+    except (httpx.HTTPError, Unreachable) as failure:
+        raise ToolError(f"the Groundwire API did not answer: {failure}") from None
     if response.status_code >= 400:
         try:
             error = response.json()["error"]
             raise ToolError(f"{response.status_code} {error['code']}: {error['message']}")
         except (ValueError, KeyError, TypeError):
             raise ToolError(f"{response.status_code}: {response.text[:300]}") from None
-    return dict(response.json())
+    try:
+        return dict(response.json())
+    except ValueError:
+        raise ToolError(
+            f"the Groundwire API answered what is not JSON: {response.text[:200]}"
+        ) from None
 
 
 def build(client: httpx.Client, collection: str) -> MCPServer[Any]:

@@ -77,12 +77,14 @@ class ChatModel:
         """One answer, whole."""
         with _errors(model):
             response = self._create(model, messages)
-        usage = response.usage
+        usage = getattr(response, "usage", None)
+        choices = getattr(response, "choices", None) or []
+        message = getattr(choices[0], "message", None) if choices else None
         return Completion(
-            text=response.choices[0].message.content or "" if response.choices else "",
-            model=str(response.model or model),
-            prompt_tokens=int(usage.prompt_tokens) if usage else 0,
-            completion_tokens=int(usage.completion_tokens) if usage else 0,
+            text=str(getattr(message, "content", None) or ""),
+            model=str(getattr(response, "model", None) or model),
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
         )
 
     def stream(self, model: str, messages: list[dict[str, str]], into: Completion) -> Iterator[str]:
@@ -96,8 +98,8 @@ class ChatModel:
             with _errors(model):
                 for chunk in stream:
                     if chunk.usage is not None:
-                        into.prompt_tokens = int(chunk.usage.prompt_tokens)
-                        into.completion_tokens = int(chunk.usage.completion_tokens)
+                        into.prompt_tokens = int(chunk.usage.prompt_tokens or 0)
+                        into.completion_tokens = int(chunk.usage.completion_tokens or 0)
                     if chunk.model:
                         into.model = str(chunk.model)
                     for choice in chunk.choices or []:
@@ -137,3 +139,5 @@ def _errors(model: str) -> Iterator[None]:
         raise ApiError(502, "chat_model_not_found", f"{name} does not exist there") from None
     except openai.APIStatusError as error:
         raise ApiError(502, "chat_failed", f"{name} failed (HTTP {error.status_code})") from None
+    except openai.APIError as error:  # an error event mid-stream, a reply the client cannot read
+        raise ApiError(502, "chat_failed", f"{name} failed: {error.message}") from None

@@ -10,6 +10,7 @@ last user message.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -18,7 +19,7 @@ from typing import Any, Literal
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from services.answers import service
@@ -33,6 +34,7 @@ from services.collections.service import list_collections
 from services.query.routes import QueryVectorsDep
 
 PREFIX = "groundwire/"
+log = logging.getLogger(__name__)
 router = APIRouter(
     tags=["openai-compatible"],
     responses=error_responses(400, 401, 403, 404, 422, 429, 502, 503, 504),
@@ -115,7 +117,11 @@ def chat_completions(
             404, "model_not_found", f"models here are {PREFIX}<collection>, not {body.model!r}"
         )
     collection = find_collection(session, caller, body.model[len(PREFIX) :])
-    question = AnswerRequest(query=_question(body.messages))
+    try:
+        question = AnswerRequest(query=_question(body.messages))
+    except ValidationError as error:
+        reason = error.errors(include_url=False)[0]["msg"]
+        raise ApiError(422, "invalid_question", f"the last user message: {reason}") from None
     settings = runtime.settings
     principals = caller.reader_principals(None)
     prepared = service.prepare(session, vectors, settings, collection, question, principals)
@@ -129,7 +135,9 @@ def chat_completions(
         session.commit()
         completion = Completion(text=answer.answer, model=body.model)
         if body.stream:
-            return _streamed(_one(answer.answer), lambda: answer, body.model, reply_id, created)
+            return _streamed(
+                _one(answer.answer), lambda: answer, body.model, reply_id, created, request
+            )
         return _whole(answer, completion, body.model, reply_id, created)
     chat = chat_model(request)
     if body.stream:
@@ -142,13 +150,13 @@ def chat_completions(
             return answer
 
         deltas = relay(request, chat.stream(prepared.model, prepared.messages, completion))
-        return _streamed(deltas, checked, body.model, reply_id, created)
+        return _streamed(deltas, checked, body.model, reply_id, created, request)
 
     def smaller() -> service.Prepared:
         half = question.max_context_tokens // 2
         return service.prepare(session, vectors, settings, collection, question, principals, half)
 
-    completion = service.complete(chat, prepared, smaller)
+    prepared, completion = service.complete(chat, prepared, smaller)
     answer = service.outcome(prepared, completion, question, support, embed)
     service.log_answer(session, settings, collection, question, prepared, answer)
     session.commit()
@@ -199,6 +207,7 @@ def _streamed(
     model: str,
     reply_id: str,
     created: int,
+    request: Request,
 ) -> StreamingResponse:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
         body = {
@@ -224,6 +233,13 @@ def _streamed(
             payload = {"error": {"message": str(error), "code": "context_overflow"}}
             yield f"data: {json.dumps(payload)}\n\n".encode()
             return
+        except Exception:  # the response has begun: an error chunk, never a cut connection
+            log.exception("streaming a chat completion failed")
+            payload = {"error": {"message": "internal error", "code": "internal"}}
+            yield f"data: {json.dumps(payload)}\n\n".encode()
+            return
+        if await request.is_disconnected():
+            return  # the client left: the answer was not given, so it is not logged
         answer = await anyio.to_thread.run_sync(checked)
         usage = answer.usage
         yield chunk(

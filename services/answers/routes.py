@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
@@ -23,6 +24,7 @@ from services.models import Collection
 from services.query.routes import QueryVectorsDep
 from services.runtime import Runtime
 
+log = logging.getLogger(__name__)
 router = APIRouter(
     tags=["answers"],
     responses=error_responses(400, 401, 403, 404, 413, 422, 429, 502, 503, 504),
@@ -88,7 +90,7 @@ def answer(
         half = body.max_context_tokens // 2
         return service.prepare(session, vectors, settings, collection, body, principals, half)
 
-    completion = service.complete(chat, prepared, smaller)
+    prepared, completion = service.complete(chat, prepared, smaller)
     response = service.outcome(prepared, completion, body, support, embed)
     service.log_answer(session, settings, collection, body, prepared, response)
     session.commit()
@@ -134,8 +136,12 @@ async def _stream(
         message = "the prompt is over the model's context window: ask with max_context_tokens lower"
         yield _event("error", {"error": {"code": "context_overflow", "message": message}})
         return
-    if await request.is_disconnected():
+    except Exception:  # the response has begun: an error event, never a cut connection
+        log.exception("streaming an answer failed")
+        yield _event("error", {"error": {"code": "internal", "message": "internal error"}})
         return
+    if await request.is_disconnected():
+        return  # a client that left: the answer was not given, so it is not logged
 
     def finish() -> AnswerResponse:
         response = service.outcome(prepared, completion, body, support, embed)

@@ -3,7 +3,7 @@
 A model cites as `… [1].`, `… [1][3].` or `…. [2]`; each marker belongs to the sentence it
 follows or ends. A sentence is cut at `.`, `!` or `?` followed by a space and a capital, digit
 or quote, and at line breaks (lists); decimals, initials and common abbreviations are not
-cuts.
+cuts. A list item's number or bullet is not part of its sentence.
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _MARKERS_AT_START = re.compile(r"^(?:\s*\[\d{1,3}\])+")
-_CUT = re.compile(r"(?<=[.!?])\s+(?=[\[\"'(A-Z0-9])|\n+")
+# After `.`, `!`, `?` (and any markers written after them: `….[2] Next`), before a capital
+# of any script, a digit, a quote or a bracket; after CJK sentence ends; at line breaks.
+_CUT = re.compile(
+    r"(?<=[.!?])(?:\[\d{1,3}\])*\s+(?=[\[\"'(\d]|[^\W\d_](?<=[^a-z]))|(?<=[\u3002\uff01\uff1f])\s*|\n+"
+)
+_MARKERS_AFTER_STOP = re.compile(r"(?:\[\d{1,3}\])+")
+_LIST_ITEM = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*•+])\s+")
 _ABBREVIATIONS = frozenset(
     [
         "e.g",
@@ -58,6 +64,8 @@ class Sentence:
 
 
 def _is_abbreviation(before: str) -> bool:
+    if before.strip().rstrip(".").isdigit():  # `1. ` of a numbered list
+        return True
     word = before.rstrip(".!?").rsplit(None, 1)[-1].lower() if before.strip() else ""
     return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
 
@@ -69,12 +77,14 @@ def split_sentences(answer: str) -> list[Sentence]:
     for cut in _CUT.finditer(answer):
         piece = answer[start : cut.start()]
         if cut.group(0).startswith("\n") or not _is_abbreviation(piece):
-            pieces.append(piece)
+            markers = _MARKERS_AFTER_STOP.match(cut.group(0))
+            pieces.append(piece + (markers.group(0) if markers else ""))
             start = cut.end()
     pieces.append(answer[start:])
     sentences: list[Sentence] = []
     carried: list[int] = []
     for piece in pieces:
+        piece = _LIST_ITEM.sub("", piece)  # `1. ` or `- ` of a list item is not a claim
         leading = _MARKERS_AT_START.match(piece)
         if leading and sentences:  # `…. [2]`: the markers close the sentence before
             last = sentences.pop()
@@ -84,7 +94,7 @@ def split_sentences(answer: str) -> list[Sentence]:
         citations = tuple(carried) + tuple(int(n) for n in _MARKER.findall(piece))
         carried = []
         text = " ".join(_MARKER.sub(" ", piece).split())
-        text = re.sub(r"\s+([.,;:!?])", r"\1", text).strip()
+        text = re.sub(r"\s+([.,;:!?\u3002\uff01\uff1f])", r"\1", text).strip()
         if not text.strip(" .,;:-*•"):
             carried = list(citations)  # markers alone on a line: the next sentence's
             continue
@@ -97,6 +107,11 @@ def split_sentences(answer: str) -> list[Sentence]:
 
 def _unique(numbers: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(numbers))
+
+
+def has_markers(answer: str) -> bool:
+    """Whether the answer cites any passage."""
+    return bool(_MARKER.search(answer))
 
 
 def is_refusal(answer: str) -> bool:

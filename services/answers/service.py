@@ -21,7 +21,13 @@ from services.answers.schemas import (
     AnswerStatus,
     Usage,
 )
-from services.answers.sentences import Sentence, is_refusal, split_sentences
+from services.answers.sentences import (
+    Sentence,
+    has_markers,
+    is_refusal,
+    split_sentences,
+    strip_markers,
+)
 from services.answers.support import STOP_WORDS, SupportModel, features
 from services.api.errors import ApiError
 from services.config import Settings
@@ -31,7 +37,7 @@ from services.query.service import Packed, log_request, packed_context
 from services.query.vectors import QueryVectorCache
 
 Embed = Callable[[list[str]], np.ndarray]
-_FACT_WORD = re.compile(r"[A-Za-z]{3,}|\d")
+_FACT_WORD = re.compile(r"[^\W\d_]{3,}|\d")
 # Words past which an uncited sentence states something to check (not "In short:" or "Yes.").
 FACT_WORDS = 3
 
@@ -90,14 +96,21 @@ def _context_text(packed: Packed) -> str:
     return "\n\n".join(render_passage(n, span) for n, span in packed.spans.items())
 
 
-def complete(chat: ChatModel, prepared: Prepared, retry: Callable[[], Prepared]) -> Completion:
-    """The model's answer; a prompt over its window is tried once more with half the context."""
+def complete(
+    chat: ChatModel, prepared: Prepared, retry: Callable[[], Prepared]
+) -> tuple[Prepared, Completion]:
+    """The model's answer and the context it answered from: a prompt over its window is tried
+    once more with half the context (renumbered: the answer is checked against that one)."""
     try:
-        return chat.complete(prepared.model, prepared.messages)
+        return prepared, chat.complete(prepared.model, prepared.messages)
     except ContextTooLong:
         smaller = retry()
+        if not smaller.packed.spans:
+            raise ApiError(
+                502, "context_overflow", "no passage fits the model's context window"
+            ) from None
         try:
-            return chat.complete(smaller.model, smaller.messages)
+            return smaller, chat.complete(smaller.model, smaller.messages)
         except ContextTooLong as error:
             raise ApiError(
                 502, "context_overflow", f"the prompt is over the model's context window: {error}"
@@ -167,14 +180,17 @@ def outcome(
     """The checked answer."""
     packed = prepared.packed
     text = completion.text.strip()
-    refused = is_refusal(text) or _same(text, prepared.no_context)
+    # A refusal says so without citing: an answer that cites passages is checked, even when
+    # one of its sentences says something "cannot be found".
+    refused = not has_markers(text) and (is_refusal(text) or _same(text, prepared.no_context))
     checked = [] if refused else check_sentences(split_sentences(text), packed, support, embed)
     kept = [s for s in checked if s.supported]
     status: AnswerStatus = "answered"
-    answer = render(checked)
+    answer = strip_markers(text, set(packed.spans))  # as the model wrote it, lists and all
     grounded = True
     if refused or not checked:
-        status, answer, grounded = "declined", text or prepared.no_context, False
+        said = strip_markers(text, set()).strip()
+        status, answer, grounded = "declined", said or prepared.no_context, False
     elif len(kept) < len(checked):
         status, grounded = "unsupported", False
         if request.strict and kept:  # the answer keeps only what its passages support

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*|\d+(?:[.,]\d+)*%?")
+_WORD = re.compile(r"[^\W\d_][\w'-]*|\d+(?:[.,]\d+)*%?")  # words of any script
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _NEGATIONS = frozenset(

@@ -135,6 +135,7 @@ CHAT_BEHAVIOURS = (
     "overflow",  # 400 context_length_exceeded
     "hang",  # waits chat_hang_s, then answers faithfully
     "slow_stream",  # answers faithfully, a piece every 0.3 s when streamed
+    "cited_cannot",  # a faithful sentence, then one that reads like a refusal and cites [2]
 )
 
 
@@ -161,6 +162,8 @@ def chat_answer(behaviour: str, messages: list[dict[str, str]]) -> str:
         return f"{first(1)} [1]. The harbour also runs a museum with 4,000 exhibits."
     if behaviour == "bad_marker":
         return f"{first(1)} [9]."
+    if behaviour == "cited_cannot":
+        return f"{first(1)} [1]. Requests cannot be answered on weekends [2]."
     answer = f"{first(1)} [1]."
     if behaviour == "slow_stream":
         return " ".join([answer] * 4)

@@ -16,12 +16,39 @@ def test_markers_belong_to_the_sentence_they_close() -> None:
     ]
     assert split_sentences("Dr. Smith agrees, e.g. in May [2].\n- one [1]\n- two") == [
         Sentence("Dr. Smith agrees, e.g. in May.", (2,)),
-        Sentence("- one", (1,)),
-        Sentence("- two", ()),
+        Sentence("one", (1,)),
+        Sentence("two", ()),
     ]
     assert split_sentences("The rate is 3.5 percent [1].") == [
         Sentence("The rate is 3.5 percent.", (1,))
     ]
+
+
+def test_markers_after_the_stop_lists_and_other_scripts() -> None:
+    assert split_sentences("It closes Mondays.[2] The fee is 5 euros.[1]") == [
+        Sentence("It closes Mondays.", (2,)),
+        Sentence("The fee is 5 euros.", (1,)),
+    ]
+    assert split_sentences("Steps:\n1. Open the gate [1].\n2. Ring the bell [2].") == [
+        Sentence("Steps:", ()),
+        Sentence("Open the gate.", (1,)),
+        Sentence("Ring the bell.", (2,)),
+    ]
+    assert split_sentences("École fermée [1]. Élèves absents [2].") == [
+        Sentence("École fermée.", (1,)),
+        Sentence("Élèves absents.", (2,)),
+    ]
+    assert [s.citations for s in split_sentences("港口七点开门[1]。渡轮每小时一班[2]。")] == [
+        (1,),
+        (2,),
+    ]
+
+
+def test_words_of_any_script_are_evidence() -> None:
+    model = SupportModel.default()
+    passage = ["Маяк работает каждую ночь до самого утра."]
+    assert model.score(features("Маяк работает каждую ночь.", passage)) >= model.threshold
+    assert model.score(features("Порт закрыт зимой.", passage)) < model.threshold
 
 
 def test_refusals_are_recognised() -> None:

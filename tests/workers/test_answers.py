@@ -85,6 +85,7 @@ def test_a_faithful_answer_is_answered_and_cites_its_passages(
         ("uncited", "unsupported", [True, False]),
         ("bad_marker", "unsupported", [False]),
         ("refusal", "declined", []),
+        ("cited_cannot", "unsupported", [True, False]),  # reads like a refusal, but cites
     ],
 )
 def test_each_scripted_behaviour_ends_in_its_status(
