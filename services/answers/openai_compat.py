@@ -152,13 +152,9 @@ def chat_completions(
         deltas = relay(request, chat.stream(prepared.model, prepared.messages, completion))
         return _streamed(deltas, checked, body.model, reply_id, created, request)
 
-    def smaller() -> service.Prepared:
-        half = question.max_context_tokens // 2
-        return service.prepare(session, vectors, settings, collection, question, principals, half)
-
-    prepared, completion = service.complete(chat, prepared, smaller)
-    answer = service.outcome(prepared, completion, question, support, embed)
-    service.log_answer(session, settings, collection, question, prepared, answer)
+    answer, completion = service.answer_whole(
+        session, vectors, settings, collection, question, principals, prepared, chat, support, embed
+    )
     session.commit()
     return _whole(answer, completion, body.model, reply_id, created)
 

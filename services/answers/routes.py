@@ -86,13 +86,9 @@ def answer(
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
-    def smaller() -> service.Prepared:
-        half = body.max_context_tokens // 2
-        return service.prepare(session, vectors, settings, collection, body, principals, half)
-
-    prepared, completion = service.complete(chat, prepared, smaller)
-    response = service.outcome(prepared, completion, body, support, embed)
-    service.log_answer(session, settings, collection, body, prepared, response)
+    response, _completion = service.answer_whole(
+        session, vectors, settings, collection, body, principals, prepared, chat, support, embed
+    )
     session.commit()
     return response
 

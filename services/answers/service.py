@@ -274,3 +274,28 @@ def log_answer(
             "unsupported_sentences": sum(1 for s in response.sentences if not s.supported),
         },
     )
+
+
+def answer_whole(
+    session: Session,
+    vectors: QueryVectorCache,
+    settings: Settings,
+    collection: Collection,
+    request: AnswerRequest,
+    principals: tuple[str, ...],
+    prepared: Prepared,
+    chat: ChatModel,
+    support: SupportModel,
+    embed: Embed | None,
+) -> tuple[AnswerResponse, Completion]:
+    """Asks the model (again with half the context if the prompt is over its window), checks
+    the answer and logs it, in the session's transaction (the caller commits)."""
+
+    def smaller() -> Prepared:
+        half = request.max_context_tokens // 2
+        return prepare(session, vectors, settings, collection, request, principals, half)
+
+    prepared, completion = complete(chat, prepared, smaller)
+    response = outcome(prepared, completion, request, support, embed)
+    log_answer(session, settings, collection, request, prepared, response)
+    return response, completion

@@ -29,6 +29,11 @@ def api_url(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
     stop(process)
 
 
+def cli_env(service_env: dict[str, str]) -> dict[str, str]:
+    """The CLI's environment: the test services, with the admin key as the CLI's key."""
+    return {**os.environ, **service_env, "GROUNDWIRE_API_KEY": service_env["GROUNDWIRE_ADMIN_KEY"]}
+
+
 def groundwire(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "groundwire.cli", *args],
@@ -62,7 +67,7 @@ def make_site(root: Path, name: str) -> Path:
 def test_folders_upload_safely_and_sync(
     api_url: str, service_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**os.environ, **service_env, "GROUNDWIRE_API_KEY": service_env["GROUNDWIRE_ADMIN_KEY"]}
+    env = cli_env(service_env)
     a, b = make_site(tmp_path, "alpha"), make_site(tmp_path, "beta")
     (a / "broken.docx").write_bytes(b"PK\x03\x04" + bytes(50))  # a zip that is not one
     args = ["--collection", "cli-files", "--embedder", "hash", "--url", api_url]
@@ -103,7 +108,7 @@ def test_folders_upload_safely_and_sync(
 def test_a_failed_or_refused_file_is_reported_and_the_rest_go(
     api_url: str, service_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**os.environ, **service_env, "GROUNDWIRE_API_KEY": service_env["GROUNDWIRE_ADMIN_KEY"]}
+    env = cli_env(service_env)
     folder = tmp_path / "mixed"
     folder.mkdir()
     (folder / "fine.md").write_text("An ordinary note about the pier.\n")
@@ -119,7 +124,7 @@ def test_a_failed_or_refused_file_is_reported_and_the_rest_go(
 def test_ctrl_c_stops_sending_and_says_what_was_sent(
     api_url: str, service_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**os.environ, **service_env, "GROUNDWIRE_API_KEY": service_env["GROUNDWIRE_ADMIN_KEY"]}
+    env = cli_env(service_env)
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(4000):
@@ -149,7 +154,7 @@ def test_groundwire_answer_prints_the_checked_answer(
     api_url: str, service_env: dict[str, str], tmp_path: Path, fake_openai: Any
 ) -> None:
     fake_openai.reset(chat="uncited")
-    env = {**os.environ, **service_env, "GROUNDWIRE_API_KEY": service_env["GROUNDWIRE_ADMIN_KEY"]}
+    env = cli_env(service_env)
     folder = tmp_path / "policies"
     folder.mkdir()
     (folder / "leave.md").write_text("# Leave\n\nEmployees accrue 25 days of paid leave a year.\n")
@@ -174,7 +179,7 @@ def test_an_mcp_client_lists_and_calls_the_three_tools(
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
     fake_openai.reset()
-    env = {**os.environ, **service_env, "GROUNDWIRE_API_KEY": service_env["GROUNDWIRE_ADMIN_KEY"]}
+    env = cli_env(service_env)
     folder = tmp_path / "notes"
     folder.mkdir()
     (folder / "tides.md").write_text("# Tides\n\nHigh tide at the north pier is at 06:40.\n")
@@ -213,7 +218,7 @@ def test_an_mcp_client_lists_and_calls_the_three_tools(
 def test_a_client_that_leaves_a_stream_stops_the_model(
     api_url: str, service_env: dict[str, str], tmp_path: Path, fake_openai: Any
 ) -> None:
-    env = {**os.environ, **service_env, "GROUNDWIRE_API_KEY": service_env["GROUNDWIRE_ADMIN_KEY"]}
+    env = cli_env(service_env)
     folder = tmp_path / "slow"
     folder.mkdir()
     (folder / "pier.md").write_text("# Pier\n\nThe eastern pier is 240 metres long.\n")
