@@ -142,6 +142,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--target-false-grounding", type=float, default=0.05)
     evaluate.add_argument("--write", action="store_true", help="store the calibrated threshold")
     evaluate.add_argument("--max-queries", type=int, default=None)
+    evaluate.add_argument(
+        "--answers",
+        action="store_true",
+        help="also ask the answer endpoint (calls the chat model) and count its statuses",
+    )
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.add_argument("--url", help=URL_HELP)
     return parser
@@ -166,6 +171,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 target_false_grounding=args.target_false_grounding if args.calibrate else None,
                 write_threshold=args.write,
                 max_queries=args.max_queries,
+                answers=args.answers,
                 progress=lambda line: print(line, file=sys.stderr, flush=True),
             )
         except KeyboardInterrupt:

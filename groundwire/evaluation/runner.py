@@ -44,6 +44,20 @@ class ModeResult:
     latency_p95_ms: float
 
 
+@dataclass(frozen=True)
+class AnswerStatuses:
+    """How the answer endpoint ended for a set of questions."""
+
+    questions: int
+    statuses: dict[str, int]
+
+    @property
+    def abstained(self) -> float:
+        """The share answered "I don't know": no context, or the model declined."""
+        kept = self.statuses.get("no_context", 0) + self.statuses.get("declined", 0)
+        return kept / self.questions if self.questions else 0.0
+
+
 @dataclass
 class Report:
     """Everything `groundwire eval` measured."""
@@ -59,6 +73,8 @@ class Report:
     calibrated: Operating | None = None
     held_out: Operating | None = None
     threshold_written: bool = False
+    answers_answerable: AnswerStatuses | None = None
+    answers_unanswerable: AnswerStatuses | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
@@ -154,10 +170,12 @@ def evaluate(
     target_false_grounding: float | None = None,
     write_threshold: bool = False,
     max_queries: int | None = None,
+    answers: bool = False,
     progress: Progress = lambda _: None,
 ) -> Report:
     """Ingests the corpus, measures every mode, and reports (and optionally calibrates) the
-    threshold on the first mode's best scores."""
+    threshold on the first mode's best scores; with `answers`, also how the answer endpoint
+    ends for the answerable and the unanswerable questions (the chat model is called)."""
     seconds, failed = ingest_corpus(client, data, collection, embedder, progress)
     info = _check(client.get(f"/v1/collections/{collection}"))
     report = Report(
@@ -203,7 +221,26 @@ def evaluate(
                         )
                     )
                     report.threshold_written = True
+    if answers:
+        asked = [data.queries[q] for q in judged]
+        report.answers_answerable = answer_statuses(client, collection, asked, progress)
+        report.answers_unanswerable = answer_statuses(client, collection, unanswerable, progress)
     return report
+
+
+def answer_statuses(
+    client: httpx.Client, collection: str, questions: list[str], progress: Progress
+) -> AnswerStatuses:
+    """Asks each question of the answer endpoint; counts how each ended."""
+    statuses: dict[str, int] = {}
+    for i, question in enumerate(questions, start=1):
+        reply = _check(
+            client.post(f"/v1/collections/{collection}/answer", json={"query": question})
+        )
+        statuses[reply["status"]] = statuses.get(reply["status"], 0) + 1
+        if i % 50 == 0:
+            progress(f"answered {i}/{len(questions)}")
+    return AnswerStatuses(len(questions), dict(sorted(statuses.items())))
 
 
 def format_report(report: Report) -> str:
@@ -233,4 +270,14 @@ def format_report(report: Report) -> str:
             )
     if report.threshold_written:
         lines.append("calibrated threshold written to the collection")
+    for label, answered in (
+        ("answers, answerable", report.answers_answerable),
+        ("answers, unanswerable", report.answers_unanswerable),
+    ):
+        if answered is not None:
+            counts = ", ".join(f"{status} {n}" for status, n in answered.statuses.items())
+            lines.append(
+                f"{label:<21} {answered.questions} asked: {counts};"
+                f" abstained {answered.abstained:.3f}"
+            )
     return "\n".join(lines)

@@ -66,3 +66,15 @@ def test_eval_measures_modes_and_calibrates(api: Any, tmp_path: Path) -> None:
 
     again = evaluate(api, data, "eval-tiny", modes=["vector"])
     assert again.modes[0].ndcg_at_10 == pytest.approx(1.0)
+
+
+def test_eval_counts_answer_statuses(api: Any, tmp_path: Path, fake_openai: Any) -> None:
+    fake_openai.reset()
+    data = beir.load(make_dataset(tmp_path / "tiny-answers"))
+    report = evaluate(api, data, "eval-answers", embedder="hash", modes=["hybrid"], answers=True)
+    assert report.answers_answerable is not None and report.answers_unanswerable is not None
+    assert report.answers_answerable.statuses == {"answered": 4}
+    unanswerable = report.answers_unanswerable
+    assert unanswerable.statuses == {"no_context": 3} and unanswerable.abstained == 1.0
+    assert len(fake_openai.chats) == 4  # never for the unanswerable ones
+    assert "answers, unanswerable" in format_report(report)
