@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     chat_timeout_s: float = Field(default=60.0, gt=0)
     chat_max_retries: int = Field(default=2, ge=0, le=10)
     chat_max_tokens: int = Field(default=800, ge=16, le=32_000)
+    # The chat server's rate limits: one budget in Redis shared by every API process (as the
+    # embedding provider's); unset means none kept here.
+    chat_requests_per_minute: int | None = Field(default=None, ge=1)
+    chat_tokens_per_minute: int | None = Field(default=None, ge=1)
     support_threshold: float | None = Field(default=None, ge=0.0, le=1.0)  # None: calibrated
     no_context_answer: str = "I don't know: nothing in the documents I can search answers that."
 

@@ -5,20 +5,29 @@ OpenAI-compatible server can answer (Ollama, vLLM, llama.cpp's server, LiteLLM).
 The client retries timeouts, 429s and 5xx itself (GROUNDWIRE_CHAT_MAX_RETRIES, honouring
 Retry-After); what is left becomes a clear error for the API's caller: 504 for a timeout,
 503 with Retry-After for a rate limit, 502 for an unreachable or failing server, and
-`ContextTooLong` for a prompt over the model's window (the service retries with less). The
+`ContextTooLong` for a prompt over the model's window (the service retries with less).
+With GROUNDWIRE_CHAT_REQUESTS_PER_MINUTE / _TOKENS_PER_MINUTE set, every request first takes
+its share of a budget all API processes share in Redis (the embedding provider's kind), and a
+429 pauses them all for its Retry-After. The
 `openai` package is imported when the first answer is asked for (a dispatcher, in
 tests/unit/test_layers.py): it takes a second to import, and most API processes answer none.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
+
+import redis
 
 from services.api.errors import ApiError
 from services.config import Settings
+from services.embedding.budget import BudgetTimeout, ProviderBudget
+from services.embedding.cl100k import cl100k
 
 
 @dataclass
@@ -41,6 +50,36 @@ class ChatModel:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._client: Any = None
+
+    @cached_property
+    def budget(self) -> ProviderBudget | None:
+        """The chat server's rate limits, shared by every API process through Redis."""
+        settings = self.settings
+        rpm, tpm = settings.chat_requests_per_minute, settings.chat_tokens_per_minute
+        if rpm is None and tpm is None:
+            return None
+        where = f"chat|{settings.chat_base_url or settings.openai_base_url or 'openai'}"
+        return ProviderBudget(
+            redis.Redis.from_url(settings.broker_redis_url()),
+            hashlib.sha256(where.encode()).hexdigest()[:16],
+            requests_per_minute=rpm or 1_000_000,
+            tokens_per_minute=tpm or 1_000_000_000,
+        )
+
+    def _take(self, messages: list[dict[str, str]]) -> None:
+        """Waits for the budget to allow this request (its prompt and the longest answer)."""
+        if self.budget is None:
+            return
+        tokens = sum(cl100k().count(m["content"]) for m in messages) + self.settings.chat_max_tokens
+        try:
+            self.budget.acquire(tokens, timeout=self.settings.chat_timeout_s)
+        except BudgetTimeout:
+            raise ApiError(
+                503,
+                "chat_budget_exhausted",
+                "the chat model's rate limit is used up for now; retry later",
+                {"Retry-After": "5"},
+            ) from None
 
     def _openai(self) -> Any:
         if self._client is None:
@@ -65,6 +104,17 @@ class ChatModel:
         return self._client
 
     def _create(self, model: str, messages: list[dict[str, str]], **extra: Any) -> Any:
+        self._take(messages)
+        try:
+            return self._send(model, messages, **extra)
+        except _rate_limit_error() as error:  # every API process waits it out, not just this
+            if self.budget is not None:
+                response = getattr(error, "response", None)
+                retry = response.headers.get("retry-after") if response is not None else None
+                self.budget.pause(float(retry) if retry and _is_number(retry) else 5.0)
+            raise
+
+    def _send(self, model: str, messages: list[dict[str, str]], **extra: Any) -> Any:
         return self._openai().chat.completions.create(
             model=model,
             messages=messages,
@@ -109,6 +159,20 @@ class ChatModel:
                             yield delta
         finally:
             stream.close()
+
+
+def _rate_limit_error() -> type[Exception]:
+    import openai
+
+    return openai.RateLimitError
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 @contextmanager

@@ -255,3 +255,26 @@ def test_the_official_openai_client_gets_grounded_answers(
         client.chat.completions.create(model="gpt-4o", messages=question)
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="groundwire/no-such-collection", messages=question)
+
+
+def test_the_chat_budget_is_shared_and_honoured(
+    handbook: str, chat: Any, settings: Settings, admin_headers: dict[str, str]
+) -> None:
+    limited = settings.model_copy(
+        update={
+            "chat_requests_per_minute": 2,
+            "chat_timeout_s": 1.0,
+            "chat_max_retries": 0,
+        }
+    )
+    with TestClient(create_app(limited), headers=admin_headers) as api:
+        first = ask(api, handbook)
+        assert first.status_code == 200, first.text
+        chat.reset(chat="rate_limit")  # the server says 429 (Retry-After 0.1): all pause
+        assert ask(api, handbook).status_code == 503
+        chat.reset()
+        spent = ask(api, handbook)  # the budget's two requests a minute are used up
+        assert spent.status_code == 503, spent.text
+        assert spent.json()["error"]["code"] == "chat_budget_exhausted"
+        assert spent.headers["retry-after"] == "5"
+    assert len(chat.chats) == 0  # the last one never reached the model
