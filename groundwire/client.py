@@ -31,15 +31,20 @@ CONTENT_TYPES = {
 }
 
 
-def _check(response: httpx.Response) -> dict[str, Any]:
+def error_of(response: httpx.Response) -> str:
+    """An error answer in one line: its status, code and message (the API's error shape)."""
+    try:
+        error = response.json()["error"]
+        return f"{response.status_code} {error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return f"{response.status_code}: {response.text[:300]}"
+
+
+def check(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON body; an error answer ends the command with `error_of`'s line."""
     if response.status_code >= 400:
-        try:
-            error = response.json()["error"]
-            message = f"{error['code']}: {error['message']}"
-        except Exception:
-            message = response.text[:500]
-        raise SystemExit(f"error {response.status_code}: {message}")
-    return response.json() if response.content else {}
+        raise SystemExit(f"error {error_of(response)}")
+    return dict(response.json()) if response.content else {}
 
 
 def ensure_collection(client: httpx.Client, name: str, embedder: str | None) -> None:
@@ -48,7 +53,7 @@ def ensure_collection(client: httpx.Client, name: str, embedder: str | None) -> 
         body: dict[str, Any] = {"name": name}
         if embedder:
             body["embedder"] = embedder
-        created = _check(client.post("/v1/collections", json=body))
+        created = check(client.post("/v1/collections", json=body))
         print(f"created collection {name} ({created['embedder']}, {created['dimensions']} dims)")
 
 
@@ -124,7 +129,7 @@ def query(
     if min_score is not None:
         body["min_score"] = min_score
     with client:
-        answer = _check(client.post(f"/v1/collections/{collection}/query", json=body))
+        answer = check(client.post(f"/v1/collections/{collection}/query", json=body))
     if not answer["grounded"]:
         best = answer["best_score"]
         best_text = f"{best:.3f}" if best is not None else "none"
@@ -148,7 +153,7 @@ def answer(client: httpx.Client, collection: str, question: str, strict: bool) -
     """Prints the grounded answer, then each unsupported sentence and the passages cited;
     returns 0 when the answer is grounded, 1 otherwise (no context, declined, unsupported)."""
     with client:
-        reply = _check(
+        reply = check(
             client.post(
                 f"/v1/collections/{collection}/answer",
                 json={"query": question, "strict": strict},
@@ -196,7 +201,7 @@ def create_key(
         expires = datetime.now(UTC) + timedelta(days=expires_in_days)
         body["expires_at"] = expires.isoformat()
     with client:
-        created = _check(client.post("/v1/keys", json=body))
+        created = check(client.post("/v1/keys", json=body))
     print(created["key"])
     print(
         f"key {created['id']} ({created['name']}, workspace {created['workspace']},"
@@ -209,7 +214,7 @@ def create_key(
 def list_keys(client: httpx.Client) -> int:
     """Prints the workspace's keys, one a line."""
     with client:
-        keys = _check(client.get("/v1/keys"))["keys"]
+        keys = check(client.get("/v1/keys"))["keys"]
     for key in keys:
         reach = ",".join(key["collections"]) if key["collections"] is not None else "*"
         print(
@@ -223,6 +228,6 @@ def list_keys(client: httpx.Client) -> int:
 def revoke_key(client: httpx.Client, key_id: str) -> int:
     """Revokes a key."""
     with client:
-        _check(client.delete(f"/v1/keys/{key_id}"))
+        check(client.delete(f"/v1/keys/{key_id}"))
     print(f"revoked {key_id}")
     return 0

@@ -28,6 +28,7 @@ from urllib.parse import quote
 import httpx
 from tqdm import tqdm
 
+from groundwire.client import check, error_of
 from services.batching import pack
 from services.file_types import HEAD_BYTES, SUPPORTED, UNKNOWN, sniff
 
@@ -163,14 +164,6 @@ def _retry_after(response: httpx.Response) -> float:
         return 1.0
 
 
-def _error_of(response: httpx.Response) -> str:
-    try:
-        error = response.json()["error"]
-        return f"{response.status_code} {error['code']}: {error['message']}"
-    except (ValueError, KeyError, TypeError):
-        return f"{response.status_code}: {response.text[:200]}"
-
-
 @dataclass
 class Outcome:
     """What the run did."""
@@ -211,8 +204,8 @@ class Sender:
             return
         if len(group) == 1 or response.status_code in (401, 403, 404):
             if response.status_code in (401, 403, 404):
-                raise SystemExit(f"error {_error_of(response)}")
-            self.outcome.refused.append((str(group[0].path), _error_of(response)))
+                raise SystemExit(f"error {error_of(response)}")
+            self.outcome.refused.append((str(group[0].path), error_of(response)))
             return
         for file in group:  # find the one the API refused; the others go on
             self._send([file])
@@ -249,7 +242,7 @@ def _follow(client: httpx.Client, batches: list[str]) -> dict[str, int]:
     interactive, shown = sys.stdout.isatty(), ""
     keys = ("total", "done", "failed", "unchanged", "queued", "processing")
     while True:
-        states = [_json(client.get(f"/v1/batches/{b}")) for b in batches]
+        states = [check(client.get(f"/v1/batches/{b}")) for b in batches]
         totals = {k: sum(int(s[k]) for s in states) for k in keys}
         line = (
             "{total} documents: {done} done, {unchanged} unchanged, {failed} failed, "
@@ -266,18 +259,12 @@ def _follow(client: httpx.Client, batches: list[str]) -> dict[str, int]:
         time.sleep(0.5)
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    if response.status_code >= 400:
-        raise SystemExit(f"error {_error_of(response)}")
-    return dict(response.json()) if response.content else {}
-
-
 def _documents(client: httpx.Client, collection: str, **params: Any) -> Iterator[dict[str, Any]]:
     """Every document of the collection (as the key may see them), page by page."""
     after: str | None = None
     while True:
         query = {**params, "limit": 1000, **({"after": after} if after else {})}
-        page = _json(
+        page = check(
             client.get(f"/v1/collections/{quote(collection, safe='')}/documents", params=query)
         )
         yield from page["documents"]
@@ -315,7 +302,7 @@ def _sync(client: httpx.Client, collection: str, run: Plan) -> int:
             f"/v1/collections/{quote(collection, safe='')}/documents/{quote(doc_id, safe='/')}"
         )
         if response.status_code not in (204, 404):
-            raise SystemExit(f"error {_error_of(response)}")
+            raise SystemExit(f"error {error_of(response)}")
         print(f"deleted {doc_id} (its file is gone)")
     return len(gone)
 

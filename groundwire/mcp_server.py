@@ -14,7 +14,7 @@ import httpx
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError  # its message reaches the agent
 
-from groundwire.client import Unreachable
+from groundwire.client import Unreachable, error_of
 
 
 def _post(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -23,11 +23,7 @@ def _post(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, An
     except (httpx.HTTPError, Unreachable) as failure:
         raise ToolError(f"the Groundwire API did not answer: {failure}") from None
     if response.status_code >= 400:
-        try:
-            error = response.json()["error"]
-            raise ToolError(f"{response.status_code} {error['code']}: {error['message']}")
-        except (ValueError, KeyError, TypeError):
-            raise ToolError(f"{response.status_code}: {response.text[:300]}") from None
+        raise ToolError(error_of(response))
     try:
         return dict(response.json())
     except ValueError:

@@ -54,14 +54,9 @@ def read_part(session: Session, original_id: int, part: int) -> bytes | None:
 def read_parts(session: Session, original_id: int) -> Iterator[bytes]:
     """Yields an original's bytes a part at a time (one query each: never all in memory)."""
     part = 0
-    with driver_connection(session).cursor() as cursor:
-        while True:
-            cursor.execute(_READ, (original_id, part))
-            row = cursor.fetchone()
-            if row is None:
-                return
-            yield bytes(row[0])
-            part += 1
+    while (data := read_part(session, original_id, part)) is not None:
+        yield data
+        part += 1
 
 
 def read_into(session: Session, original_id: int, target: IO[bytes]) -> int:

@@ -10,7 +10,6 @@ last user message.
 from __future__ import annotations
 
 import json
-import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -23,10 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from services.answers import service
-from services.answers.chat import Completion, ContextTooLong
-from services.answers.routes import EMBEDDER, chat_model, support_model
+from services.answers.chat import Completion
+from services.answers.routes import chat_model, checker
 from services.answers.schemas import AnswerRequest, AnswerResponse
-from services.answers.streaming import relay
+from services.answers.streaming import failure, relay
 from services.api.deps import Reader, RuntimeDep, SessionDep, find_collection
 from services.api.errors import ApiError, error_responses
 from services.api.ratelimit import QueryLimit
@@ -34,7 +33,6 @@ from services.collections.service import list_collections
 from services.query.routes import QueryVectorsDep
 
 PREFIX = "groundwire/"
-log = logging.getLogger(__name__)
 router = APIRouter(
     tags=["openai-compatible"],
     responses=error_responses(400, 401, 403, 404, 422, 429, 502, 503, 504),
@@ -126,12 +124,10 @@ def chat_completions(
     principals = caller.reader_principals(None)
     prepared = service.prepare(session, vectors, settings, collection, question, principals)
     session.commit()
-    support = support_model(runtime)
-    embed = runtime.embedders.get(EMBEDDER).embed if support.uses_similarity else None
+    support, embed = checker(runtime)
     reply_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if not prepared.packed.spans:
-        answer = service.no_context(prepared)
-        service.log_answer(session, settings, collection, question, prepared, answer)
+        answer = service.answer_no_context(session, settings, collection, question, prepared)
         session.commit()
         completion = Completion(text=answer.answer, model=body.model)
         if body.stream:
@@ -144,10 +140,16 @@ def chat_completions(
         completion = Completion(text="", model=prepared.model)
 
         def checked() -> AnswerResponse:
-            answer = service.outcome(prepared, completion, question, support, embed)
-            with runtime.database.scope() as log_session:
-                service.log_answer(log_session, settings, collection, question, prepared, answer)
-            return answer
+            return service.finish_streamed(
+                runtime.database,
+                settings,
+                collection,
+                question,
+                prepared,
+                completion,
+                support,
+                embed,
+            )
 
         deltas = relay(request, chat.stream(prepared.model, prepared.messages, completion))
         return _streamed(deltas, checked, body.model, reply_id, created, request)
@@ -221,18 +223,8 @@ def _streamed(
         try:
             async for delta in deltas:
                 yield chunk({"content": delta})
-        except ApiError as error:
-            failed = {"error": {"message": error.message, "code": error.code}}
-            yield f"data: {json.dumps(failed)}\n\n".encode()
-            return
-        except ContextTooLong as error:
-            payload = {"error": {"message": str(error), "code": "context_overflow"}}
-            yield f"data: {json.dumps(payload)}\n\n".encode()
-            return
-        except Exception:  # the response has begun: an error chunk, never a cut connection
-            log.exception("streaming a chat completion failed")
-            payload = {"error": {"message": "internal error", "code": "internal"}}
-            yield f"data: {json.dumps(payload)}\n\n".encode()
+        except Exception as error:  # the response has begun: an error chunk, never a cut
+            yield f"data: {json.dumps(failure(error))}\n\n".encode()
             return
         if await request.is_disconnected():
             return  # the client left: the answer was not given, so it is not logged

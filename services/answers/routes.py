@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
@@ -13,18 +12,17 @@ from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
 from services.answers import service
-from services.answers.chat import ChatModel, Completion, ContextTooLong
+from services.answers.chat import ChatModel, Completion
 from services.answers.schemas import AnswerRequest, AnswerResponse
-from services.answers.streaming import relay
+from services.answers.streaming import failure, relay
 from services.answers.support import SupportModel
 from services.api.deps import CollectionDep, Reader, RuntimeDep, SessionDep
-from services.api.errors import ApiError, error_responses
+from services.api.errors import error_responses
 from services.api.ratelimit import QueryLimit
 from services.models import Collection
 from services.query.routes import QueryVectorsDep
 from services.runtime import Runtime
 
-log = logging.getLogger(__name__)
 router = APIRouter(
     tags=["answers"],
     responses=error_responses(400, 401, 403, 404, 413, 422, 429, 502, 503, 504),
@@ -41,11 +39,15 @@ def chat_model(request: Request) -> ChatModel:
     return chat
 
 
-def support_model(runtime: Runtime) -> SupportModel:
-    """The calibrated support checker, at the operator's threshold when one is set."""
+def checker(runtime: Runtime) -> tuple[SupportModel, service.Embed | None]:
+    """The calibrated support checker, at the operator's threshold when one is set, and the
+    embedding it needs (none unless its model weighs similarity)."""
     model = SupportModel.default()
     threshold = runtime.settings.support_threshold
-    return model if threshold is None else replace(model, threshold=threshold)
+    if threshold is not None:
+        model = replace(model, threshold=threshold)
+    embed = runtime.embedders.get(EMBEDDER).embed if model.uses_similarity else None
+    return model, embed
 
 
 @router.post(
@@ -69,11 +71,9 @@ def answer(
     principals = caller.reader_principals(body.principals)
     prepared = service.prepare(session, vectors, settings, collection, body, principals)
     session.commit()  # no transaction stays open while the model writes
-    support = support_model(runtime)
-    embed = runtime.embedders.get(EMBEDDER).embed if support.uses_similarity else None
+    support, embed = checker(runtime)
     if not prepared.packed.spans:
-        response = service.no_context(prepared)
-        service.log_answer(session, settings, collection, body, prepared, response)
+        response = service.answer_no_context(session, settings, collection, body, prepared)
         session.commit()
         if body.stream:
             return _events(iter([("delta", {"text": response.answer})]), response)
@@ -125,26 +125,21 @@ async def _stream(
             request, chat.stream(prepared.model, prepared.messages, completion)
         ):
             yield _event("delta", {"text": delta})
-    except ApiError as error:
-        yield _event("error", {"error": {"code": error.code, "message": error.message}})
-        return
-    except ContextTooLong:
-        message = "the prompt is over the model's context window: ask with max_context_tokens lower"
-        yield _event("error", {"error": {"code": "context_overflow", "message": message}})
-        return
-    except Exception:  # the response has begun: an error event, never a cut connection
-        log.exception("streaming an answer failed")
-        yield _event("error", {"error": {"code": "internal", "message": "internal error"}})
+    except Exception as error:  # the response has begun: an error event, never a cut
+        yield _event("error", failure(error))
         return
     if await request.is_disconnected():
         return  # a client that left: the answer was not given, so it is not logged
-
-    def finish() -> AnswerResponse:
-        response = service.outcome(prepared, completion, body, support, embed)
-        with runtime.database.scope() as session:
-            service.log_answer(session, runtime.settings, collection, body, prepared, response)
-        return response
-
-    response = await anyio.to_thread.run_sync(finish)
+    response = await anyio.to_thread.run_sync(
+        service.finish_streamed,
+        runtime.database,
+        runtime.settings,
+        collection,
+        body,
+        prepared,
+        completion,
+        support,
+        embed,
+    )
     yield _event("citations", response.model_dump(mode="json"))
     yield _event("done", {})

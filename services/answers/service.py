@@ -31,6 +31,7 @@ from services.answers.sentences import (
 from services.answers.support import STOP_WORDS, SupportModel, features
 from services.api.errors import ApiError
 from services.config import Settings
+from services.db import Database
 from services.models import Collection
 from services.query.context import render as render_passage
 from services.query.service import Packed, log_request, packed_context
@@ -299,3 +300,34 @@ def answer_whole(
     response = outcome(prepared, completion, request, support, embed)
     log_answer(session, settings, collection, request, prepared, response)
     return response, completion
+
+
+def answer_no_context(
+    session: Session,
+    settings: Settings,
+    collection: Collection,
+    request: AnswerRequest,
+    prepared: Prepared,
+) -> AnswerResponse:
+    """The no-context answer, logged in the session's transaction (the caller commits)."""
+    response = no_context(prepared)
+    log_answer(session, settings, collection, request, prepared, response)
+    return response
+
+
+def finish_streamed(
+    database: Database,
+    settings: Settings,
+    collection: Collection,
+    request: AnswerRequest,
+    prepared: Prepared,
+    completion: Completion,
+    support: SupportModel,
+    embed: Embed | None,
+) -> AnswerResponse:
+    """The checked answer of a stream the model has finished, logged in a transaction of its
+    own (the request's session is gone by then)."""
+    response = outcome(prepared, completion, request, support, embed)
+    with database.scope() as session:
+        log_answer(session, settings, collection, request, prepared, response)
+    return response
