@@ -147,6 +147,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also ask the answer endpoint (calls the chat model) and count its statuses",
     )
+    evaluate.add_argument(
+        "--rerank",
+        action="store_true",
+        help="also measure every mode reranked (needs a reranker configured on the server)",
+    )
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.add_argument("--url", help=URL_HELP)
     return parser
@@ -172,6 +177,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 write_threshold=args.write,
                 max_queries=args.max_queries,
                 answers=args.answers,
+                rerank=args.rerank,
                 progress=lambda line: print(line, file=sys.stderr, flush=True),
             )
         except KeyboardInterrupt:

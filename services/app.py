@@ -29,6 +29,7 @@ from services.files.routes import router as files_router
 from services.ingest.routes import router as ingest_router
 from services.query.routes import router as query_router
 from services.query.vectors import QueryVectorCache
+from services.rerank.service import build_stage
 from services.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, bound_host: str | None = None) 
         runtime = Runtime.build(settings)
         app.state.runtime = runtime
         app.state.query_vectors = QueryVectorCache(runtime.embedders)
+        app.state.rerank = build_stage(settings)
         app.state.rate_limiter = RateLimiter(settings.broker_redis_url())
         # A thread for every request let in (sync handlers run on threads): a health probe
         # never waits behind admitted requests for one.
@@ -61,6 +63,8 @@ def create_app(settings: Settings | None = None, bound_host: str | None = None) 
             yield
         finally:
             app.state.rate_limiter.close()
+            if app.state.rerank is not None:
+                app.state.rerank.reranker.close()
             runtime.close()
 
     app = FastAPI(

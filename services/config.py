@@ -131,6 +131,18 @@ class Settings(BaseSettings):
     support_threshold: float | None = Field(default=None, ge=0.0, le=1.0)  # None: calibrated
     no_context_answer: str = "I don't know: nothing in the documents I can search answers that."
 
+    # Reranking (docs/rerank.md): a `/rerank` API (TEI, Cohere or Jina request format) at
+    # rerank_url, or `local:<name>`, an ONNX cross-encoder in models_dir/<name>/. The top
+    # rerank_depth passages over the threshold are reordered within rerank_budget_ms, else
+    # the retrieval order stands (the answer says `reranked: false`).
+    rerank_url: str | None = None
+    rerank_format: Literal["tei", "cohere", "jina"] = "tei"
+    rerank_model: str | None = None
+    rerank_api_key: SecretStr | None = None
+    rerank_budget_ms: int = Field(default=1000, ge=10, le=60_000)
+    rerank_depth: int = Field(default=30, ge=2, le=200)
+    models_dir: Path | None = None  # operators' own models; None: data_dir/models
+
     # Identity and access. The server admin key manages workspaces and acts in any of them;
     # `groundwire up` creates one under its data directory when none is set.
     admin_key: SecretStr | None = None
@@ -173,6 +185,9 @@ class Settings(BaseSettings):
         "openai_base_url",
         "chat_base_url",
         "chat_api_key",
+        "rerank_url",
+        "rerank_model",
+        "rerank_api_key",
         "url",
         mode="before",
     )
@@ -186,6 +201,10 @@ class Settings(BaseSettings):
         timeout and leave the task inside its soft time limit (a file's parse is bounded, a
         task of 32 scans would not be), at least one."""
         return max(1, int(self.task_soft_time_limit_s // self.parse_timeout_s) - 1)
+
+    def models_folder(self) -> Path:
+        """Returns the folder of operators' own models (one folder per model)."""
+        return self.models_dir if self.models_dir is not None else self.data_dir / "models"
 
     def broker_redis_url(self) -> str:
         """Returns the Redis URL of the broker: the configured one, else a local server's."""

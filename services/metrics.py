@@ -54,6 +54,12 @@ EMBEDDING_INPUTS = Counter(
 PROVIDER_RATE_LIMITED = Counter(
     "groundwire_provider_rate_limited", "429 answers from the embedding provider.", ["space"]
 )
+RERANKS = Histogram(
+    "groundwire_rerank_seconds",
+    "Time the rerank stage took, by how it ended (reranked, timeout, unavailable, invalid).",
+    ["outcome"],
+    buckets=LATENCY_BUCKETS,
+)
 
 
 def observe_query(endpoint: str, mode: str, grounded: bool, seconds: float) -> None:

@@ -114,6 +114,8 @@ class Collection(Base):
     answer_model: Mapped[str | None] = mapped_column(Text)
     answer_prompt: Mapped[str | None] = mapped_column(Text)
     answer_no_context: Mapped[str | None] = mapped_column(Text)
+    # Queries, contexts and answers rerank unless a request says otherwise.
+    rerank: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
 
 
 class Original(Base):
@@ -352,6 +354,8 @@ class QueryLogEntry(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     sentences: Mapped[int | None] = mapped_column(Integer)
     unsupported_sentences: Mapped[int | None] = mapped_column(Integer)
+    # NULL: no rerank asked; false: asked, but the reranker failed or ran out of time.
+    reranked: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class EmbeddingPrice(Base):

@@ -42,6 +42,10 @@ class ModeResult:
     mrr_at_10: float
     latency_p50_ms: float
     latency_p95_ms: float
+    # With --rerank: whether the rows are reranked, and how many questions fell back to the
+    # retrieval order (the reranker failed or ran past its budget).
+    reranked: bool = False
+    rerank_fallbacks: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,25 +126,66 @@ def ingest_corpus(
         time.sleep(1.0)
 
 
+@dataclass
+class Asked:
+    """What asking a set of questions gave: document rankings, best scores, latencies (ms),
+    and how many asked to rerank were not."""
+
+    rankings: list[list[str]] = field(default_factory=list)
+    best: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    rerank_fallbacks: int = 0
+
+
 def ask(
-    client: httpx.Client, collection: str, questions: Sequence[str], mode: str, progress: Progress
-) -> tuple[list[list[str]], list[float], list[float]]:
-    """Asks each question; returns document rankings, best scores and latencies (ms)."""
-    rankings, best, latencies = [], [], []
+    client: httpx.Client,
+    collection: str,
+    questions: Sequence[str],
+    mode: str,
+    progress: Progress,
+    rerank: bool = False,
+) -> Asked:
+    """Asks each question (reranked, or explicitly not, with `rerank`)."""
+    asked = Asked()
     for i, question in enumerate(questions):
         started = time.perf_counter()
         answer = _check(
             client.post(
                 f"/v1/collections/{collection}/query",
-                json={"query": question, "k": RETRIEVE_K, "mode": mode, "min_score": -1},
+                json={
+                    "query": question,
+                    "k": RETRIEVE_K,
+                    "mode": mode,
+                    "min_score": -1,
+                    "rerank": rerank,
+                },
             )
         )
-        latencies.append((time.perf_counter() - started) * 1000)
-        rankings.append(document_ranking([r["document_id"] for r in answer["results"]]))
-        best.append(answer["best_score"] if answer["best_score"] is not None else -1.0)
+        asked.latencies.append((time.perf_counter() - started) * 1000)
+        asked.rankings.append(document_ranking([r["document_id"] for r in answer["results"]]))
+        asked.best.append(answer["best_score"] if answer["best_score"] is not None else -1.0)
+        asked.rerank_fallbacks += rerank and answer.get("reranked") is not True
         if (i + 1) % 100 == 0:
-            progress(f"{mode}: {i + 1}/{len(questions)} questions")
-    return rankings, best, latencies
+            progress(f"{mode}{'+rerank' if rerank else ''}: {i + 1}/{len(questions)} questions")
+    return asked
+
+
+def mode_result(mode: str, asked: Asked, qrels: list[dict[str, int]], rerank: bool) -> ModeResult:
+    """Retrieval quality and latency of one way of asking."""
+    pairs = list(zip(asked.rankings, qrels, strict=True))
+    n = len(pairs)
+    return ModeResult(
+        mode=f"{mode}+rerank" if rerank else mode,
+        queries=n,
+        ndcg_at_10=sum(ndcg_at(r, j, 10) for r, j in pairs) / n,
+        recall_at_10=sum(recall_at(r, j, 10) for r, j in pairs) / n,
+        recall_at_100=sum(recall_at(r, j, 100) for r, j in pairs) / n,
+        mrr_at_10=sum(mrr_at(r, j, 10) for r, j in pairs) / n,
+        latency_p50_ms=percentile(asked.latencies, 50),
+        latency_p95_ms=percentile(asked.latencies, 95),
+        reranked=rerank,
+        rerank_fallbacks=asked.rerank_fallbacks,
+    )
 
 
 def held_out_estimate(
@@ -171,11 +216,13 @@ def evaluate(
     write_threshold: bool = False,
     max_queries: int | None = None,
     answers: bool = False,
+    rerank: bool = False,
     progress: Progress = lambda _: None,
 ) -> Report:
     """Ingests the corpus, measures every mode, and reports (and optionally calibrates) the
-    threshold on the first mode's best scores; with `answers`, also how the answer endpoint
-    ends for the answerable and the unanswerable questions (the chat model is called)."""
+    threshold on the first mode's best scores; with `rerank`, every mode also reranked, side
+    by side; with `answers`, also how the answer endpoint ends for the answerable and the
+    unanswerable questions (the chat model is called)."""
     seconds, failed = ingest_corpus(client, data, collection, embedder, progress)
     info = _check(client.get(f"/v1/collections/{collection}"))
     report = Report(
@@ -183,30 +230,17 @@ def evaluate(
     )
     judged = [q for q in data.queries if q in data.qrels][:max_queries]
     unanswerable = list(data.unanswerable.values())[:max_queries]
+    questions = [data.queries[q] for q in judged]
+    qrels = [data.qrels[q] for q in judged]
     for mode in modes:
-        rankings, best, latencies = ask(
-            client, collection, [data.queries[q] for q in judged], mode, progress
-        )
-        qrels = [data.qrels[q] for q in judged]
-        n = len(judged)
-        report.modes.append(
-            ModeResult(
-                mode=mode,
-                queries=n,
-                ndcg_at_10=sum(ndcg_at(r, j, 10) for r, j in zip(rankings, qrels, strict=True)) / n,
-                recall_at_10=sum(recall_at(r, j, 10) for r, j in zip(rankings, qrels, strict=True))
-                / n,
-                recall_at_100=sum(
-                    recall_at(r, j, 100) for r, j in zip(rankings, qrels, strict=True)
-                )
-                / n,
-                mrr_at_10=sum(mrr_at(r, j, 10) for r, j in zip(rankings, qrels, strict=True)) / n,
-                latency_p50_ms=percentile(latencies, 50),
-                latency_p95_ms=percentile(latencies, 95),
-            )
-        )
+        asked = ask(client, collection, questions, mode, progress)
+        report.modes.append(mode_result(mode, asked, qrels, rerank=False))
+        if rerank:
+            reranked = ask(client, collection, questions, mode, progress, rerank=True)
+            report.modes.append(mode_result(mode, reranked, qrels, rerank=True))
+        best = asked.best
         if mode == modes[0] and unanswerable:
-            _, off_topic, _ = ask(client, collection, unanswerable, mode, progress)
+            off_topic = ask(client, collection, unanswerable, mode, progress).best
             report.at_collection_threshold = operating_point(
                 best, off_topic, float(info["threshold"])
             )
@@ -222,8 +256,7 @@ def evaluate(
                     )
                     report.threshold_written = True
     if answers:
-        asked = [data.queries[q] for q in judged]
-        report.answers_answerable = answer_statuses(client, collection, asked, progress)
+        report.answers_answerable = answer_statuses(client, collection, questions, progress)
         report.answers_unanswerable = answer_statuses(client, collection, unanswerable, progress)
     return report
 
@@ -249,14 +282,15 @@ def format_report(report: Report) -> str:
         f"collection {report.collection}: {report.documents} documents, {report.chunks} chunks, "
         f"ingested in {report.ingest_seconds:.1f} s ({report.failed_documents} failed)",
         "",
-        f"{'mode':<8} {'queries':>7} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} {'MRR@10':>7}"
+        f"{'mode':<15} {'queries':>7} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} {'MRR@10':>7}"
         f" {'p50 ms':>7} {'p95 ms':>7}",
     ]
     for m in report.modes:
         lines.append(
-            f"{m.mode:<8} {m.queries:>7} {m.ndcg_at_10:>8.4f} {m.recall_at_10:>7.4f} "
+            f"{m.mode:<15} {m.queries:>7} {m.ndcg_at_10:>8.4f} {m.recall_at_10:>7.4f} "
             f"{m.recall_at_100:>7.4f} {m.mrr_at_10:>7.4f} {m.latency_p50_ms:>7.1f}"
             f" {m.latency_p95_ms:>7.1f}"
+            + (f"  ({m.rerank_fallbacks} fell back)" if m.rerank_fallbacks else "")
         )
     for label, point in (
         ("collection threshold", report.at_collection_threshold),

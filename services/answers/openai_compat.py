@@ -26,7 +26,7 @@ from services.answers.chat import Completion
 from services.answers.routes import chat_model, checker
 from services.answers.schemas import AnswerRequest, AnswerResponse
 from services.answers.streaming import failure, relay
-from services.api.deps import Reader, RuntimeDep, SessionDep, find_collection
+from services.api.deps import Reader, RerankDep, RuntimeDep, SessionDep, find_collection
 from services.api.errors import ApiError, error_responses
 from services.api.ratelimit import QueryLimit
 from services.collections.service import list_collections
@@ -108,6 +108,7 @@ def chat_completions(
     vectors: QueryVectorsDep,
     runtime: RuntimeDep,
     request: Request,
+    reranker: RerankDep,
 ) -> Response:
     """A grounded answer in OpenAI's chat format, from the collection the model names."""
     if not body.model.startswith(PREFIX):
@@ -122,7 +123,9 @@ def chat_completions(
         raise ApiError(422, "invalid_question", f"the last user message: {reason}") from None
     settings = runtime.settings
     principals = caller.reader_principals(None)
-    prepared = service.prepare(session, vectors, settings, collection, question, principals)
+    prepared = service.prepare(
+        session, vectors, settings, collection, question, principals, reranker=reranker
+    )
     session.commit()
     support, embed = checker(runtime)
     reply_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())

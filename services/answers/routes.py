@@ -16,7 +16,7 @@ from services.answers.chat import ChatModel, Completion
 from services.answers.schemas import AnswerRequest, AnswerResponse
 from services.answers.streaming import failure, relay
 from services.answers.support import SupportModel
-from services.api.deps import CollectionDep, Reader, RuntimeDep, SessionDep
+from services.api.deps import CollectionDep, Reader, RerankDep, RuntimeDep, SessionDep
 from services.api.errors import error_responses
 from services.api.ratelimit import QueryLimit
 from services.models import Collection
@@ -64,12 +64,15 @@ def answer(
     vectors: QueryVectorsDep,
     runtime: RuntimeDep,
     request: Request,
+    reranker: RerankDep,
 ) -> Response | AnswerResponse:
     """Answers from the collection's passages, each sentence checked against what it cites;
     `no_context` (the model is not called) when nothing is relevant."""
     settings = runtime.settings
     principals = caller.reader_principals(body.principals)
-    prepared = service.prepare(session, vectors, settings, collection, body, principals)
+    prepared = service.prepare(
+        session, vectors, settings, collection, body, principals, reranker=reranker
+    )
     session.commit()  # no transaction stays open while the model writes
     support, embed = checker(runtime)
     if not prepared.packed.spans:

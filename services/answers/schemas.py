@@ -6,7 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from services.query.schemas import CitationChunk, Location, RetrievalRequest
+from services.query.schemas import (
+    RERANKED_DESCRIPTION,
+    CitationChunk,
+    Location,
+    RetrievalRequest,
+)
 
 AnswerStatus = Literal["answered", "no_context", "declined", "unsupported"]
 
@@ -69,3 +74,4 @@ class AnswerResponse(BaseModel):
     usage: Usage
     threshold: float
     best_score: float | None
+    reranked: bool | None = Field(default=None, description=RERANKED_DESCRIPTION)

@@ -36,6 +36,7 @@ from services.models import Collection
 from services.query.context import render as render_passage
 from services.query.service import Packed, log_request, packed_context
 from services.query.vectors import QueryVectorCache
+from services.rerank.service import RerankStage
 
 Embed = Callable[[list[str]], np.ndarray]
 _FACT_WORD = re.compile(r"[^\W\d_]{3,}|\d")
@@ -52,6 +53,7 @@ class Prepared:
     messages: list[dict[str, str]]
     no_context: str
     started: float
+    reranker: RerankStage | None = None
 
 
 def prepare(
@@ -62,6 +64,7 @@ def prepare(
     request: AnswerRequest,
     principals: tuple[str, ...],
     max_tokens: int | None = None,
+    reranker: RerankStage | None = None,
 ) -> Prepared:
     """Retrieves and packs the context the model answers from."""
     started = time.perf_counter()
@@ -73,6 +76,7 @@ def prepare(
         max_tokens or request.max_context_tokens,
         principals,
         candidates=max(request.k * 3, 30),
+        reranker=reranker,
     )
     if len(packed.spans) > request.k:  # at most k passages, the best ranked
         kept = dict(list(packed.spans.items())[: request.k])
@@ -89,6 +93,7 @@ def prepare(
         ),
         no_context=no_context,
         started=started,
+        reranker=reranker,
     )
 
 
@@ -222,6 +227,7 @@ def outcome(
         ),
         threshold=packed.response.threshold,
         best_score=packed.response.best_score,
+        reranked=packed.response.reranked,
     )
 
 
@@ -245,6 +251,7 @@ def no_context(prepared: Prepared) -> AnswerResponse:
         usage=Usage(prompt_tokens=0, completion_tokens=0),
         threshold=packed.response.threshold,
         best_score=packed.response.best_score,
+        reranked=packed.response.reranked,
     )
 
 
@@ -294,7 +301,9 @@ def answer_whole(
 
     def smaller() -> Prepared:
         half = request.max_context_tokens // 2
-        return prepare(session, vectors, settings, collection, request, principals, half)
+        return prepare(
+            session, vectors, settings, collection, request, principals, half, prepared.reranker
+        )
 
     prepared, completion = complete(chat, prepared, smaller)
     response = outcome(prepared, completion, request, support, embed)

@@ -29,6 +29,7 @@ from services.api.errors import ApiError
 from services.collections.schemas import NAME_PATTERN
 from services.config import Settings
 from services.models import Collection
+from services.rerank.service import RerankStage
 from services.runtime import Runtime
 
 
@@ -47,6 +48,15 @@ def get_runtime_settings(runtime: RuntimeDep) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_runtime_settings)]
+
+
+def get_rerank_stage(request: Request) -> RerankStage | None:
+    """Returns the rerank stage the app's lifespan built (None: no reranker configured)."""
+    stage: RerankStage | None = request.app.state.rerank
+    return stage
+
+
+RerankDep = Annotated[RerankStage | None, Depends(get_rerank_stage)]
 
 
 def get_session(runtime: RuntimeDep) -> Iterator[Session]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from services.api.deps import Admin, CollectionDep, Reader, RuntimeDep, SessionDep
+from services.api.deps import Admin, CollectionDep, Reader, RerankDep, RuntimeDep, SessionDep
 from services.api.errors import error_responses
 from services.collections import service
 from services.collections.schemas import (
@@ -18,6 +18,7 @@ from services.collections.schemas import (
     IngestLimits,
 )
 from services.ingest.schemas import MAX_DOCUMENTS_PER_REQUEST
+from services.rerank.service import not_configured
 
 router = APIRouter(
     prefix="/v1/collections",
@@ -66,10 +67,16 @@ def get_collection(
 
 @router.patch("/{name}", response_model=CollectionOut)
 def update_collection(
-    caller: Admin, collection: CollectionDep, body: CollectionUpdate, session: SessionDep
+    caller: Admin,
+    collection: CollectionDep,
+    body: CollectionUpdate,
+    session: SessionDep,
+    reranker: RerankDep,
 ) -> CollectionOut:
     """Changes a collection's relevance threshold (e.g. one calibrated by `groundwire eval`),
-    or the chat model, prompt and no-context sentence of its answers."""
+    the chat model, prompt and no-context sentence of its answers, or whether it reranks."""
+    if body.rerank and reranker is None:
+        raise not_configured()
     for field in body.model_fields_set:
         setattr(collection, field, getattr(body, field))
     session.commit()

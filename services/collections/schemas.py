@@ -54,13 +54,19 @@ class CollectionUpdate(BaseModel):
         max_length=2000,
         description="the answer when nothing is relevant",
     )
+    rerank: bool | None = Field(
+        default=None,
+        description="queries, contexts and answers rerank unless a request says otherwise"
+        " (needs a reranker configured on the server)",
+    )
 
     @model_validator(mode="after")
     def _something(self) -> CollectionUpdate:
         if not self.model_fields_set:
             raise ValueError("give at least one setting to change")
-        if "threshold" in self.model_fields_set and self.threshold is None:
-            raise ValueError("threshold cannot be null")
+        for name in ("threshold", "rerank"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
         return self
 
 
@@ -110,6 +116,7 @@ class CollectionOut(BaseModel):
     answer_model: str | None = None
     answer_prompt: str | None = None
     answer_no_context: str | None = None
+    rerank: bool = False
 
 
 class IngestLimits(BaseModel):

@@ -26,3 +26,5 @@ class Candidate(Scored):
     content_hash: bytes
     # Where it sits in its original: {"page": n}, {"start_seconds", "end_seconds"} or None.
     location: dict[str, Any] | None = None
+    # The reranker's score, where the rerank stage reordered it.
+    rerank_score: float | None = None

@@ -25,6 +25,8 @@ class Grounding(Generic[T]):
     threshold: float
     best_score: float | None
     passages: list[T]
+    # None: no rerank asked; False: asked, but the reranker failed or ran out of time.
+    reranked: bool | None = None
 
 
 def ground(ranked: Sequence[T], threshold: float, k: int) -> Grounding[T]:

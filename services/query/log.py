@@ -43,6 +43,7 @@ def record_query(
     grounded: bool,
     results: int,
     latency_ms: float,
+    reranked: bool | None = None,
     answer: dict[str, Any] | None = None,
 ) -> None:
     """Adds one query to the log, in the caller's transaction, keeping what `keep` says.
@@ -65,6 +66,7 @@ def record_query(
             grounded=grounded,
             results=results,
             latency_ms=latency_ms,
+            reranked=reranked,
             **(answer or {}),
         )
     )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from services.api.deps import CollectionDep, Reader, SessionDep, SettingsDep
+from services.api.deps import CollectionDep, Reader, RerankDep, SessionDep, SettingsDep
 from services.api.errors import error_responses
 from services.api.ratelimit import QueryLimit
 from services.query import service
@@ -36,10 +36,13 @@ def query(
     session: SessionDep,
     vectors: QueryVectorsDep,
     settings: SettingsDep,
+    reranker: RerankDep,
 ) -> QueryResponse:
     """Returns grounded passages with scores and citations, or `grounded: false`."""
     principals = caller.reader_principals(body.principals)
-    response = service.answer(session, vectors, settings.query_log, collection, body, principals)
+    response = service.answer(
+        session, vectors, settings.query_log, collection, body, principals, reranker
+    )
     session.commit()  # the query log entry
     return response
 
@@ -53,9 +56,12 @@ def context(
     session: SessionDep,
     vectors: QueryVectorsDep,
     settings: SettingsDep,
+    reranker: RerankDep,
 ) -> ContextResponse:
     """Returns the relevant passages packed into a token budget, each marked [n] for citing."""
     principals = caller.reader_principals(body.principals)
-    response = service.context(session, vectors, settings.query_log, collection, body, principals)
+    response = service.context(
+        session, vectors, settings.query_log, collection, body, principals, reranker
+    )
     session.commit()  # the query log entry
     return response

@@ -10,6 +10,11 @@ from services.access.schemas import Principal
 from services.api.validation import StorableText
 from services.query.candidates import Mode
 
+RERANKED_DESCRIPTION = (
+    "null: no rerank asked; true: reranked; false: the reranker failed or ran past its"
+    " budget, so the passages are in retrieval order"
+)
+
 
 class RetrievalRequest(BaseModel):
     """What every retrieval takes: the question, the mode, a threshold override and a filter."""
@@ -28,6 +33,12 @@ class RetrievalRequest(BaseModel):
         default=None,
         max_length=1000,
         description="the end user's principals (keys that act for principals only)",
+    )
+    rerank: bool | None = Field(
+        default=None,
+        description="reorder the best passages with the server's reranker (default: the"
+        " collection's `rerank`); a reranker that fails or runs past its budget leaves the"
+        " retrieval order, and the response says `reranked: false`",
     )
 
 
@@ -76,6 +87,9 @@ class Passage(BaseModel):
     text: str
     score: float
     rank_score: float
+    rerank_score: float | None = Field(
+        default=None, description="the reranker's score, where the passages were reranked"
+    )
     chunk: ChunkRef
     location: Location = Field(description=LOCATION_DESCRIPTION)
     metadata: dict[str, Any]
@@ -88,6 +102,7 @@ class QueryResponse(BaseModel):
     mode: Mode
     threshold: float
     best_score: float | None
+    reranked: bool | None = Field(default=None, description=RERANKED_DESCRIPTION)
     results: list[Passage]
 
 
@@ -124,6 +139,7 @@ class ContextResponse(BaseModel):
     grounded: bool
     threshold: float
     best_score: float | None
+    reranked: bool | None = Field(default=None, description=RERANKED_DESCRIPTION)
     context: str
     tokens: int
     citations: list[Citation]

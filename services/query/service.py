@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -32,6 +32,7 @@ from services.query.schemas import (
     RetrievalRequest,
 )
 from services.query.vectors import QueryVectorCache
+from services.rerank.service import RerankStage, chosen, rerank
 
 CONTEXT_CANDIDATES = 30
 
@@ -47,9 +48,11 @@ def retrieve(
     min_score: float | None,
     metadata_filter: dict[str, Any] | None,
     principals: tuple[str, ...],
+    stage: RerankStage | None = None,
 ) -> Grounding[Candidate]:
     """Embeds the question, retrieves the candidates the principals may read and applies the
-    relevance threshold (so `best_score` too is over what they may read)."""
+    relevance threshold (so `best_score` too is over what they may read). With a rerank
+    stage, the best `depth` candidates over the threshold are reordered before the cut to k."""
     if not question.strip():
         raise ApiError(422, "empty_query", "query is empty")
     if metadata_filter is not None:
@@ -66,13 +69,18 @@ def retrieve(
         retry = {"Retry-After": str(int(error.retry_after or 5))} if error.transient else None
         raise ApiError(status, "embedder_unavailable", message, headers=retry) from error
     threshold = min_score if min_score is not None else collection.threshold
+    pool = max(k, stage.depth) if stage is not None else k
     try:
         candidates = search(
-            session, collection, vector, question, k, mode, metadata_filter, principals
+            session, collection, vector, question, pool, mode, metadata_filter, principals
         )
     except FilterError as error:
         raise ApiError(422, "invalid_filter", str(error)) from error
-    return ground(candidates, threshold, k)
+    grounding = ground(candidates, threshold, pool)
+    if stage is None:
+        return ground(candidates, threshold, k)
+    passages, reranked = rerank(stage, question, grounding.passages)
+    return replace(grounding, passages=passages[:k], reranked=reranked)
 
 
 def answer(
@@ -82,6 +90,7 @@ def answer(
     collection: Collection,
     request: QueryRequest,
     principals: tuple[str, ...] = (),
+    reranker: RerankStage | None = None,
 ) -> QueryResponse:
     """Returns the passages scoring at least the threshold, or an explicit ungrounded answer."""
     started = time.perf_counter()
@@ -95,6 +104,7 @@ def answer(
         min_score=request.min_score,
         metadata_filter=request.filter,
         principals=principals,
+        stage=chosen(reranker, request.rerank, collection.rerank),
     )
     log_request(session, keep, collection, "query", request, request.k, grounding, started)
     return QueryResponse(
@@ -102,6 +112,7 @@ def answer(
         mode=request.mode,
         threshold=grounding.threshold,
         best_score=grounding.best_score,
+        reranked=grounding.reranked,
         results=[
             Passage(
                 document_id=c.document_id,
@@ -110,6 +121,7 @@ def answer(
                 text=c.text,
                 score=c.score,
                 rank_score=c.rank_score,
+                rerank_score=c.rerank_score,
                 chunk=ChunkRef(ordinal=c.ordinal, start=c.start, end=c.end, location=c.location),
                 location=c.location,
                 metadata=c.metadata,
@@ -146,6 +158,7 @@ def log_request(
         grounded=grounding.grounded,
         results=len(grounding.passages),
         latency_ms=latency_ms,
+        reranked=grounding.reranked,
         answer=answer,
     )
     observe_query(endpoint, request.mode, grounding.grounded, latency_ms / 1000)
@@ -158,10 +171,13 @@ def context(
     collection: Collection,
     request: ContextRequest,
     principals: tuple[str, ...] = (),
+    reranker: RerankStage | None = None,
 ) -> ContextResponse:
     """Packs the relevant passages into a cited context within `max_tokens` (cl100k tokens)."""
     started = time.perf_counter()
-    packed = packed_context(session, vectors, collection, request, request.max_tokens, principals)
+    packed = packed_context(
+        session, vectors, collection, request, request.max_tokens, principals, reranker=reranker
+    )
     log_request(
         session, keep, collection, "context", request, CONTEXT_CANDIDATES, packed.grounding, started
     )
@@ -185,6 +201,7 @@ def packed_context(
     max_tokens: int,
     principals: tuple[str, ...] = (),
     candidates: int = CONTEXT_CANDIDATES,
+    reranker: RerankStage | None = None,
 ) -> Packed:
     """Retrieves and packs the context, logging nothing (the caller logs what it did)."""
     grounding = retrieve(
@@ -197,6 +214,7 @@ def packed_context(
         min_score=request.min_score,
         metadata_filter=request.filter,
         principals=principals,
+        stage=chosen(reranker, request.rerank, collection.rerank),
     )
     tokens = cl100k()
     packed = pack(merge_passages(grounding.passages), max_tokens, tokens.count)
@@ -205,6 +223,7 @@ def packed_context(
         grounded=bool(packed),
         threshold=grounding.threshold,
         best_score=grounding.best_score,
+        reranked=grounding.reranked,
         context=text,
         tokens=tokens.count(text) if text else 0,
         citations=[

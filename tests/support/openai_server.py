@@ -1,5 +1,5 @@
-"""A local OpenAI-compatible server (embeddings, and audio transcriptions) that stands in for the
-provider over real HTTP.
+"""A local OpenAI-compatible server (embeddings, chat, audio transcriptions, and a `/rerank`
+API in TEI, Cohere and Jina formats) that stands in for the providers over real HTTP.
 
 It enforces OpenAI's request limits (inputs per request, tokens per request and per input,
 counted with the same cl100k_base encoding) and can inject 429s with Retry-After, latency,
@@ -49,6 +49,11 @@ class Behaviour:
     chat: str = "faithful"
     chat_hang_s: float = 30.0
     chat_latency_s: float = 0.0  # before every chat answer, as a model takes to write it
+    # The rerank API: how long it takes, the status it answers, and whether its answer is
+    # malformed (an index out of range).
+    rerank_latency_s: float = 0.0
+    rerank_status: int = 200
+    rerank_malformed: bool = False
     # Transcriptions answered 429 before one is served.
     transcription_rate_limit_next: int = 0
     # What /v1/audio/transcriptions says was spoken: (start, end, text) per segment.
@@ -97,6 +102,7 @@ class State:
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     transcriptions: list[dict[str, Any]] = field(default_factory=list)
     chats: list[dict[str, Any]] = field(default_factory=list)
+    reranks: list[dict[str, Any]] = field(default_factory=list)
     streams_cut: int = 0  # chat streams whose caller hung up before the end
 
     def limit(self, tokens: int) -> tuple[float, dict[str, str]]:
@@ -120,6 +126,16 @@ def embed(text: str, dims: int) -> np.ndarray:
         digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
         vector[int.from_bytes(digest, "little") % dims] += 1.0
     return vector / np.linalg.norm(vector)
+
+
+def rerank_score(query: str, text: str) -> float:
+    """The stand-in cross-encoder: the share of the query's words (of 3 letters or more) the
+    text holds, a little less for a long text."""
+    words = {w for w in _WORD.findall(query.lower()) if len(w) >= 3}
+    found = set(_WORD.findall(text.lower()))
+    if not words:
+        return 0.0
+    return len(words & found) / len(words) - min(len(text), 20_000) / 1_000_000
 
 
 _PASSAGE = re.compile(r"\[(\d+)\] [^\n]*\n(.*?)(?=\n\n\[\d+\] |\Z)", re.S)
@@ -200,6 +216,7 @@ class FakeOpenAI:
             self.state.requests.clear()
             self.state.transcriptions.clear()
             self.state.chats.clear()
+            self.state.reranks.clear()
             self.state.streams_cut = 0
             self.state.buckets.clear()
             self.state.rng = random.Random(7)
@@ -215,6 +232,12 @@ class FakeOpenAI:
         """The chat completion requests seen, as sent."""
         with self.state.lock:
             return list(self.state.chats)
+
+    @property
+    def reranks(self) -> list[dict[str, Any]]:
+        """The rerank requests seen: path and body."""
+        with self.state.lock:
+            return list(self.state.reranks)
 
     @property
     def transcriptions(self) -> list[dict[str, Any]]:
@@ -276,6 +299,9 @@ class FakeOpenAI:
                 )
 
             def do_POST(self) -> None:
+                if self.path.rstrip("/").endswith("/rerank"):
+                    self._rerank()
+                    return
                 if self.path.rstrip("/").endswith("/audio/transcriptions"):
                     self._transcribe()
                     return
@@ -344,6 +370,42 @@ class FakeOpenAI:
                     },
                     limit_headers,
                 )
+
+            def _rerank(self) -> None:
+                """A cross-encoder's API, scoring by the query's words found in each text:
+                TEI's format for a body with `texts`, else Cohere's and Jina's."""
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+                with fake.state.lock:
+                    b = fake.state.behaviour
+                    fake.state.reranks.append({"path": self.path, "body": body})
+                    latency, status, malformed = (
+                        b.rerank_latency_s,
+                        b.rerank_status,
+                        b.rerank_malformed,
+                    )
+                if latency:
+                    time.sleep(latency)
+                if status != 200:
+                    self._error(status, "the reranker is unavailable", "unavailable")
+                    return
+                texts = body.get("texts", body.get("documents", []))
+                scores = [rerank_score(body["query"], t) for t in texts]
+                order = sorted(range(len(texts)), key=lambda i: -scores[i])
+                if malformed:
+                    order = [len(texts) + 5, *order]
+                    scores.extend([0.0] * 6)
+                if "texts" in body:
+                    data: Any = [{"index": i, "score": scores[i]} for i in order]
+                else:
+                    top = order[: body.get("top_n") or len(order)]
+                    data = {"results": [{"index": i, "relevance_score": scores[i]} for i in top]}
+                data_bytes = json.dumps(data).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data_bytes)))
+                self.end_headers()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(data_bytes)
 
             def _chat(self) -> None:
                 """OpenAI's chat completions, whole or streamed, answering as the behaviour

@@ -36,6 +36,7 @@ API = (
     "services.query",
     "services.files",
     "services.answers",
+    "services.rerank",
 )
 # Modules that may import at run time what one command, or one kind of embedder, needs (see
 # each module's comment): the `openai` client alone takes a second to import.
