@@ -19,6 +19,7 @@ URL_HELP = (
     "the API (default: GROUNDWIRE_URL, else where the `groundwire up` of GROUNDWIRE_DATA_DIR"
     " answers, else http://127.0.0.1:8000)"
 )
+RERANK_HELP = "rerank the passages (needs a reranker configured on the server)"
 CLIENT_COMMANDS = ("ingest", "query", "answer", "mcp", "keys", "eval", "analytics")
 
 
@@ -103,12 +104,14 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--collection", "-c", default="default")
     query.add_argument("-k", type=int, default=5)
     query.add_argument("--min-score", type=float, default=None)
+    query.add_argument("--rerank", action="store_true", help=RERANK_HELP)
     query.add_argument("--url", help=URL_HELP)
 
     answer = sub.add_parser("answer", help="ask for a grounded answer, every sentence checked")
     answer.add_argument("question")
     answer.add_argument("--collection", "-c", default="default")
     answer.add_argument("--strict", action="store_true", help="leave unsupported sentences out")
+    answer.add_argument("--rerank", action="store_true", help=RERANK_HELP)
     answer.add_argument("--url", help=URL_HELP)
 
     mcp = sub.add_parser(
@@ -342,13 +345,13 @@ def _run(args: argparse.Namespace) -> int:
         from groundwire.client import connect, query
 
         client = connect(args.url, Settings(), timeout=60)
-        return query(client, args.collection, args.question, args.k, args.min_score)
+        return query(client, args.collection, args.question, args.k, args.min_score, args.rerank)
     if args.command == "answer":
         from groundwire.client import answer as ask
         from groundwire.client import connect
 
         client = connect(args.url, Settings(), timeout=180)
-        return ask(client, args.collection, args.question, args.strict)
+        return ask(client, args.collection, args.question, args.strict, args.rerank)
     if args.command == "mcp":
         from groundwire.client import connect
         from groundwire.mcp_server import serve as serve_mcp

@@ -122,12 +122,19 @@ def connect(url: str | None, settings: Settings, timeout: float = 120) -> httpx.
 
 
 def query(
-    client: httpx.Client, collection: str, question: str, k: int, min_score: float | None
+    client: httpx.Client,
+    collection: str,
+    question: str,
+    k: int,
+    min_score: float | None,
+    rerank: bool = False,
 ) -> int:
     """Prints the grounded passages with their sources, or says nothing relevant was found."""
     body: dict[str, Any] = {"query": question, "k": k}
     if min_score is not None:
         body["min_score"] = min_score
+    if rerank:
+        body["rerank"] = True
     with client:
         answer = check(client.post(f"/v1/collections/{collection}/query", json=body))
     if not answer["grounded"]:
@@ -137,10 +144,16 @@ def query(
             f"Nothing relevant found (best score {best_text}, threshold {answer['threshold']:.3f})."
         )
         return 0
+    if answer.get("reranked") is False:
+        print("(the reranker did not answer in time: passages in retrieval order)")
     for n, passage in enumerate(answer["results"], 1):
         where = passage["source"] or passage["document_id"]
         chunk = passage["chunk"]
-        print(f"[{n}] {passage['title'] or passage['document_id']}  score {passage['score']:.3f}")
+        reranked = passage.get("rerank_score")
+        print(
+            f"[{n}] {passage['title'] or passage['document_id']}  score {passage['score']:.3f}"
+            + (f"  rerank {reranked:.3f}" if reranked is not None else "")
+        )
         print(
             f"    {where}{_location(passage.get('location'))} chars {chunk['start']}-{chunk['end']}"
         )
@@ -149,16 +162,16 @@ def query(
     return 0
 
 
-def answer(client: httpx.Client, collection: str, question: str, strict: bool) -> int:
+def answer(
+    client: httpx.Client, collection: str, question: str, strict: bool, rerank: bool = False
+) -> int:
     """Prints the grounded answer, then each unsupported sentence and the passages cited;
     returns 0 when the answer is grounded, 1 otherwise (no context, declined, unsupported)."""
+    body: dict[str, Any] = {"query": question, "strict": strict}
+    if rerank:
+        body["rerank"] = True
     with client:
-        reply = check(
-            client.post(
-                f"/v1/collections/{collection}/answer",
-                json={"query": question, "strict": strict},
-            )
-        )
+        reply = check(client.post(f"/v1/collections/{collection}/answer", json=body))
     print(reply["answer"])
     print()
     print(f"status: {reply['status']}" + (f" ({reply['model']})" if reply["model"] else ""))

@@ -27,6 +27,7 @@ from uvicorn.supervisors import Multiprocess
 from services.api.connections import ConnectionLimits, LimitedConfig, LimitedH11Protocol
 from services.app import create_app
 from services.config import Settings
+from services.rerank.service import build_stage
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,13 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
 
 
 def _run(settings: Settings, host: str, port: int, workers: int, level: str) -> None:
+    try:  # a wrong reranker (say a model whose sha256 does not match) stops here, said plainly
+        stage = build_stage(settings)
+    except ValueError as error:
+        print(f"cannot start the API: {error}", file=sys.stderr)
+        sys.exit(STARTUP_FAILURE)
+    if stage is not None:
+        stage.reranker.close()
     limits, backlog = connection_limits(settings)
     config = LimitedConfig(
         # A picklable factory: worker processes build the app from these same settings.

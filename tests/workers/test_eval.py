@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from groundwire.evaluation import beir
 from groundwire.evaluation.runner import evaluate, format_report
+from services.app import create_app
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -78,3 +80,41 @@ def test_eval_counts_answer_statuses(api: Any, tmp_path: Path, fake_openai: Any)
     assert unanswerable.statuses == {"no_context": 3} and unanswerable.abstained == 1.0
     assert len(fake_openai.chats) == 4  # never for the unanswerable ones
     assert "answers, unanswerable" in format_report(report)
+
+
+def test_eval_measures_each_mode_with_and_without_rerank(
+    tmp_path: Path, fake_openai: Any, settings: Any, admin_headers: dict[str, str]
+) -> None:
+    """Retrieval ranks short pages repeating the question's words over the long page that
+    answers it; the stand-in cross-encoder (the share of the question's words a page holds)
+    puts that page first."""
+    fake_openai.reset()
+    root = tmp_path / "ferries"
+    root.mkdir()
+    pages = {
+        "long": "Timetable notes: the winter season on the island, every ferry from the harbour,"
+        " with parking, cafes, opening hours, bicycle hire, luggage rules, pets and tickets.",
+        "short": "Harbour ferry. Harbour ferry. Island ferry.",
+        "shorter": "Winter ferry harbour.",
+    }
+    with (root / "corpus.jsonl").open("w") as f:
+        for doc_id, text in pages.items():
+            f.write(json.dumps({"id": doc_id, "title": "", "text": text}) + "\n")
+    (root / "queries.jsonl").write_text(
+        json.dumps({"id": "q1", "text": "winter timetable island ferry harbour"}) + "\n"
+    )
+    (root / "qrels.tsv").write_text("query-id\tdoc-id\tscore\nq1\tlong\t1\n")
+    origin = fake_openai.base_url.removesuffix("/v1")
+    configured = settings.model_copy(update={"rerank_url": f"{origin}/rerank"})
+    with TestClient(create_app(configured), headers=admin_headers) as client:
+        api: Any = client  # a TestClient is driven like the httpx client the CLI passes
+        report = evaluate(
+            api, beir.load(root), "eval-rerank", embedder="hash", modes=["hybrid"], rerank=True
+        )
+    plain, reranked = report.modes
+    assert (plain.mode, reranked.mode) == ("hybrid", "hybrid+rerank")
+    assert reranked.reranked and reranked.rerank_fallbacks == 0
+    assert reranked.ndcg_at_10 == pytest.approx(1.0)
+    assert plain.ndcg_at_10 < 0.9
+    assert reranked.latency_p50_ms > 0 and len(fake_openai.reranks) == 1
+    assert "hybrid+rerank" in format_report(report)
