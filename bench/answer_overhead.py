@@ -36,6 +36,7 @@ from groundwire import migrate
 from groundwire.embedded import start_redis
 from services.answers import service
 from services.answers.chat import ChatModel
+from services.answers.checkers import Lexical
 from services.answers.schemas import AnswerRequest
 from services.answers.support import SupportModel
 from services.config import Settings
@@ -120,7 +121,7 @@ def run(
         runtime = Runtime.build(settings)
         vectors = QueryVectorCache(runtime.embedders)
         chat = ChatModel(settings)
-        support = SupportModel.default()
+        support = Lexical(SupportModel.default())
         retrieval, model, checking, overhead = [], [], [], []
         with runtime.database.scope() as session:
             collection = session.query(Collection).filter_by(name=name).one()
@@ -131,7 +132,7 @@ def run(
                 t1 = time.perf_counter()
                 completion = chat.complete(prepared.model, prepared.messages)
                 t2 = time.perf_counter()
-                service.outcome(prepared, completion, request, support, None)
+                service.outcome(prepared, completion, request, support)
                 t3 = time.perf_counter()
                 retrieval.append((t1 - t0) * 1000)
                 model.append((t2 - t1) * 1000)

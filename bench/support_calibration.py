@@ -16,6 +16,11 @@ Prints the pairs per kind, the weights and bias as a dict for `SupportModel.defa
 threshold, test metrics with and without `similarity` (and for the current placeholder
 weights), the mean features per kind, and the time of one `features()` call with and without
 the embedder. Claims (queries.jsonl) are not used: qrels do not say which ones are refuted.
+
+`--checker judge` and `--checker local:<name>` (repeatable) score the same test pairs with the
+other checkers of services/answers/checkers.py, side by side at their own thresholds: the
+chat model of the GROUNDWIRE_CHAT_* settings as a judge (10 sentences a call, as an answer's),
+or an operator's support model from the models folder; each row says its time per sentence.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from services.answers.chat import ChatModel
+from services.answers.checkers import Judge, Lexical, SupportChecker, SupportModelFile
 from services.answers.support import _SENTENCE_END, FEATURES, STOP_WORDS, SupportModel, features
 from services.config import Settings
 from services.embedding.registry import EmbedderRegistry
@@ -323,11 +330,33 @@ def calibrate(train, test, embed: CachedEmbed) -> dict[str, dict[str, float]]:
     return rows
 
 
+JUDGED_TOGETHER = 10
+
+
+def other_checker(spec: str, settings: Settings) -> SupportChecker:
+    """The checker `--checker` names."""
+    if spec == "judge":
+        return Judge(ChatModel(settings), settings.chat_model, Lexical(SupportModel.default()))
+    if spec.startswith("local:"):
+        return SupportModelFile(settings.models_folder(), spec.removeprefix("local:"))
+    raise SystemExit(f"--checker {spec!r}: judge or local:<name>")
+
+
+def checked(checker: SupportChecker, test: list[Pair]) -> tuple[np.ndarray, float]:
+    """The checker's scores of the test pairs, and its mean seconds a sentence."""
+    started, scores = time.perf_counter(), []
+    for start in range(0, len(test), JUDGED_TOGETHER):
+        group = test[start : start + JUDGED_TOGETHER]
+        scores.extend(checker.scores([(p.sentence, [p.passage]) for p in group]))
+    return np.array(scores), (time.perf_counter() - started) / max(1, len(test))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--pairs", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--checker", action="append", default=[], help="judge or local:<name>")
     args = parser.parse_args()
     started = time.perf_counter()
     rng, docs = random.Random(args.seed), load(args.data)
@@ -345,6 +374,12 @@ def main() -> None:
         print(f"  {kind:<7} {counts[0]:>5} {counts[1]:>5}")
     plain, with_embed = timing(train + test, embedder.embed)
     rows = calibrate(train, test, CachedEmbed(embedder.embed))
+    labels, kinds = np.array([p.label for p in test]), [p.kind for p in test]
+    for spec in args.checker:
+        checker = other_checker(spec, Settings())
+        scores, seconds = checked(checker, test)
+        name = f"{checker.name} ({seconds * 1e3:.0f} ms)"
+        rows[name] = metrics(scores, labels, kinds, checker.threshold)
     print("\ntest split (per kind: share judged correctly)")
     table(rows)
     print(f"\nfeatures() mean: {plain * 1e3:.2f} ms without embed, {with_embed * 1e3:.1f} ms with")

@@ -11,6 +11,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from services.access.routes import router as access_router
+from services.answers.checkers import load_support_model
 from services.answers.openai_compat import router as openai_router
 from services.answers.routes import router as answers_router
 from services.api.audit import AuditTrail
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, bound_host: str | None = None) 
         app.state.runtime = runtime
         app.state.query_vectors = QueryVectorCache(runtime.embedders)
         app.state.rerank = build_stage(settings)
+        app.state.support_model = load_support_model(settings)
         app.state.rate_limiter = RateLimiter(settings.broker_redis_url())
         # A thread for every request let in (sync handlers run on threads): a health probe
         # never waits behind admitted requests for one.
@@ -65,6 +67,8 @@ def create_app(settings: Settings | None = None, bound_host: str | None = None) 
             app.state.rate_limiter.close()
             if app.state.rerank is not None:
                 app.state.rerank.reranker.close()
+            if app.state.support_model is not None:
+                app.state.support_model.close()
             runtime.close()
 
     app = FastAPI(

@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     chat_requests_per_minute: int | None = Field(default=None, ge=1)
     chat_tokens_per_minute: int | None = Field(default=None, ge=1)
     support_threshold: float | None = Field(default=None, ge=0.0, le=1.0)  # None: calibrated
+    # How support is scored (services/answers/checkers.py): `lexical`, `judge` (the chat
+    # model asked once more; support_judge_model, else the answer's model) or `local:<name>`
+    # (an ONNX cross-encoder of kind `support` in the models folder).
+    support_check: str = Field(
+        default="lexical", pattern=r"^(lexical|judge|local:[A-Za-z0-9][A-Za-z0-9._-]{0,99})$"
+    )
+    support_judge_model: str | None = None
     no_context_answer: str = "I don't know: nothing in the documents I can search answers that."
 
     # Reranking (docs/rerank.md): a `/rerank` API (TEI, Cohere or Jina request format) at

@@ -24,6 +24,7 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG, STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from services.answers.checkers import load_support_model
 from services.api.connections import ConnectionLimits, LimitedConfig, LimitedH11Protocol
 from services.app import create_app
 from services.config import Settings
@@ -104,13 +105,16 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
 
 
 def _run(settings: Settings, host: str, port: int, workers: int, level: str) -> None:
-    try:  # a wrong reranker (say a model whose sha256 does not match) stops here, said plainly
+    try:  # a wrong model (say one whose sha256 does not match) stops here, said plainly
         stage = build_stage(settings)
+        support = load_support_model(settings)
     except ValueError as error:
         print(f"cannot start the API: {error}", file=sys.stderr)
         sys.exit(STARTUP_FAILURE)
     if stage is not None:
         stage.reranker.close()
+    if support is not None:
+        support.close()
     limits, backlog = connection_limits(settings)
     config = LimitedConfig(
         # A picklable factory: worker processes build the app from these same settings.

@@ -127,7 +127,7 @@ def chat_completions(
         session, vectors, settings, collection, question, principals, reranker=reranker
     )
     session.commit()
-    support, embed = checker(runtime)
+    support = checker(request, prepared)
     reply_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if not prepared.packed.spans:
         answer = service.answer_no_context(session, settings, collection, question, prepared)
@@ -151,14 +151,13 @@ def chat_completions(
                 prepared,
                 completion,
                 support,
-                embed,
             )
 
         deltas = relay(request, chat.stream(prepared.model, prepared.messages, completion))
         return _streamed(deltas, checked, body.model, reply_id, created, request)
 
     answer, completion = service.answer_whole(
-        session, vectors, settings, collection, question, principals, prepared, chat, support, embed
+        session, vectors, settings, collection, question, principals, prepared, chat, support
     )
     session.commit()
     return _whole(answer, completion, body.model, reply_id, created)

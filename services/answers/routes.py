@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
@@ -13,9 +12,9 @@ from starlette.responses import Response
 
 from services.answers import service
 from services.answers.chat import ChatModel, Completion
+from services.answers.checkers import SupportChecker, support_checker
 from services.answers.schemas import AnswerRequest, AnswerResponse
 from services.answers.streaming import failure, relay
-from services.answers.support import SupportModel
 from services.api.deps import CollectionDep, Reader, RerankDep, RuntimeDep, SessionDep
 from services.api.errors import error_responses
 from services.api.ratelimit import QueryLimit
@@ -39,15 +38,17 @@ def chat_model(request: Request) -> ChatModel:
     return chat
 
 
-def checker(runtime: Runtime) -> tuple[SupportModel, service.Embed | None]:
-    """The calibrated support checker, at the operator's threshold when one is set, and the
-    embedding it needs (none unless its model weighs similarity)."""
-    model = SupportModel.default()
-    threshold = runtime.settings.support_threshold
-    if threshold is not None:
-        model = replace(model, threshold=threshold)
-    embed = runtime.embedders.get(EMBEDDER).embed if model.uses_similarity else None
-    return model, embed
+def checker(request: Request, prepared: service.Prepared) -> SupportChecker:
+    """The support checker the settings name (GROUNDWIRE_SUPPORT_CHECK), for this answer."""
+    state = request.app.state
+    runtime: Runtime = state.runtime
+    return support_checker(
+        runtime.settings,
+        lambda: chat_model(request),
+        prepared.model,
+        lambda: runtime.embedders.get(EMBEDDER).embed,
+        state.support_model,
+    )
 
 
 @router.post(
@@ -74,7 +75,7 @@ def answer(
         session, vectors, settings, collection, body, principals, reranker=reranker
     )
     session.commit()  # no transaction stays open while the model writes
-    support, embed = checker(runtime)
+    support = checker(request, prepared)
     if not prepared.packed.spans:
         response = service.answer_no_context(session, settings, collection, body, prepared)
         session.commit()
@@ -84,13 +85,13 @@ def answer(
     chat = chat_model(request)
     if body.stream:
         return StreamingResponse(
-            _stream(request, runtime, chat, collection, body, prepared, support, embed),
+            _stream(request, runtime, chat, collection, body, prepared, support),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
     response, _completion = service.answer_whole(
-        session, vectors, settings, collection, body, principals, prepared, chat, support, embed
+        session, vectors, settings, collection, body, principals, prepared, chat, support
     )
     session.commit()
     return response
@@ -117,8 +118,7 @@ async def _stream(
     collection: Collection,
     body: AnswerRequest,
     prepared: service.Prepared,
-    support: SupportModel,
-    embed: service.Embed | None,
+    support: SupportChecker,
 ) -> AsyncIterator[bytes]:
     """`delta` events as the model writes, then `citations` (the checked answer), then `done`;
     an `error` event if the model fails on the way. A client that leaves stops the model."""
@@ -142,7 +142,6 @@ async def _stream(
         prepared,
         completion,
         support,
-        embed,
     )
     yield _event("citations", response.model_dump(mode="json"))
     yield _event("done", {})

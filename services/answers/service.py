@@ -8,10 +8,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from services.answers.chat import ChatModel, Completion, ContextTooLong
+from services.answers.checkers import Judge, SupportChecker
 from services.answers.prompt import messages
 from services.answers.schemas import (
     AnswerCitation,
@@ -28,7 +28,7 @@ from services.answers.sentences import (
     split_sentences,
     strip_markers,
 )
-from services.answers.support import STOP_WORDS, SupportModel, features
+from services.answers.support import STOP_WORDS
 from services.api.errors import ApiError
 from services.config import Settings
 from services.db import Database
@@ -38,7 +38,6 @@ from services.query.service import Packed, log_request, packed_context
 from services.query.vectors import QueryVectorCache
 from services.rerank.service import RerankStage
 
-Embed = Callable[[list[str]], np.ndarray]
 _FACT_WORD = re.compile(r"[^\W\d_]{3,}|\d")
 # Words past which an uncited sentence states something to check (not "In short:" or "Yes.").
 FACT_WORDS = 3
@@ -129,17 +128,21 @@ def _states_facts(text: str) -> bool:
 
 
 def check_sentences(
-    sentences: list[Sentence],
-    packed: Packed,
-    support: SupportModel,
-    embed: Embed | None,
+    sentences: list[Sentence], packed: Packed, support: SupportChecker
 ) -> list[AnswerSentence]:
-    """Each sentence with the passages it cites and whether they support it."""
+    """Each sentence with the passages it cites and whether they support it (the checker
+    scores every cited sentence of the answer in one call)."""
+    cited = [[n for n in s.citations if n in packed.spans] for s in sentences]
+    claims = [
+        (sentence.text, [packed.spans[n].text for n in ns])
+        for sentence, ns in zip(sentences, cited, strict=True)
+        if ns
+    ]
+    scores = iter(support.scores(claims))
     checked = []
-    for sentence in sentences:
-        cited = [n for n in sentence.citations if n in packed.spans]
-        named_nothing = len(cited) < len(sentence.citations)  # a marker of no passage
-        if not cited:
+    for sentence, ns in zip(sentences, cited, strict=True):
+        named_nothing = len(ns) < len(sentence.citations)  # a marker of no passage
+        if not ns:
             facts = _states_facts(sentence.text)
             checked.append(
                 AnswerSentence(
@@ -150,12 +153,11 @@ def check_sentences(
                 )
             )
             continue
-        passages = [packed.spans[n].text for n in cited]
-        score = support.score(features(sentence.text, passages, embed))
+        score = next(scores)
         checked.append(
             AnswerSentence(
                 text=sentence.text,
-                citations=cited,
+                citations=ns,
                 supported=score >= support.threshold and not named_nothing,
                 support_score=round(score, 4),
             )
@@ -180,8 +182,7 @@ def outcome(
     prepared: Prepared,
     completion: Completion,
     request: AnswerRequest,
-    support: SupportModel,
-    embed: Embed | None,
+    support: SupportChecker,
 ) -> AnswerResponse:
     """The checked answer."""
     packed = prepared.packed
@@ -189,7 +190,7 @@ def outcome(
     # A refusal says so without citing: an answer that cites passages is checked, even when
     # one of its sentences says something "cannot be found".
     refused = not has_markers(text) and (is_refusal(text) or _same(text, prepared.no_context))
-    checked = [] if refused else check_sentences(split_sentences(text), packed, support, embed)
+    checked = [] if refused else check_sentences(split_sentences(text), packed, support)
     kept = [s for s in checked if s.supported]
     status: AnswerStatus = "answered"
     answer = strip_markers(text, set(packed.spans))  # as the model wrote it, lists and all
@@ -222,12 +223,20 @@ def outcome(
             for n in cited
         ],
         model=completion.model,
-        usage=Usage(
-            prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens
-        ),
+        usage=_usage(completion, support),
         threshold=packed.response.threshold,
         best_score=packed.response.best_score,
         reranked=packed.response.reranked,
+    )
+
+
+def _usage(completion: Completion, support: SupportChecker) -> Usage:
+    """The chat model's tokens: the answer's, and the judge's where it checked it."""
+    judged = support if isinstance(support, Judge) else None
+    return Usage(
+        prompt_tokens=completion.prompt_tokens + (judged.prompt_tokens if judged else 0),
+        completion_tokens=completion.completion_tokens
+        + (judged.completion_tokens if judged else 0),
     )
 
 
@@ -293,8 +302,7 @@ def answer_whole(
     principals: tuple[str, ...],
     prepared: Prepared,
     chat: ChatModel,
-    support: SupportModel,
-    embed: Embed | None,
+    support: SupportChecker,
 ) -> tuple[AnswerResponse, Completion]:
     """Asks the model (again with half the context if the prompt is over its window), checks
     the answer and logs it, in the session's transaction (the caller commits)."""
@@ -306,7 +314,7 @@ def answer_whole(
         )
 
     prepared, completion = complete(chat, prepared, smaller)
-    response = outcome(prepared, completion, request, support, embed)
+    response = outcome(prepared, completion, request, support)
     log_answer(session, settings, collection, request, prepared, response)
     return response, completion
 
@@ -331,12 +339,11 @@ def finish_streamed(
     request: AnswerRequest,
     prepared: Prepared,
     completion: Completion,
-    support: SupportModel,
-    embed: Embed | None,
+    support: SupportChecker,
 ) -> AnswerResponse:
     """The checked answer of a stream the model has finished, logged in a transaction of its
     own (the request's session is gone by then)."""
-    response = outcome(prepared, completion, request, support, embed)
+    response = outcome(prepared, completion, request, support)
     with database.scope() as session:
         log_answer(session, settings, collection, request, prepared, response)
     return response

@@ -49,6 +49,8 @@ class Behaviour:
     chat: str = "faithful"
     chat_hang_s: float = 30.0
     chat_latency_s: float = 0.0  # before every chat answer, as a model takes to write it
+    # How the model answers as a support judge (see JUDGE_BEHAVIOURS).
+    judge: str = "fair"
     # The rerank API: how long it takes, the status it answers, and whether its answer is
     # malformed (an index out of range).
     rerank_latency_s: float = 0.0
@@ -153,6 +155,34 @@ CHAT_BEHAVIOURS = (
     "slow_stream",  # answers faithfully, a piece every 0.3 s when streamed
     "cited_cannot",  # a faithful sentence, then one that reads like a refusal and cites [2]
 )
+
+
+JUDGE_BEHAVIOURS = (
+    "fair",  # 1 for a sentence whose words of 4 letters or more its passages all hold, else 0
+    "lenient",  # 1 for every sentence
+    "garbage",  # prose, not the JSON asked for
+    "error",  # HTTP 500
+)
+_CLAIM = re.compile(r"Sentence \d+: (.*?)\nIts passages:\n(.*)", re.S)
+
+
+def is_judge(messages: list[dict[str, str]]) -> bool:
+    """Whether the request asks the model to judge support (services/answers/checkers.py)."""
+    return messages[0]["content"].startswith("You check whether passages support sentences")
+
+
+def judge_answer(behaviour: str, messages: list[dict[str, str]]) -> str:
+    """What the stand-in judge says of the sentences in the last user message."""
+    if behaviour == "garbage":
+        return "All of these look fine to me."
+    scores = []
+    for block in messages[-1]["content"].split("\n\n---\n\n"):
+        match = _CLAIM.match(block)
+        sentence, passages = match.groups() if match else ("", "")
+        words = {w for w in _WORD.findall(sentence.lower()) if len(w) >= 4}
+        held = words <= set(_WORD.findall(passages.lower()))
+        scores.append(1.0 if behaviour == "lenient" or held else 0.0)
+    return json.dumps({"scores": scores})
 
 
 def chat_answer(behaviour: str, messages: list[dict[str, str]]) -> str:
@@ -415,6 +445,13 @@ class FakeOpenAI:
                     fake.state.chats.append(body)
                     behaviour, hang = fake.state.behaviour.chat, fake.state.behaviour.chat_hang_s
                     latency = fake.state.behaviour.chat_latency_s
+                    judge = fake.state.behaviour.judge
+                judging = is_judge(body["messages"])
+                if judging and judge == "error":
+                    self._error(500, "The server had an error", "server_error")
+                    return
+                if judging:
+                    behaviour, latency = "judge", 0.0
                 if behaviour == "rate_limit":
                     self._error(429, "Rate limit reached", "rate_limit_exceeded",
                                 {"retry-after": "0.1"})  # fmt: skip
@@ -426,7 +463,10 @@ class FakeOpenAI:
                 if behaviour == "hang":
                     time.sleep(hang)
                 time.sleep(latency)
-                text = chat_answer(behaviour, body["messages"])
+                if judging:
+                    text = judge_answer(judge, body["messages"])
+                else:
+                    text = chat_answer(behaviour, body["messages"])
                 prompt = sum(len(fake.encoding.encode(m["content"])) for m in body["messages"])
                 usage = {
                     "prompt_tokens": prompt,

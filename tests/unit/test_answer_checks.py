@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.answers.checkers import _rescale, judge_messages, parse_judgement
 from services.answers.sentences import Sentence, is_refusal, split_sentences
 from services.answers.support import SupportModel, features
 
@@ -70,3 +71,20 @@ def test_the_score_separates_support_from_its_usual_failures() -> None:
     assert not supported("The cafeteria serves pizza on Fridays.")  # another passage's
     assert features("It costs 1,000.0 dollars", ["It costs 1000 dollars"])["numbers"] == 1.0
     assert features("It costs 10 dollars", ["It costs 1 dollar"])["numbers"] == 0.0
+
+
+def test_the_judges_answer_is_read_or_refused() -> None:
+    assert parse_judgement('Sure: {"scores": [1, 0.25, false]}', 3) == [1.0, 0.25, 0.0]
+    for text in ['{"scores": [1]}', '{"scores": [1.5, 0]}', "fine", '{"scores": "1, 0"}', "{x}"]:
+        assert parse_judgement(text, 2) is None, text
+    messages = judge_messages([("Leave is 25 days.", ["Employees accrue 25 days.", "More."])])
+    assert messages[0]["content"].startswith("You check whether passages support sentences")
+    assert messages[1]["content"] == (
+        "Sentence 1: Leave is 25 days.\nIts passages:\nEmployees accrue 25 days.\n\nMore."
+    )
+
+
+def test_a_fallen_back_score_keeps_its_side_of_the_threshold() -> None:
+    for score in (0.0, 0.3, 0.577, 0.578, 0.8, 1.0):
+        moved = _rescale(score, 0.578, 0.5)
+        assert 0.0 <= moved <= 1.0 and (moved >= 0.5) == (score >= 0.578)

@@ -25,6 +25,7 @@ KERNEL = (
     "services.documents",
     "services.file_types",
     "services.originals",
+    "services.local_models",
 )
 API = (
     "services.app",

@@ -12,10 +12,10 @@ import pytest
 
 from services.api.errors import ApiError
 from services.config import Settings
+from services.local_models.folder import ModelFolderError, model_folder
 from services.query.candidates import Candidate
 from services.rerank.base import RerankError
 from services.rerank.http_api import parse_scores, request_body
-from services.rerank.models_folder import ModelFolderError, model_folder
 from services.rerank.onnx_model import OnnxCrossEncoder
 from services.rerank.service import RerankStage, build_stage, chosen, reorder, rerank
 from tests.support.cross_encoders import word_counter

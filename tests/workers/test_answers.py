@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +18,7 @@ from psycopg.rows import dict_row
 from services.app import create_app
 from services.config import Settings
 from tests.support.api import ingest, wait_finished
+from tests.support.cross_encoders import word_counter
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -278,3 +280,75 @@ def test_the_chat_budget_is_shared_and_honoured(
         assert spent.json()["error"]["code"] == "chat_budget_exhausted"
         assert spent.headers["retry-after"] == "5"
     assert len(chat.chats) == 0  # the last one never reached the model
+
+
+def judged(settings: Settings, **more: Any) -> Settings:
+    return settings.model_copy(update={"support_check": "judge", **more})
+
+
+def test_the_chat_model_as_support_judge(
+    handbook: str, chat: Any, settings: Settings, admin_headers: dict[str, str]
+) -> None:
+    with TestClient(create_app(judged(settings)), headers=admin_headers) as api:
+        faithful = ask(api, handbook).json()
+        assert faithful["status"] == "answered", faithful
+        assert [s["support_score"] for s in faithful["sentences"]] == [1.0, 1.0]
+        answering, judging = chat.chats
+        assert "Sentence 2:" in judging["messages"][-1]["content"]
+        assert "25 days of paid leave" in judging["messages"][-1]["content"]
+        assert judging["model"] == answering["model"] == "gpt-4o-mini"
+        # the judge's tokens count in the answer's usage
+        assert faithful["usage"]["prompt_tokens"] > len(answering["messages"][-1]["content"]) // 8
+        chat.reset(chat="invented")
+        invented = ask(api, handbook).json()
+        assert invented["status"] == "unsupported"
+        assert [s["support_score"] for s in invented["sentences"]] == [0.0]
+        chat.reset(chat="invented", judge="lenient")  # the judge decides, not the words
+        assert ask(api, handbook).json()["status"] == "answered"
+    with TestClient(
+        create_app(judged(settings, support_judge_model="judge-mini")), headers=admin_headers
+    ) as api:
+        chat.reset()
+        ask(api, handbook)
+        assert [c["model"] for c in chat.chats] == ["gpt-4o-mini", "judge-mini"]
+
+
+@pytest.mark.parametrize("failure", ["garbage", "error"])
+def test_a_failing_judge_leaves_the_lexical_scores(
+    handbook: str, chat: Any, settings: Settings, admin_headers: dict[str, str], failure: str
+) -> None:
+    with TestClient(create_app(judged(settings)), headers=admin_headers) as api:
+        for behaviour, status, flagged in [
+            ("invented", "unsupported", [False]),
+            ("faithful", "answered", [True, True]),
+        ]:
+            chat.reset(chat=behaviour, judge=failure)
+            body = ask(api, handbook).json()
+            assert body["status"] == status, body
+            assert [s["supported"] for s in body["sentences"]] == flagged
+            assert all(0.0 < s["support_score"] < 1.0 for s in body["sentences"])
+
+
+def test_an_operators_support_model(
+    handbook: str, chat: Any, settings: Settings, admin_headers: dict[str, str], tmp_path: Path
+) -> None:
+    """A stand-in NLI model: the entailment logit is 0.5 plus how often the sentence says
+    "leave" (the others 0), so one "leave" is entailed (0.69) and none is not (0.45)."""
+    word_counter(
+        tmp_path,
+        "leave-nli",
+        "leave",
+        kind="support",
+        bias=0.5,
+        labels=["contradiction", "entailment", "neutral"],
+    )
+    configured = settings.model_copy(
+        update={"support_check": "local:leave-nli", "models_dir": tmp_path}
+    )
+    with TestClient(create_app(configured), headers=admin_headers) as api:
+        body = ask(api, handbook).json()
+    leave, remote = body["sentences"]
+    assert "leave" in leave["text"] and "leave" not in remote["text"]
+    assert leave["supported"] and not remote["supported"] and body["status"] == "unsupported"
+    assert leave["support_score"] == pytest.approx(float(np.exp(1.5) / (np.exp(1.5) + 2)), abs=1e-4)
+    assert len(chat.chats) == 1  # no judge call

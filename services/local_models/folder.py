@@ -5,6 +5,9 @@
      "max_tokens": 512, "sha256": {"model.onnx": "<hex>", "tokenizer.json": "<hex>"},
      "license": "apache-2.0"}
 
+`kind` is `reranker` (a cross-encoder scoring a question and a passage) or `support` (one
+scoring whether a passage entails a sentence: docs/answers.md).
+
 Every file the manifest names is checked against its sha256 before it is used, so a model
 swapped or truncated on disk is a clear error, not different scores.
 """
@@ -32,12 +35,18 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    kind: Literal["reranker", "embedder"]
+    kind: Literal["reranker", "support", "embedder"]
     model: str = "model.onnx"
     tokenizer: str = "tokenizer.json"
     max_tokens: int = Field(default=512, ge=8, le=8192)
     sha256: dict[str, str]
     license: str | None = None
+    # Support models: the output label that means "entailed" (NLI models give several; a
+    # model with one logit gives its sigmoid), and the score under which a sentence counts
+    # as unsupported.
+    labels: list[str] | None = None
+    entailment_label: str = "entailment"
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 def sha256_of(path: Path) -> str:
