@@ -88,3 +88,14 @@ def test_a_fallen_back_score_keeps_its_side_of_the_threshold() -> None:
     for score in (0.0, 0.3, 0.577, 0.578, 0.8, 1.0):
         moved = _rescale(score, 0.578, 0.5)
         assert 0.0 <= moved <= 1.0 and (moved >= 0.5) == (score >= 0.578)
+
+
+def test_a_negation_added_or_dropped_against_the_closest_passage_sentence() -> None:
+    passage = ["Unused days carry over until March. Staff do not work on Sundays."]
+    assert features("Unused days do not carry over.", passage)["negation_shift"] == 1.0
+    assert features("Staff work on Sundays.", passage)["negation_shift"] == 1.0
+    assert features("Staff do not work on Sundays.", passage)["negation_shift"] == 0.0
+    assert features("Unused days carry over.", passage)["negation_shift"] == 0.0
+    model = SupportModel.default()
+    assert model.score(features("Staff work on Sundays.", passage)) < model.threshold
+    assert model.score(features("Staff do not work on Sundays.", passage)) >= model.threshold
