@@ -104,11 +104,17 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--queries", type=int, default=40)
     parser.add_argument("--depths", default="10,20,30")
+    parser.add_argument(
+        "--chars", type=int, default=0, help="cut each passage to this many characters (0: whole)"
+    )
     args = parser.parse_args()
     depths = [int(d) for d in args.depths.split(",")]
     questions, abstracts = load(args.data, args.queries)
     rng = np.random.default_rng(11)  # the cost depends on the passages' lengths, not on which
-    pools = [[abstracts[i] for i in rng.choice(len(abstracts), max(depths))] for _ in questions]
+    cut = args.chars or None
+    pools = [
+        [abstracts[i][:cut] for i in rng.choice(len(abstracts), max(depths))] for _ in questions
+    ]
     threads = Settings().local_threads
     with tempfile.TemporaryDirectory() as tmp:
         minilm_cross_encoder(Path(tmp))
@@ -121,7 +127,9 @@ def main() -> None:
                 "onnx MiniLM-L6": OnnxCrossEncoder(Path(tmp), "minilm-l6", threads),
                 "http stand-in": HttpReranker(f"{base}/rerank", "tei"),
             }
-            print(f"{len(questions)} questions, SciFact abstracts, {threads} threads")
+            mean = statistics.mean(len(t) for pool in pools for t in pool)
+            print(f"{len(questions)} questions, SciFact abstracts of {mean:.0f} characters on")
+            print(f"average, {threads} threads")
             print(f"{'reranker':<16} {'depth':>5} {'p50 ms':>8} {'p95 ms':>8} {'over budget':>12}")
             for name, reranker in rerankers.items():
                 measure(reranker, questions[:2], pools[:2], min(depths))  # warm up
