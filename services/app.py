@@ -25,6 +25,9 @@ from services.api.queues import router as queues_router
 from services.api.ratelimit import RateLimiter
 from services.collections.routes import router as collections_router
 from services.config import Settings
+from services.events.hub import EventHub
+from services.events.routes import is_event_stream
+from services.events.routes import router as events_router
 from services.files.routes import is_file_upload
 from services.files.routes import router as files_router
 from services.ingest.routes import router as ingest_router
@@ -52,6 +55,8 @@ def create_app(settings: Settings | None = None, bound_host: str | None = None) 
         app.state.query_vectors = QueryVectorCache(runtime.embedders)
         app.state.rerank = build_stage(settings)
         app.state.support_model = load_support_model(settings)
+        app.state.events = EventHub(runtime.settings.database_url or "")
+        await app.state.events.start()
         app.state.rate_limiter = RateLimiter(settings.broker_redis_url())
         # A thread for every request let in (sync handlers run on threads): a health probe
         # never waits behind admitted requests for one.
@@ -64,6 +69,7 @@ def create_app(settings: Settings | None = None, bound_host: str | None = None) 
         try:
             yield
         finally:
+            await app.state.events.stop()
             app.state.rate_limiter.close()
             if app.state.rerank is not None:
                 app.state.rerank.reranker.close()
@@ -84,7 +90,9 @@ def create_app(settings: Settings | None = None, bound_host: str | None = None) 
     # The last added runs first: the Host check, then the body read whole under its limits,
     # then the count of requests in progress, then the audit trail.
     app.add_middleware(AuditTrail)
-    app.add_middleware(InFlightLimit, limit=settings.max_inflight_requests)
+    app.add_middleware(
+        InFlightLimit, limit=settings.max_inflight_requests, long_lived=is_event_stream
+    )
     app.add_middleware(
         BodySizeLimit,
         limit=settings.max_body_bytes,
@@ -102,6 +110,7 @@ def create_app(settings: Settings | None = None, bound_host: str | None = None) 
         answers_router,
         openai_router,
         queues_router,
+        events_router,
     )
     for router in routers:
         app.include_router(router)

@@ -180,6 +180,11 @@ class Settings(BaseSettings):
     # cannot fill the disk; the next record let through says how many were dropped.
     log_rate_per_s: float = 20.0
 
+    # Event streams: a heartbeat comment this often on an idle stream; events kept this long
+    # for clients that reconnect with Last-Event-ID (older ones are deleted by the sweeper).
+    events_heartbeat_s: float = Field(default=15.0, gt=0)
+    events_retention_s: float = Field(default=7 * 24 * 3600, gt=0)
+
     # Clients (the CLI): the key they send, else the admin key `groundwire up` wrote here.
     api_key: SecretStr | None = None
     url: str | None = None  # the API's URL; else the one `groundwire up` wrote in data_dir

@@ -358,6 +358,27 @@ class QueryLogEntry(Base):
     reranked: Mapped[bool | None] = mapped_column(Boolean)
 
 
+class DocumentEventRow(Base):
+    """A change of a document's status or version, written by triggers in the transaction
+    that made it (migrations/versions/0016_document_events.py); the event streams read it."""
+
+    __tablename__ = "document_events"
+    __table_args__ = (
+        Index("document_events_collection", "collection_id", "id"),
+        Index("document_events_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    document_id: Mapped[int] = mapped_column(BigInteger)
+    external_id: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(Text)
+    error_class: Mapped[str | None] = mapped_column(Text)
+    access: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+
+
 class EmbeddingPrice(Base):
     """What a provider charges for a model's tokens, as an operator sets it (for analysts)."""
 

@@ -1,14 +1,15 @@
 """Re-enqueues documents the broker may have lost: queued past a grace period, or processing
-past their lease (a killed worker). Re-sending is harmless: runs are idempotent and fenced."""
+past their lease (a killed worker). Re-sending is harmless: runs are idempotent and fenced.
+It also deletes document events past their retention (GROUNDWIRE_EVENTS_RETENTION_S)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.orm import Session
 
-from services.models import Document
+from services.models import Document, DocumentEventRow
 from services.runtime import Runtime
 from services.statuses import DocumentStatus
 
@@ -37,9 +38,20 @@ def stale_documents(session: Session, grace_s: float, lease_s: float) -> list[tu
     return [(int(i), int(v), int(n)) for i, v, n in rows]
 
 
+def prune_events(session: Session, retention_s: float) -> int:
+    """Deletes the document events older than `retention_s`; returns how many."""
+    cutoff = func.now() - timedelta(seconds=retention_s)
+    deleted = session.execute(
+        delete(DocumentEventRow).where(DocumentEventRow.at < cutoff).returning(DocumentEventRow.id)
+    )
+    return len(deleted.all())
+
+
 def sweep_once(runtime: Runtime) -> int:
     """Finds stale documents, commits their new clocks, then re-enqueues them."""
     settings = runtime.settings
+    with runtime.database.scope() as session:
+        prune_events(session, settings.events_retention_s)
     with runtime.database.scope() as session:
         stale = stale_documents(session, settings.queued_grace_s, settings.processing_lease_s)
     if not stale:

@@ -7,8 +7,10 @@ with Retry-After lets clients back off and keeps the wait of those let in short.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.errors import error_response
 
@@ -34,9 +36,18 @@ class InFlightLimit:
     body has arrived: a client sending its body slowly holds a connection, not a slot.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, probe_reserve: int = PROBE_RESERVE) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        probe_reserve: int = PROBE_RESERVE,
+        long_lived: Callable[[str], bool] | None = None,
+    ) -> None:
         self.app = app
         self.limit = max(1, limit)
+        # Paths of long-lived streams (event feeds): they hold a slot until their response
+        # begins, then wait on events, not on a thread or a database connection.
+        self.long_lived = long_lived
         self.probe_reserve = probe_reserve
         self.requests = 0
         self.probes = 0
@@ -61,7 +72,19 @@ class InFlightLimit:
             await overloaded(message)(scope, receive, send)
             return
         self.requests += 1
+        held = True
+        if self.long_lived is not None and self.long_lived(scope.get("path", "")):
+            original = send
+
+            async def send(message: Message) -> None:
+                nonlocal held
+                if message["type"] == "http.response.start" and held:
+                    held = False
+                    self.requests -= 1
+                await original(message)
+
         try:
             await self.app(scope, receive, send)
         finally:
-            self.requests -= 1
+            if held:
+                self.requests -= 1

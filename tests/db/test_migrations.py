@@ -20,6 +20,7 @@ TABLES = {
     "embedding_usage",
     "embedding_requests",
     "query_log",
+    "document_events",
     "embedding_prices",
     "workspaces",
     "api_keys",

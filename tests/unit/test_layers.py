@@ -38,6 +38,7 @@ API = (
     "services.files",
     "services.answers",
     "services.rerank",
+    "services.events",
 )
 # Modules that may import at run time what one command, or one kind of embedder, needs (see
 # each module's comment): the `openai` client alone takes a second to import.

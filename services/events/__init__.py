@@ -1,0 +1,1 @@
+"""Live events: document status changes pushed to clients over server-sent events."""
