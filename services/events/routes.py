@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from services.api.deps import CollectionDep, Reader, RuntimeDep, SessionDep
 from services.api.errors import ApiError, error_responses
+from services.api.ratelimit import QueryLimit
 from services.events.hub import EventHub
 from services.events.streams import batch_events, collection_events
 from services.ingest import service as ingest
@@ -49,6 +50,7 @@ def _last_event_id(value: str | None) -> int | None:
 @router.get("/v1/collections/{name}/events", response_class=StreamingResponse, responses=EVENTS)
 def collection_stream(
     caller: Reader,
+    _: QueryLimit,
     collection: CollectionDep,
     runtime: RuntimeDep,
     request: Request,
@@ -71,6 +73,7 @@ def collection_stream(
 @router.get("/v1/batches/{batch_id}/events", response_class=StreamingResponse, responses=EVENTS)
 def batch_stream(
     caller: Reader,
+    _: QueryLimit,
     batch_id: uuid.UUID,
     session: SessionDep,
     runtime: RuntimeDep,

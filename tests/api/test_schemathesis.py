@@ -94,7 +94,9 @@ def _config() -> Any:
 
 
 SPEC = create_app(Settings.from_env({})).openapi()
-schema = schemathesis.openapi.from_dict(SPEC, config=_config())
+# The event streams are left out: a stream of a collection runs until its client leaves, so a
+# generated request would never end (tests/workers/test_events.py drives them).
+schema = schemathesis.openapi.from_dict(SPEC, config=_config()).exclude(path_regex=r"/events$")
 SETTINGS = hypothesis.settings(
     deadline=None,
     database=None,

@@ -135,6 +135,7 @@ def test_context_is_packed_cited_and_merged(api: Any, make_collection: Any) -> N
         "grounded": False,
         "threshold": nothing["threshold"],
         "best_score": nothing["best_score"],
+        "reranked": None,
         "context": "",
         "tokens": 0,
         "citations": [],

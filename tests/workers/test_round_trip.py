@@ -66,6 +66,7 @@ def test_unrelated_question_is_not_grounded(api: Any, make_collection: Any) -> N
         "mode": "hybrid",
         "threshold": answer["threshold"],
         "best_score": answer["best_score"],
+        "reranked": None,
         "results": [],
     }
     assert answer["best_score"] is not None and answer["best_score"] < answer["threshold"]
