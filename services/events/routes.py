@@ -52,6 +52,7 @@ def collection_stream(
     caller: Reader,
     _: QueryLimit,
     collection: CollectionDep,
+    session: SessionDep,
     runtime: RuntimeDep,
     request: Request,
     last_event_id: Annotated[str | None, Header()] = None,
@@ -59,6 +60,9 @@ def collection_stream(
     """`document` events (`{"id", "version", "status", "error_class"?}`) as the collection's
     documents change, until the client leaves; Last-Event-ID replays what it missed."""
     after = _last_event_id(last_event_id)
+    # The request's session would stay open as long as the stream: give its connection back
+    # now (a stream reads what it needs in short transactions of its own).
+    session.close()
     stream = collection_events(
         _hub(request),
         runtime.database,
@@ -87,7 +91,7 @@ def batch_stream(
     batch = session.get(IngestBatch, batch_id)
     assert batch is not None
     collection_id = batch.collection_id
-    session.rollback()
+    session.close()  # as above: the stream holds no connection
     database = runtime.database
 
     def progress() -> dict[str, Any]:

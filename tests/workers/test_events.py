@@ -128,12 +128,17 @@ def test_idle_streams_get_heartbeats_and_hold_no_request_slot(
 ) -> None:
     name = collection(client)
     readers = [
-        EventReader(f"{server}/v1/collections/{name}/events", admin_headers) for _ in range(6)
+        EventReader(f"{server}/v1/collections/{name}/events", admin_headers) for _ in range(15)
     ]
     try:
-        assert all(r.status == 200 for r in readers)  # twice the 3 requests in progress
+        # five times the 3 requests in progress, more than the 10 database connections
+        assert all(r.status == 200 for r in readers)
         assert client.get(f"/v1/collections/{name}").status_code == 200
         assert len(readers[0].comments(1.6)) >= 2
+        batch = ingest(client, name, ["late"])  # and every stream still gets its events
+        assert client.get(f"/v1/batches/{batch}").status_code == 200
+        for reader in readers:
+            reader.until(all_done(["late"]))
     finally:
         for reader in readers:
             reader.close()
