@@ -57,17 +57,24 @@ async def listen(
     seen: dict[tuple[str, str], list[float]],
     opened: asyncio.Event,
 ) -> None:
-    """Reads a stream; records when each (document, status) event arrived."""
-    async with client.stream("GET", url) as response:
-        assert response.status_code == 200
-        opened.set()
-        data = None
-        async for line in response.aiter_lines():
-            if line.startswith("data: "):
-                data = json.loads(line[6:])
-            elif line == "" and data is not None:
-                seen.setdefault((data["id"], data["status"]), []).append(time.perf_counter())
-                data = None
+    """Reads a stream; records when each (document, status) event arrived. A 503 (the API
+    sheds requests past its limit in progress while many streams open at once) is retried
+    after its Retry-After, as EventSource does."""
+    while True:
+        async with client.stream("GET", url) as response:
+            if response.status_code == 503:
+                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+                continue
+            assert response.status_code == 200, response.status_code
+            opened.set()
+            data = None
+            async for line in response.aiter_lines():
+                if line.startswith("data: "):
+                    data = json.loads(line[6:])
+                elif line == "" and data is not None:
+                    seen.setdefault((data["id"], data["status"]), []).append(time.perf_counter())
+                    data = None
+            return
 
 
 async def latency(url: str, headers: dict[str, str], name: str, dsn: str, streams: int,
