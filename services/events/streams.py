@@ -65,7 +65,7 @@ async def collection_events(
     try:
         yield f"retry: {RETRY_MS}\n\n".encode()
         sent: set[int] = set()
-        newest = last_event_id or hub.horizon
+        newest = last_event_id if last_event_id is not None else hub.horizon
         if last_event_id is not None:
             after = last_event_id
             while True:

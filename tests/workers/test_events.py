@@ -101,6 +101,14 @@ def test_a_reconnect_with_last_event_id_misses_nothing(
         assert "one" not in statuses(missed)  # it had everything of "one"
     finally:
         again.close()
+    # from the start: every event, each with its own id to resume from
+    everything = EventReader(url, {**admin_headers, "Last-Event-ID": "0"})
+    try:
+        replayed = everything.until(all_done(["one", "two", "three"]))
+        ids = [int(e.id or 0) for e in replayed]
+        assert ids == sorted(set(ids)) and len(ids) == 9
+    finally:
+        everything.close()
 
 
 def test_a_batch_streams_progress_then_finished_and_ends(
