@@ -14,7 +14,7 @@ train, and the threshold chosen there: the largest recall of "unsupported" at th
 of --target-precision (0.9 by default; the shipped model was chosen at 0.92).
 
 Prints the pairs per kind, the weights and bias as a dict for `SupportModel.default()`, the
-threshold, test metrics with and without `similarity` (and for the current placeholder
+threshold, test metrics with and without `similarity` (and for the shipped
 weights), the mean features per kind, and the time of one `features()` call with and without
 the embedder. Claims (queries.jsonl) are not used: qrels do not say which ones are refuted.
 
@@ -322,7 +322,7 @@ def calibrate(train, test, embed: CachedEmbed, target: float = 0.9) -> dict[str,
         print(f"  ({rule}; train P(unsup)={fitted['P(unsup)']:.3f} R={fitted['R(unsup)']:.3f})")
         rows[name] = metrics(score(model, x_test), y_test, kinds, t)
     default = SupportModel.default()
-    rows["placeholder default"] = metrics(score(default, x_test), y_test, kinds, default.threshold)
+    rows["shipped default"] = metrics(score(default, x_test), y_test, kinds, default.threshold)
     print("\nmean features per kind (test)")
     print(f"{'':<8}" + "".join(f"{f:>11}" for f in FEATURES))
     for kind in KINDS:
