@@ -129,10 +129,13 @@ def test_ctrl_c_stops_sending_and_says_what_was_sent(
     folder.mkdir()
     for i in range(4000):
         (folder / f"note-{i:04}.txt").write_text(f"Harbour note number {i}.\n")
+    # Ctrl-C reaches the command as it reaches a terminal's foreground job, however the suite
+    # was started (a shell's background job inherits SIGINT ignored, and Python keeps that).
     process = subprocess.Popen(
         [sys.executable, "-m", "groundwire.cli", "ingest", str(folder), "-c", "cli-many",
          "--embedder", "hash", "--url", api_url],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
 
     def started() -> bool:
