@@ -1,7 +1,8 @@
-"""Document events: every change of a document's status or version, in order, written by
-triggers in the transaction that makes the change, and announced on commit with NOTIFY
-`groundwire_events` (its payload: the newest event id). The API's event streams read them
-(services/events/), and a stream that reconnects with Last-Event-ID replays what it missed.
+"""Document events: every change of a document's status or version, and its deletion (status
+`deleted`), in order, written by triggers in the transaction that makes the change and
+announced on commit with NOTIFY `groundwire_events` (its payload: the newest event id). The
+API's event streams read them (services/events/), and a stream that reconnects with
+Last-Event-ID replays what it missed. Deleting a collection writes none for its documents.
 
 Statement triggers with transition tables write one row per changed document and send one
 notification per statement, so a batch of thousands costs one NOTIFY, not thousands.
@@ -31,7 +32,7 @@ BEGIN
     WITH added AS (
         INSERT INTO document_events
             (collection_id, document_id, external_id, version, status, error_class, access)
-        SELECT n.collection_id, n.id, n.external_id, n.version, n.status, n.error_class,
+        SELECT n.collection_id, n.id, n.external_id, n.version, {status}, n.error_class,
                n.access
         FROM {changed}
         ORDER BY n.id
@@ -46,6 +47,10 @@ END $$
 """
 CHANGED = {
     "insert": "new_rows AS n",
+    # a deleted document's last event; none for those of a collection being deleted
+    "delete": (
+        "old_rows AS n WHERE EXISTS (SELECT 1 FROM collections c WHERE c.id = n.collection_id)"
+    ),
     "update": (
         "new_rows AS n JOIN old_rows AS o ON o.id = n.id"
         " WHERE n.status IS DISTINCT FROM o.status OR n.version IS DISTINCT FROM o.version"
@@ -53,6 +58,7 @@ CHANGED = {
 }
 REFERENCING = {
     "insert": "REFERENCING NEW TABLE AS new_rows",
+    "delete": "REFERENCING OLD TABLE AS old_rows",
     "update": "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
 }
 
@@ -78,8 +84,9 @@ def upgrade() -> None:
     )
     op.create_index("document_events_collection", "document_events", ["collection_id", "id"])
     op.create_index("document_events_at", "document_events", ["at"])
-    for name in ("insert", "update"):
-        op.execute(FUNCTION.format(op=name, changed=CHANGED[name], channel=CHANNEL))
+    for name in ("insert", "update", "delete"):
+        status = "'deleted'" if name == "delete" else "n.status"
+        op.execute(FUNCTION.format(op=name, changed=CHANGED[name], channel=CHANNEL, status=status))
         op.execute(
             f"CREATE TRIGGER documents_events_{name} AFTER {name.upper()} ON documents"
             f" {REFERENCING[name]} FOR EACH STATEMENT EXECUTE FUNCTION document_events_{name}()"
@@ -87,7 +94,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ("update", "insert"):
+    for name in ("delete", "update", "insert"):
         op.execute(f"DROP TRIGGER documents_events_{name} ON documents")
         op.execute(f"DROP FUNCTION document_events_{name}()")
     op.drop_table("document_events")

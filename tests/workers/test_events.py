@@ -77,8 +77,12 @@ def test_a_collection_streams_each_documents_changes(
             assert statuses(events)[doc] == ["queued", "processing", "done"]
         assert all(e.data["version"] == 1 and e.id is not None for e in events)
         assert [int(e.id or 0) for e in events] == sorted(int(e.id or 0) for e in events)
+        assert client.delete(f"/v1/collections/{name}/documents/b").status_code == 204
+        gone = reader.until(lambda seen: "deleted" in statuses(seen).get("b", []))
+        assert statuses(gone) == {"b": ["deleted"]}
     finally:
         reader.close()
+    assert client.delete(f"/v1/collections/{name}").status_code == 204  # its documents too
 
 
 def test_a_reconnect_with_last_event_id_misses_nothing(
