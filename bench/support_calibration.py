@@ -42,6 +42,7 @@ from services.answers.checkers import Judge, Lexical, SupportChecker, SupportMod
 from services.answers.support import _SENTENCE_END, FEATURES, STOP_WORDS, SupportModel, features
 from services.config import Settings
 from services.embedding.registry import EmbedderRegistry
+from services.local_models.folder import local_model_name
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact-dev"
 KINDS = ("copy", "para", "a_nbr", "b_num", "c_neg+", "c_neg-", "d_swap")
@@ -339,8 +340,8 @@ def other_checker(spec: str, settings: Settings) -> SupportChecker:
     """The checker `--checker` names."""
     if spec == "judge":
         return Judge(ChatModel(settings), settings.chat_model, Lexical(SupportModel.default()))
-    if spec.startswith("local:"):
-        return SupportModelFile(settings.models_folder(), spec.removeprefix("local:"))
+    if (name := local_model_name(spec)) is not None:
+        return SupportModelFile(settings.models_folder(), name)
     raise SystemExit(f"--checker {spec!r}: judge or local:<name>")
 
 

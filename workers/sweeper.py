@@ -38,13 +38,10 @@ def stale_documents(session: Session, grace_s: float, lease_s: float) -> list[tu
     return [(int(i), int(v), int(n)) for i, v, n in rows]
 
 
-def prune_events(session: Session, retention_s: float) -> int:
-    """Deletes the document events older than `retention_s`; returns how many."""
+def prune_events(session: Session, retention_s: float) -> None:
+    """Deletes the document events older than `retention_s`."""
     cutoff = func.now() - timedelta(seconds=retention_s)
-    deleted = session.execute(
-        delete(DocumentEventRow).where(DocumentEventRow.at < cutoff).returning(DocumentEventRow.id)
-    )
-    return len(deleted.all())
+    session.execute(delete(DocumentEventRow).where(DocumentEventRow.at < cutoff))
 
 
 def sweep_once(runtime: Runtime) -> int:

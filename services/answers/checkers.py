@@ -32,13 +32,13 @@ from services.answers.support import SupportModel, features
 from services.api.errors import ApiError
 from services.config import Settings
 from services.local_models.cross_encoder import CrossEncoder, RunFailed
+from services.local_models.folder import local_model_name
 
 log = logging.getLogger(__name__)
 
 Embed = Callable[[list[str]], np.ndarray]
 # A sentence and the texts of the passages it cites.
 Claim = tuple[str, list[str]]
-LOCAL_PREFIX = "local:"
 JUDGE_THRESHOLD = 0.5
 # Characters of cited passages the judge is shown a sentence (the prompt stays bounded).
 JUDGE_PASSAGE_CHARS = 6000
@@ -208,12 +208,12 @@ class SupportModelFile:
 def load_support_model(settings: Settings) -> SupportModelFile | None:
     """The operator's support model that GROUNDWIRE_SUPPORT_CHECK names, checked (its
     folder, manifest and sha256) so a wrong one stops the API at start; None for the others."""
-    check = settings.support_check
-    if not check.startswith(LOCAL_PREFIX):
+    name = local_model_name(settings.support_check)
+    if name is None:
         return None
     return SupportModelFile(
         settings.models_folder(),
-        check.removeprefix(LOCAL_PREFIX),
+        name,
         settings.local_threads,
         settings.support_threshold,
     )

@@ -53,8 +53,11 @@ class DocumentEvent:
 
     def data(self) -> dict[str, Any]:
         """What a `document` event says."""
-        data: dict[str, Any] = {"id": self.external_id, "version": self.version}
-        data["status"] = self.status
+        data: dict[str, Any] = {
+            "id": self.external_id,
+            "version": self.version,
+            "status": self.status,
+        }
         if self.error_class is not None:
             data["error_class"] = self.error_class
         return data

@@ -26,6 +26,16 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
+LOCAL_PREFIX = "local:"
+
+
+def local_model_name(spec: str | None) -> str | None:
+    """The folder name a `local:<name>` setting names; None for any other value."""
+    if spec is None or not spec.startswith(LOCAL_PREFIX):
+        return None
+    return spec.removeprefix(LOCAL_PREFIX)
+
+
 class ModelFolderError(ValueError):
     """A model folder is missing, malformed, or does not match its manifest."""
 

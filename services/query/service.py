@@ -78,7 +78,7 @@ def retrieve(
         raise ApiError(422, "invalid_filter", str(error)) from error
     grounding = ground(candidates, threshold, pool)
     if stage is None:
-        return ground(candidates, threshold, k)
+        return grounding  # the pool is k
     passages, reranked = rerank(stage, question, grounding.passages)
     return replace(grounding, passages=passages[:k], reranked=reranked)
 

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from services.api.errors import ApiError
 from services.config import Settings
+from services.local_models.folder import local_model_name
 from services.metrics import RERANKS
 from services.query.candidates import Candidate
 from services.rerank.base import Reranker, RerankError
@@ -19,7 +20,6 @@ from services.rerank.http_api import HttpReranker
 from services.rerank.onnx_model import OnnxCrossEncoder
 
 log = logging.getLogger(__name__)
-LOCAL_PREFIX = "local:"
 
 C = TypeVar("C", bound=Candidate)
 
@@ -42,8 +42,7 @@ def build_stage(settings: Settings) -> RerankStage | None:
         reranker = HttpReranker(
             settings.rerank_url, settings.rerank_format, settings.rerank_model, key
         )
-    elif settings.rerank_model and settings.rerank_model.startswith(LOCAL_PREFIX):
-        name = settings.rerank_model.removeprefix(LOCAL_PREFIX)
+    elif (name := local_model_name(settings.rerank_model)) is not None:
         reranker = OnnxCrossEncoder(settings.models_folder(), name, settings.local_threads)
     elif settings.rerank_model:
         raise ValueError(
