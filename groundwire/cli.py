@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run a Celery worker")
     worker.add_argument("--concurrency", type=int, default=2)
     worker.add_argument(
-        "--queues", default=None, help="comma-separated queues to consume (default: ingest,embed)"
+        "--queues",
+        default=None,
+        help="comma-separated queues to consume (default: ingest,embed,webhooks)",
     )
     worker.add_argument("--beat", action="store_true", help="also run the periodic sweeper")
 
@@ -290,7 +292,9 @@ def _run(args: argparse.Namespace) -> int:
         from groundwire.supervisor import worker_command
 
         settings = Settings()
-        queues = args.queues or f"{settings.ingest_queue},{settings.embed_queue}"
+        queues = args.queues or (
+            f"{settings.ingest_queue},{settings.embed_queue},{settings.webhook_queue}"
+        )
         cmd = worker_command(args.concurrency, queues)
         if args.beat:
             cmd.append("-B")

@@ -301,7 +301,7 @@ def up(host: str, port: int, data_dir: Path, concurrency: int) -> int:
         metrics_dir.mkdir(parents=True)
         worker_env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
         worker_env.setdefault("GROUNDWIRE_WORKER_METRICS_PORT", str(port + 1))
-        queues = f"{settings.ingest_queue},{settings.embed_queue}"
+        queues = f"{settings.ingest_queue},{settings.embed_queue},{settings.webhook_queue}"
         supervisor.spawn(
             "worker",
             worker_command(concurrency, queues),

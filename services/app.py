@@ -35,6 +35,7 @@ from services.query.routes import router as query_router
 from services.query.vectors import QueryVectorCache
 from services.rerank.service import build_stage
 from services.runtime import Runtime
+from services.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, bound_host: str | None = None) 
         openai_router,
         queues_router,
         events_router,
+        webhooks_router,
     )
     for router in routers:
         app.include_router(router)

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 PREPARE = "groundwire.prepare_documents"
 EMBED = "groundwire.embed_documents"
 SWEEP = "groundwire.sweep"
+WEBHOOKS = "groundwire.deliver_webhooks"
 
 
 class BrokerUnavailable(RuntimeError):
@@ -65,12 +66,21 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": {
             PREPARE: {"queue": settings.ingest_queue},
             EMBED: {"queue": settings.embed_queue},
+            WEBHOOKS: {"queue": settings.webhook_queue},
         },
         "task_serializer": "json",
         "accept_content": ["json"],
         "worker_prefetch_multiplier": 1,
         "worker_hijack_root_logger": False,
-        "beat_schedule": {"sweep": {"task": SWEEP, "schedule": settings.sweep_interval_s}},
+        "beat_schedule": {
+            "sweep": {"task": SWEEP, "schedule": settings.sweep_interval_s},
+            # a tick waiting longer than a few intervals is dropped: the next one does its work
+            "webhooks": {
+                "task": WEBHOOKS,
+                "schedule": settings.webhook_poll_s,
+                "options": {"expires": max(5.0, 5 * settings.webhook_poll_s)},
+            },
+        },
     }
 
 

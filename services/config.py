@@ -185,6 +185,20 @@ class Settings(BaseSettings):
     events_heartbeat_s: float = Field(default=15.0, gt=0)
     events_retention_s: float = Field(default=7 * 24 * 3600, gt=0)
 
+    # Webhooks (services/webhooks/). URLs that resolve to private, loopback or link-local
+    # addresses are refused unless allowed. Beat runs the delivery tick every
+    # webhook_poll_s on webhook_queue; a failed delivery is tried again after
+    # webhook_retry_base_s, doubling up to webhook_retry_max_s, until webhook_retry_for_s
+    # after the event; a receiver gets webhook_timeout_s to answer.
+    webhook_allow_private: bool = False
+    webhook_queue: str = "webhooks"
+    webhook_poll_s: float = Field(default=1.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_retry_base_s: float = Field(default=5.0, gt=0)
+    webhook_retry_max_s: float = Field(default=3600.0, gt=0)
+    webhook_retry_for_s: float = Field(default=24 * 3600.0, gt=0)
+    webhook_concurrency: int = Field(default=8, ge=1, le=64)
+
     # Clients (the CLI): the key they send, else the admin key `groundwire up` wrote here.
     api_key: SecretStr | None = None
     url: str | None = None  # the API's URL; else the one `groundwire up` wrote in data_dir

@@ -265,11 +265,20 @@ class IngestBatch(Base):
     """One accepted ingestion request, to poll for progress."""
 
     __tablename__ = "ingest_batches"
+    __table_args__ = (
+        Index(
+            "ingest_batches_unfinished",
+            "created_at",
+            postgresql_where=sql_text("finished_at IS NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
     total: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+    # set once by the webhook tick when the batch has nothing pending (services/webhooks/)
+    finished_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
 
 
 class BatchItem(Base):
@@ -377,6 +386,74 @@ class DocumentEventRow(Base):
     status: Mapped[str] = mapped_column(Text)
     error_class: Mapped[str | None] = mapped_column(Text)
     access: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+
+
+class Webhook(Base):
+    """A receiver of a workspace's events (migrations/versions/0017_webhooks.py)."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("webhooks_workspace", "workspace_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    collections: Mapped[list[str] | None] = mapped_column(ARRAY(Text))  # None: all
+    secret: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+
+
+class WebhookDelivery(Base):
+    """The outbox: one event for one receiver, written in the transaction of its change."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("webhook_deliveries_webhook", "webhook_id", "seq"),
+        Index(
+            "webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=sql_text("status = 'pending'"),
+        ),
+        CheckConstraint(
+            "status IN ('pending', 'delivered', 'failed')", name="webhook_deliveries_status"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=sql_text("gen_random_uuid()")
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    webhook_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+    retry_from: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_latency_ms: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+
+
+class WebhookAttempt(Base):
+    """One try at delivering an event: when, the receiver's status code, how long."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("webhook_attempts_delivery", "delivery_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class EmbeddingPrice(Base):

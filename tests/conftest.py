@@ -87,6 +87,7 @@ def service_env(database_url: str, redis_url: str, fake_openai: FakeOpenAI) -> d
         "REDIS_URL": redis_url,
         "GROUNDWIRE_INGEST_QUEUE": f"ingest-test-{session_tag}",
         "GROUNDWIRE_EMBED_QUEUE": f"embed-test-{session_tag}",
+        "GROUNDWIRE_WEBHOOK_QUEUE": f"webhooks-test-{session_tag}",
         "OPENAI_BASE_URL": fake_openai.base_url,
         "OPENAI_API_KEY": "test-key",
         "GROUNDWIRE_OPENAI_MAX_RETRIES": "3",

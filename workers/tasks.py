@@ -12,11 +12,12 @@ from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
-from services.broker import EMBED, PREPARE, SWEEP
+from services.broker import EMBED, PREPARE, SWEEP, WEBHOOKS
 from services.embedding import TransientEmbeddingError
 from services.metrics import STAGE_SECONDS
 from services.runtime import Runtime
 from services.statuses import FailureClass
+from services.webhooks import delivery
 from workers import pipeline, sweeper
 from workers.celery_app import app, parser, runtime
 from workers.formats.extracted import ProviderBusy
@@ -128,3 +129,10 @@ def embed_documents(self: StageTask, batch: list[dict[str, Any]]) -> dict[str, i
 def sweep() -> int:
     """Re-enqueues documents stuck in `queued` or `processing`; returns how many."""
     return sweeper.sweep_once(runtime())
+
+
+@app.task(name=WEBHOOKS)
+def deliver_webhooks() -> int:
+    """Writes finished batches' events and delivers what is due; returns how many attempts."""
+    current = runtime()
+    return delivery.tick(current.database, current.settings)

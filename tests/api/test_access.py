@@ -26,6 +26,8 @@ from services.db import Database
 pytestmark = pytest.mark.slow
 
 CANARY = "canary-7f3a"  # only in workspace A's data: no refused answer may contain it
+PUBLIC_URL = "https://93.184.216.34/hooks"  # a public address: no name to resolve
+NO_DELIVERY = "00000000-0000-4000-8000-000000000000"
 
 
 @dataclass
@@ -38,6 +40,7 @@ class World:
     other_collection: str  # in A
     document: str
     batch: str
+    webhook: str
     keys: dict[str, str]
     key_ids: dict[str, str]
 
@@ -106,7 +109,14 @@ def world(client: TestClient, admin_headers: dict[str, str], db: Database) -> Wo
             text("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = :id"),
             {"id": ids["expired"]},
         )
-    return World(a, b, collection, other, doc, accepted.json()["batch_id"], keys, ids)
+    hook = client.post(
+        "/v1/webhooks",
+        json={"url": PUBLIC_URL, "events": ["document.done"], "collections": [collection]},
+        headers=in_a,
+    )
+    assert hook.status_code == 201, hook.text
+    batch = accepted.json()["batch_id"]
+    return World(a, b, collection, other, doc, batch, hook.json()["id"], keys, ids)
 
 
 # (method, path, body, scope): every endpoint under /v1 and /metrics.
@@ -135,6 +145,12 @@ def endpoints(w: World) -> list[tuple[str, str, Any, str]]:
         ("POST", "/v1/keys", {"name": "x", "scopes": ["read"]}, "admin"),
         ("GET", "/v1/keys", None, "admin"),
         ("DELETE", f"/v1/keys/{w.key_ids['reader']}", None, "admin"),
+        ("POST", "/v1/webhooks", {"url": PUBLIC_URL, "events": ["batch.finished"]}, "admin"),
+        ("GET", "/v1/webhooks", None, "admin"),
+        ("GET", f"/v1/webhooks/{w.webhook}", None, "admin"),
+        ("GET", f"/v1/webhooks/{w.webhook}/deliveries", None, "admin"),
+        ("POST", f"/v1/webhooks/{w.webhook}/deliveries/{NO_DELIVERY}/retry", None, "admin"),
+        ("DELETE", f"/v1/webhooks/{w.webhook}", None, "admin"),
         ("GET", "/v1/queues", None, "server"),
         ("POST", "/v1/workspaces", {"name": "x-ws"}, "server"),
         ("GET", "/v1/workspaces", None, "server"),
@@ -146,7 +162,7 @@ def in_a_collection(path: str, w: World) -> bool:
     return (
         f"/{w.collection}" in path
         or path.startswith("/v1/batches/")
-        or (path.startswith("/v1/keys/"))
+        or path.startswith(("/v1/keys/", "/v1/webhooks/"))
     )
 
 
@@ -194,6 +210,7 @@ def test_leak_matrix(client: TestClient, world: World) -> None:
         where = f"{method} {path}"
         shown = where.replace(world.collection, "{c}").replace(world.document, "{d}")
         shown = shown.replace(world.batch, "{batch}").replace(world.key_ids["reader"], "{key}")
+        shown = shown.replace(world.webhook, "{webhook}")
         print(shown + " | " + " | ".join(str(statuses[(c, where)]) for c in CALLERS))
 
 

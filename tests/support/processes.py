@@ -62,8 +62,11 @@ class Worker:
 def start_worker(
     env: dict[str, str], log: Path, concurrency: int = 2, queues: str | None = None
 ) -> Worker:
-    """Starts a worker on `queues` (default: the ingest and embed queues of `env`)."""
-    queues = queues or f"{env['GROUNDWIRE_INGEST_QUEUE']},{env['GROUNDWIRE_EMBED_QUEUE']}"
+    """Starts a worker on `queues` (default: the ingest, embed and webhook queues of `env`)."""
+    stages = ("INGEST", "EMBED", "WEBHOOK")
+    queues = queues or ",".join(
+        env[f"GROUNDWIRE_{s}_QUEUE"] for s in stages if f"GROUNDWIRE_{s}_QUEUE" in env
+    )
     cmd = [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
         "-Q", queues, "-c", str(concurrency), "--loglevel", "INFO",

@@ -1,0 +1,1 @@
+"""Webhooks: receivers, the outbox of their events, signed delivery with retries."""

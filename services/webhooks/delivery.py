@@ -1,0 +1,140 @@
+"""The delivery tick: run by beat every GROUNDWIRE_WEBHOOK_POLL_S on the webhook queue.
+
+It writes the events of batches that finished, then claims due deliveries, sends them
+(each receiver's in order, receivers side by side), and records every attempt. One tick at a
+time delivers (a PostgreSQL advisory lock; a tick that finds it taken returns at once), so
+ticks queued behind a slow receiver never fill a worker's pool. A receiver that fails with
+a connection error, a timeout, 429 or a 5xx gets no more of this round's events: they wait
+for its next attempt, so a receiver that is down costs one request per round, not one per
+event. Delivery is at least once: a tick that dies between sending and recording sends
+again after its claim runs out, with the same `webhook-id`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from itertools import groupby
+
+import httpx
+from sqlalchemy import func, select
+
+from services.config import Settings
+from services.db import Database
+from services.webhooks import outbox, payloads
+from services.webhooks.addresses import UrlRefused, check_url
+from services.webhooks.outbox import Claimed, Outcome
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = 0x67_77_68_6B  # the tick's advisory lock
+CLAIM_S = 60.0  # a claimed delivery is another tick's again after this
+ROUND_S = 25.0  # a receiver's share of one round; the rest of its events wait
+TICK_S = 20.0  # a tick stops claiming after this (beat starts the next)
+PER_ROUND = 100  # deliveries claimed per receiver slot and round
+ERROR_CHARS = 300
+
+
+def _retryable(status_code: int) -> bool:
+    return status_code == 429 or status_code >= 500
+
+
+def deliver_group(
+    client: httpx.Client,
+    claims: list[Claimed],
+    settings: Settings,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Outcome]:
+    """Sends one receiver's claimed deliveries in order; stops at the first sign that the
+    receiver is down or overloaded and puts the rest back to go with its next attempt."""
+    outcomes: list[Outcome] = []
+    started = clock()
+    stop: float | None = None  # the delay the rest waits once the receiver failed
+    for claimed in claims:
+        if stop is not None or clock() - started > ROUND_S:
+            outcomes.append(Outcome(claimed.id, tried=False, delay_s=stop or 0.0))
+            continue
+        outcome = _send(client, claimed, settings)
+        outcomes.append(outcome)
+        if not outcome.ok and (outcome.status_code is None or _retryable(outcome.status_code)):
+            stop = outcome.delay_s
+    return outcomes
+
+
+def _send(client: httpx.Client, claimed: Claimed, settings: Settings) -> Outcome:
+    delay = payloads.backoff_s(
+        claimed.attempts + 1, settings.webhook_retry_base_s, settings.webhook_retry_max_s
+    )
+    begun = time.perf_counter()
+    try:
+        check_url(claimed.url, settings.webhook_allow_private)
+        body = payloads.body(claimed.event_type, claimed.occurred_at, claimed.data)
+        now = datetime.now(UTC)
+        headers = payloads.headers(claimed.secret, str(claimed.id), body, now)
+        response = client.post(claimed.url, content=body, headers=headers)
+    except UrlRefused as refused:
+        latency = (time.perf_counter() - begun) * 1000
+        return Outcome(claimed.id, True, latency_ms=latency, error=refused.message, delay_s=delay)
+    except httpx.HTTPError as error:
+        latency = (time.perf_counter() - begun) * 1000
+        reason = f"{type(error).__name__}: {error}"[:ERROR_CHARS]
+        return Outcome(claimed.id, True, latency_ms=latency, error=reason, delay_s=delay)
+    latency = (time.perf_counter() - begun) * 1000
+    code = response.status_code
+    if 200 <= code < 300:
+        return Outcome(claimed.id, True, ok=True, status_code=code, latency_ms=latency)
+    return Outcome(
+        claimed.id, True, status_code=code, latency_ms=latency, error=f"HTTP {code}", delay_s=delay
+    )
+
+
+def tick(database: Database, settings: Settings) -> int:
+    """One delivery tick; returns how many attempts it made (0 when another tick runs)."""
+    with database.engine.connect() as lock:
+        if not lock.execute(select(func.pg_try_advisory_lock(LOCK_KEY))).scalar():
+            return 0
+        lock.commit()  # the lock is the session's: no transaction stays open for it
+        try:
+            return _deliver(database, settings)
+        finally:
+            lock.execute(select(func.pg_advisory_unlock(LOCK_KEY)))
+            lock.commit()
+
+
+def _deliver(database: Database, settings: Settings) -> int:
+    with database.scope() as session:
+        outbox.finish_batches(session)
+    attempts = 0
+    deadline = time.monotonic() + TICK_S
+    timeout = httpx.Timeout(settings.webhook_timeout_s)
+    workers = settings.webhook_concurrency
+    with (
+        httpx.Client(timeout=timeout, follow_redirects=False) as client,
+        ThreadPoolExecutor(workers, thread_name_prefix="webhook") as pool,
+    ):
+        while time.monotonic() < deadline:
+            with database.scope() as session:
+                claimed = outbox.claim(session, PER_ROUND * workers, CLAIM_S)
+            if not claimed:
+                break
+            by_receiver = [
+                list(group)
+                for _, group in groupby(
+                    sorted(claimed, key=lambda c: (c.webhook_id, c.seq)), key=lambda c: c.webhook_id
+                )
+            ]
+            rounds = pool.map(lambda group: deliver_group(client, group, settings), by_receiver)
+            outcomes = [outcome for group in rounds for outcome in group]
+            with database.scope() as session:
+                outbox.record(session, outcomes, settings.webhook_retry_for_s)
+            tried = [o for o in outcomes if o.tried]
+            attempts += len(tried)
+            failed = sum(not o.ok for o in tried)
+            if failed:
+                log.warning("webhook deliveries: %d of %d attempts failed", failed, len(tried))
+            if not any(o.ok for o in tried):
+                break  # every receiver of this round failed: wait for the next tick
+    return attempts
