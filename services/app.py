@@ -11,6 +11,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from services.access.routes import router as access_router
+from services.analytics.routes import router as analytics_router
 from services.answers.checkers import load_support_model
 from services.answers.openai_compat import router as openai_router
 from services.answers.routes import router as answers_router
@@ -25,11 +26,13 @@ from services.api.queues import router as queues_router
 from services.api.ratelimit import RateLimiter
 from services.collections.routes import router as collections_router
 from services.config import Settings
+from services.console.routes import install_console
 from services.events.hub import EventHub
 from services.events.routes import is_event_stream
 from services.events.routes import router as events_router
 from services.files.routes import is_file_upload
 from services.files.routes import router as files_router
+from services.ingest.chunk_routes import router as chunks_router
 from services.ingest.routes import router as ingest_router
 from services.query.routes import router as query_router
 from services.query.vectors import QueryVectorCache
@@ -106,6 +109,7 @@ def create_app(settings: Settings | None = None, bound_host: str | None = None) 
         access_router,
         collections_router,
         files_router,
+        chunks_router,
         ingest_router,
         query_router,
         answers_router,
@@ -113,7 +117,9 @@ def create_app(settings: Settings | None = None, bound_host: str | None = None) 
         queues_router,
         events_router,
         webhooks_router,
+        analytics_router,
     )
     for router in routers:
         app.include_router(router)
+    install_console(app)
     return app

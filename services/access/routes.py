@@ -11,16 +11,30 @@ from services.access.schemas import (
     KeyCreate,
     KeyCreated,
     KeyList,
+    Me,
     WorkspaceCreate,
     WorkspaceList,
     WorkspaceOut,
 )
-from services.api.deps import Admin, ServerAdmin, SessionDep
+from services.api.deps import Admin, CallerDep, ServerAdmin, SessionDep
 from services.api.errors import error_responses
 
 router = APIRouter(
     tags=["access"], responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503)
 )
+
+
+@router.get("/v1/me", response_model=Me)
+def who_am_i(caller: CallerDep) -> Me:
+    """The calling key: its workspace, scopes, collections and principals."""
+    return Me(
+        workspace=caller.workspace,
+        key_name=caller.key_name,
+        scopes=sorted(caller.scopes),
+        collections=sorted(caller.collections) if caller.collections is not None else None,
+        principals=list(caller.principals),
+        server_admin=caller.server_admin,
+    )
 
 
 @router.post("/v1/keys", status_code=201, response_model=KeyCreated)

@@ -71,6 +71,17 @@ class KeyOut(BaseModel):
     last_used_at: datetime | None
 
 
+class Me(BaseModel):
+    """The caller as its key makes it: what the console shows and hides."""
+
+    workspace: str
+    key_name: str
+    scopes: list[Scope]
+    collections: list[str] | None
+    principals: list[str]
+    server_admin: bool
+
+
 class KeyCreated(KeyOut):
     """A new key, with its secret: shown here once, and never again."""
 

@@ -39,15 +39,21 @@ class Queues(BaseModel):
     queues: list[QueueDepth]
 
 
-def waiting(session: Session) -> dict[str, tuple[int, float | None]]:
-    """Returns, per unfinished status, how many documents and the oldest one's age in seconds."""
+def waiting(
+    session: Session, collection_id: int | None = None
+) -> dict[str, tuple[int, float | None]]:
+    """Returns, per unfinished status, how many documents and the oldest one's age in seconds
+    (of one collection, or of all)."""
     since = case(
         (Document.status == DocumentStatus.QUEUED, Document.enqueued_at),
         else_=func.coalesce(Document.started_at, Document.enqueued_at),
     )
     rows = session.execute(
         select(Document.status, func.count(), func.extract("epoch", func.now() - func.min(since)))
-        .where(Document.status.in_(PENDING))
+        .where(
+            Document.status.in_(PENDING),
+            *([Document.collection_id == collection_id] if collection_id is not None else []),
+        )
         .group_by(Document.status)
     )
     return {status: (int(n), float(age) if age is not None else None) for status, n, age in rows}

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from services.api.deps import Admin, CollectionDep, Reader, RerankDep, RuntimeDep, SessionDep
 from services.api.errors import error_responses
+from services.api.queues import STAGE_STATUS, waiting
 from services.collections import service
 from services.collections.schemas import (
     BulkLoad,
@@ -16,6 +17,7 @@ from services.collections.schemas import (
     CollectionOut,
     CollectionUpdate,
     IngestLimits,
+    StageWaiting,
 )
 from services.ingest.schemas import MAX_DOCUMENTS_PER_REQUEST
 from services.rerank.service import not_configured
@@ -62,7 +64,20 @@ def get_collection(
         max_metadata_bytes=settings.max_metadata_bytes,
         max_documents_per_request=MAX_DOCUMENTS_PER_REQUEST,
     )
-    return CollectionDetail(**base.model_dump(), documents=counts, chunks=chunks, limits=limits)
+    pending = waiting(session, collection.id)
+    stages = [
+        StageWaiting(stage=stage, documents=n, oldest_age_seconds=age)
+        for stage, status in STAGE_STATUS.items()
+        for n, age in [pending.get(status, (0, None))]
+    ]
+    return CollectionDetail(
+        **base.model_dump(),
+        documents=counts,
+        chunks=chunks,
+        limits=limits,
+        size_bytes=service.collection_size(session, collection),
+        stages=stages,
+    )
 
 
 @router.patch("/{name}", response_model=CollectionOut)

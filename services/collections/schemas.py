@@ -128,13 +128,27 @@ class IngestLimits(BaseModel):
     max_documents_per_request: int
 
 
+class StageWaiting(BaseModel):
+    """A pipeline stage of one collection: `ingest` (parse and chunk; its documents are
+    `queued`) or `embed` (its documents are `processing`), how many wait, the oldest's age."""
+
+    stage: str
+    documents: int
+    oldest_age_seconds: float | None
+
+
 class CollectionDetail(CollectionOut):
-    """A collection with its document counts by status, its chunk count, and what a request
-    to add documents to it may hold."""
+    """A collection with its document counts by status, its chunk count, its size on disk,
+    what waits in each stage, and what a request to add documents to it may hold."""
 
     documents: DocumentCounts
     chunks: int
     limits: IngestLimits
+    size_bytes: int = Field(
+        description="its chunks' partition with its indexes, and its share of the documents"
+        " table (by rows: an estimate)"
+    )
+    stages: list[StageWaiting]
 
 
 class CollectionList(BaseModel):

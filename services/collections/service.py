@@ -255,6 +255,24 @@ def collection_counts(session: Session, collection: Collection) -> tuple[Documen
     return counts, int(chunks or 0)
 
 
+def collection_size(session: Session, collection: Collection) -> int:
+    """Bytes on disk: the chunks partition with its indexes and TOAST, and the documents
+    table's share by rows (estimated from its statistics, not counted row by row)."""
+    size = session.execute(
+        text(
+            "WITH n AS (SELECT count(*)::float8 AS mine FROM documents"
+            " WHERE collection_id = :id),"
+            " t AS (SELECT greatest(1, reltuples)::float8 AS rows FROM pg_class"
+            " WHERE oid = 'documents'::regclass)"
+            " SELECT coalesce(pg_total_relation_size(to_regclass(:partition)), 0)"
+            " + pg_total_relation_size('documents') * least(1, n.mine / greatest(n.mine, t.rows))"
+            " FROM n, t"
+        ),
+        {"partition": partition_name(collection.id), "id": collection.id},
+    ).scalar()
+    return int(size or 0)
+
+
 def delete_collection(session: Session, collection: Collection) -> None:
     """Drops the collection with its documents, and its partition with its chunks and indexes."""
     session.execute(text(drop_partition_ddl(collection.id).as_string()))

@@ -14,6 +14,7 @@ from services.api.ratelimit import IngestLimit
 from services.ingest import service
 from services.ingest.schemas import (
     AcceptedDocument,
+    BatchList,
     BatchOut,
     DocumentList,
     DocumentOut,
@@ -138,6 +139,17 @@ def delete_document(
     service.delete_document(session, service.get_document(session, collection, document_id))
     session.commit()
     return Response(status_code=204)
+
+
+@router.get("/v1/collections/{name}/batches", response_model=BatchList)
+def list_batches(
+    caller: Reader,
+    collection: CollectionDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> BatchList:
+    """The collection's most recent batches, newest first, each with its progress."""
+    return BatchList(batches=service.recent_batches(session, caller, collection, limit))
 
 
 @router.get("/v1/batches/{batch_id}", response_model=BatchOut)

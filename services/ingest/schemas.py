@@ -117,6 +117,12 @@ class BatchOut(BaseModel):
     cached_chunks: int
 
 
+class BatchList(BaseModel):
+    """A collection's most recent batches, newest first, with their progress."""
+
+    batches: list[BatchOut]
+
+
 class DocumentList(BaseModel):
     """A page of documents in order of their ids; pass `next` as `after` for the next page."""
 

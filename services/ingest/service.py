@@ -218,6 +218,19 @@ def batch_progress(session: Session, caller: Caller, batch_id: uuid.UUID) -> Bat
     )
 
 
+def recent_batches(
+    session: Session, caller: Caller, collection: Collection, limit: int
+) -> list[BatchOut]:
+    """The collection's newest batches with their progress."""
+    ids = session.scalars(
+        select(IngestBatch.id)
+        .where(IngestBatch.collection_id == collection.id)
+        .order_by(IngestBatch.created_at.desc())
+        .limit(limit)
+    )
+    return [batch_progress(session, caller, batch_id) for batch_id in ids]
+
+
 def delete_document(session: Session, document: Document) -> None:
     """Deletes the document and the attachments taken out of it; their chunks go with them in
     the same transaction."""

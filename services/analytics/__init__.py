@@ -1,0 +1,1 @@
+"""What the console charts: daily series and knowledge gaps read from the analytics views."""

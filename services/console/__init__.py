@@ -1,0 +1,1 @@
+"""The web console: one static page and its script, served by the API from this package."""
