@@ -136,6 +136,19 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("id")
     revoke.add_argument("--url", help=URL_HELP)
 
+    webhooks = sub.add_parser("webhooks", help="try webhooks: a receiver that checks signatures")
+    webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
+    listen = webhooks_sub.add_parser(
+        "listen", help="receive deliveries, verify their signatures, print each event once"
+    )
+    listen.add_argument("--host", default="127.0.0.1")
+    listen.add_argument("--port", type=int, default=9000)
+    listen.add_argument(
+        "--secret-env",
+        default="WEBHOOK_SECRET",
+        help="the environment variable holding the webhook's secret (whsec_...)",
+    )
+
     evaluate = sub.add_parser("eval", help="measure retrieval and grounding on BEIR-format data")
     evaluate.add_argument(
         "data", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels.tsv"
@@ -363,6 +376,14 @@ def _run(args: argparse.Namespace) -> int:
         return serve_mcp(connect(args.url, Settings(), timeout=180), args.collection)
     if args.command == "keys":
         return run_keys(args)
+    if args.command == "webhooks":
+        from groundwire.webhook_receiver import listen as listen_for_webhooks
+
+        secret = os.environ.get(args.secret_env, "")
+        if not secret:
+            print(f"set {args.secret_env} to the webhook's secret", file=sys.stderr)
+            return 2
+        return listen_for_webhooks(args.host, args.port, secret)
     return 2
 
 

@@ -189,7 +189,8 @@ class Settings(BaseSettings):
     # addresses are refused unless allowed. Beat runs the delivery tick every
     # webhook_poll_s on webhook_queue; a failed delivery is tried again after
     # webhook_retry_base_s, doubling up to webhook_retry_max_s, until webhook_retry_for_s
-    # after the event; a receiver gets webhook_timeout_s to answer.
+    # after the event; a receiver gets webhook_timeout_s to answer. The sweeper deletes
+    # finished deliveries after webhook_retention_s.
     webhook_allow_private: bool = False
     webhook_queue: str = "webhooks"
     webhook_poll_s: float = Field(default=1.0, gt=0)
@@ -198,6 +199,8 @@ class Settings(BaseSettings):
     webhook_retry_max_s: float = Field(default=3600.0, gt=0)
     webhook_retry_for_s: float = Field(default=24 * 3600.0, gt=0)
     webhook_concurrency: int = Field(default=8, ge=1, le=64)
+    # delivered and failed deliveries (with their attempts) are deleted after this
+    webhook_retention_s: float = Field(default=7 * 24 * 3600, gt=0)
 
     # Clients (the CLI): the key they send, else the admin key `groundwire up` wrote here.
     api_key: SecretStr | None = None

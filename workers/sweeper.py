@@ -1,6 +1,7 @@
 """Re-enqueues documents the broker may have lost: queued past a grace period, or processing
 past their lease (a killed worker). Re-sending is harmless: runs are idempotent and fenced.
-It also deletes document events past their retention (GROUNDWIRE_EVENTS_RETENTION_S)."""
+It also deletes document events past their retention (GROUNDWIRE_EVENTS_RETENTION_S), and
+webhook deliveries delivered or given up on longer ago than GROUNDWIRE_WEBHOOK_RETENTION_S."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, or_, update
 from sqlalchemy.orm import Session
 
-from services.models import Document, DocumentEventRow
+from services.models import Document, DocumentEventRow, WebhookDelivery
 from services.runtime import Runtime
 from services.statuses import DocumentStatus
 
@@ -44,11 +45,22 @@ def prune_events(session: Session, retention_s: float) -> None:
     session.execute(delete(DocumentEventRow).where(DocumentEventRow.at < cutoff))
 
 
+def prune_deliveries(session: Session, retention_s: float) -> None:
+    """Deletes the deliveries that ended (delivered or failed) more than `retention_s` ago;
+    pending ones stay, whatever their age."""
+    cutoff = func.now() - timedelta(seconds=retention_s)
+    ended = func.coalesce(WebhookDelivery.delivered_at, WebhookDelivery.last_attempt_at)
+    session.execute(
+        delete(WebhookDelivery).where(WebhookDelivery.status != "pending", ended < cutoff)
+    )
+
+
 def sweep_once(runtime: Runtime) -> int:
     """Finds stale documents, commits their new clocks, then re-enqueues them."""
     settings = runtime.settings
     with runtime.database.scope() as session:
         prune_events(session, settings.events_retention_s)
+        prune_deliveries(session, settings.webhook_retention_s)
     with runtime.database.scope() as session:
         stale = stale_documents(session, settings.queued_grace_s, settings.processing_lease_s)
     if not stale:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
+from functools import partial
 from itertools import groupby
 
 import httpx
@@ -105,36 +107,48 @@ def tick(database: Database, settings: Settings) -> int:
 
 
 def _deliver(database: Database, settings: Settings) -> int:
+    """Sends what is due until nothing is or the tick's time is up. Each receiver's claimed
+    deliveries go to a thread of their own and are recorded as soon as they are done, so a
+    slow receiver holds up only itself while the others' next deliveries are claimed."""
     with database.scope() as session:
         outbox.finish_batches(session)
     attempts = 0
     deadline = time.monotonic() + TICK_S
-    timeout = httpx.Timeout(settings.webhook_timeout_s)
     workers = settings.webhook_concurrency
+    timeout = httpx.Timeout(settings.webhook_timeout_s)
+    in_flight: dict[Future[list[Outcome]], uuid.UUID] = {}
     with (
         httpx.Client(timeout=timeout, follow_redirects=False) as client,
         ThreadPoolExecutor(workers, thread_name_prefix="webhook") as pool,
     ):
-        while time.monotonic() < deadline:
-            with database.scope() as session:
-                claimed = outbox.claim(session, PER_ROUND * workers, CLAIM_S)
-            if not claimed:
+        idle = False  # the last claim found nothing
+        while in_flight or (not idle and time.monotonic() < deadline):
+            if not idle and len(in_flight) < workers and time.monotonic() < deadline:
+                with database.scope() as session:
+                    claimed = outbox.claim(
+                        session, PER_ROUND * workers, CLAIM_S, list(in_flight.values())
+                    )
+                idle = not claimed
+                for webhook_id, group in groupby(
+                    sorted(claimed, key=lambda c: (c.webhook_id, c.seq)),
+                    key=lambda c: c.webhook_id,
+                ):
+                    send = partial(deliver_group, client, list(group), settings)
+                    in_flight[pool.submit(send)] = webhook_id
+            if not in_flight:
                 break
-            by_receiver = [
-                list(group)
-                for _, group in groupby(
-                    sorted(claimed, key=lambda c: (c.webhook_id, c.seq)), key=lambda c: c.webhook_id
-                )
-            ]
-            rounds = pool.map(lambda group: deliver_group(client, group, settings), by_receiver)
-            outcomes = [outcome for group in rounds for outcome in group]
+            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            outcomes = []
+            for future in finished:
+                del in_flight[future]
+                outcomes.extend(future.result())
             with database.scope() as session:
                 outbox.record(session, outcomes, settings.webhook_retry_for_s)
             tried = [o for o in outcomes if o.tried]
             attempts += len(tried)
+            if any(o.ok for o in tried):
+                idle = False  # a receiver took its events: more of its own may be due
             failed = sum(not o.ok for o in tried)
             if failed:
                 log.warning("webhook deliveries: %d of %d attempts failed", failed, len(tried))
-            if not any(o.ok for o in tried):
-                break  # every receiver of this round failed: wait for the next tick
     return attempts

@@ -62,6 +62,7 @@ SET next_attempt_at = now() + make_interval(secs => :claim_s)
 FROM (
     SELECT id FROM webhook_deliveries
     WHERE status = 'pending' AND next_attempt_at <= now()
+      AND webhook_id <> ALL (CAST(:busy AS uuid[]))
     ORDER BY next_attempt_at, seq
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
@@ -137,9 +138,13 @@ def finish_batches(session: Session) -> None:
     )
 
 
-def claim(session: Session, limit: int, claim_s: float) -> list[Claimed]:
-    """Claims up to `limit` due deliveries for `claim_s` (a tick that dies lets them go)."""
-    rows = session.execute(CLAIM, {"limit": limit, "claim_s": claim_s}).all()
+def claim(
+    session: Session, limit: int, claim_s: float, busy: list[uuid.UUID] | None = None
+) -> list[Claimed]:
+    """Claims up to `limit` due deliveries for `claim_s` (a tick that dies lets them go),
+    none of the receivers in `busy` (their earlier deliveries are still being sent)."""
+    params = {"limit": limit, "claim_s": claim_s, "busy": [str(b) for b in busy or []]}
+    rows = session.execute(CLAIM, params).all()
     return sorted((Claimed(*row[:9]) for row in rows), key=lambda c: c.seq)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from services.app import create_app
 from services.config import Settings
 from services.db import Database
+from tests.support.webhooks import drop_outside_webhooks
 
 # Two workspaces, their keys and over a hundred requests: more than a few seconds.
 pytestmark = pytest.mark.slow
@@ -64,7 +65,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="module")
-def world(client: TestClient, admin_headers: dict[str, str], db: Database) -> World:
+def world(client: TestClient, admin_headers: dict[str, str], db: Database) -> Iterator[World]:
     a, b = f"ws-a-{uuid.uuid4().hex[:6]}", f"ws-b-{uuid.uuid4().hex[:6]}"
     for name in (a, b):
         assert (
@@ -116,7 +117,8 @@ def world(client: TestClient, admin_headers: dict[str, str], db: Database) -> Wo
     )
     assert hook.status_code == 201, hook.text
     batch = accepted.json()["batch_id"]
-    return World(a, b, collection, other, doc, batch, hook.json()["id"], keys, ids)
+    yield World(a, b, collection, other, doc, batch, hook.json()["id"], keys, ids)
+    drop_outside_webhooks(db)
 
 
 # (method, path, body, scope): every endpoint under /v1 and /metrics.

@@ -32,6 +32,7 @@ from services.config import Settings
 from services.db import Database
 from services.statuses import DocumentStatus
 from tests.support.environment import harness
+from tests.support.webhooks import drop_outside_webhooks
 
 pytestmark = pytest.mark.slow  # about 30 s
 
@@ -140,6 +141,7 @@ def conformance(
                 (DocumentStatus.FAILED.value, workspace, COLLECTION),
             )
         yield api, response.json()["batch_id"]
+    drop_outside_webhooks(db, workspace)  # the ones its cases made
 
 
 def transport_kwargs(case: Any, client: TestClient) -> dict[str, Any]:

@@ -4,11 +4,21 @@ listings without them, and each workspace's webhooks its own."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from services.db import Database
+from tests.support.webhooks import drop_outside_webhooks
+
 PUBLIC = "https://93.184.216.34/hooks"  # a public address literal: nothing to resolve
+
+
+@pytest.fixture(autouse=True)
+def _forget_webhooks(db: Database) -> Iterator[None]:
+    yield
+    drop_outside_webhooks(db)  # no later delivery tick may send anything there
 
 
 def make(api: Any, **body: Any) -> Any:

@@ -17,19 +17,23 @@ import psycopg
 import pytest
 from standardwebhooks import Webhook
 
+from services.db import Database
 from tests.support.cluster import start_api
 from tests.support.processes import free_port, spawn, start_worker, stop, stop_worker
 from tests.support.receiver import Received, Receiver
 from tests.support.waiting import wait_for
+from tests.support.webhooks import drop_outside_webhooks
 
 pytestmark = pytest.mark.usefixtures("worker")
 
 
 @pytest.fixture(scope="module")
 def stack(
-    service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, db: Database
 ) -> Iterator[tuple[str, dict[str, str]]]:
     """The API, a worker on a webhook queue of its own, and beat sending it ticks."""
+    left = drop_outside_webhooks(db)
+    assert left == 0, f"{left} webhooks to addresses off this machine were left by other tests"
     logs = tmp_path_factory.mktemp("webhooks")
     env = {
         **service_env,
