@@ -8,6 +8,8 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+import httpx
+
 
 class UrlRefused(Exception):
     """A webhook URL that may not be used; `code` says why."""
@@ -34,9 +36,12 @@ def check_url(url: str, allow_private: bool) -> None:
     addresses (any address, when `allow_private`)."""
     try:
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as error:
+        port = parts.port if parts.port is not None else (443 if parts.scheme == "https" else 80)
+        httpx.URL(url)  # what will send it must read it too
+    except (ValueError, httpx.InvalidURL) as error:
         raise UrlRefused("invalid_webhook_url", f"not a URL: {error}") from None
+    if port == 0:
+        raise UrlRefused("invalid_webhook_url", "port 0 is no port to send to")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UrlRefused("invalid_webhook_url", "a webhook URL is http:// or https:// with a host")
     if parts.username or parts.password:

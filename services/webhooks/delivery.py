@@ -80,9 +80,11 @@ def _send(client: httpx.Client, claimed: Claimed, settings: Settings) -> Outcome
     except UrlRefused as refused:
         latency = (time.perf_counter() - begun) * 1000
         return Outcome(claimed.id, True, latency_ms=latency, error=refused.message, delay_s=delay)
-    except httpx.HTTPError as error:
+    except Exception as error:
         latency = (time.perf_counter() - begun) * 1000
         reason = f"{type(error).__name__}: {error}"[:ERROR_CHARS]
+        if not isinstance(error, httpx.HTTPError):
+            log.warning("webhook delivery %s failed unexpectedly: %s", claimed.id, reason)
         return Outcome(claimed.id, True, latency_ms=latency, error=reason, delay_s=delay)
     latency = (time.perf_counter() - begun) * 1000
     code = response.status_code

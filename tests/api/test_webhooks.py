@@ -38,6 +38,7 @@ def make(api: Any, **body: Any) -> Any:
         ("ftp://93.184.216.34/hooks", "invalid_webhook_url"),
         ("https://user:pw@93.184.216.34/hooks", "invalid_webhook_url"),
         ("not a url", "invalid_webhook_url"),
+        ("http://93.184.216.34:0/hooks", "invalid_webhook_url"),
         ("http://no-such-host.invalid/hooks", "webhook_url_unresolvable"),
     ],
 )

@@ -26,6 +26,11 @@ KERNEL = (
     "services.file_types",
     "services.originals",
     "services.local_models",
+    # what the workers' delivery tick needs of webhooks; their HTTP routes are the API's
+    "services.webhooks.addresses",
+    "services.webhooks.delivery",
+    "services.webhooks.outbox",
+    "services.webhooks.payloads",
 )
 API = (
     "services.app",
@@ -39,6 +44,11 @@ API = (
     "services.answers",
     "services.rerank",
     "services.events",
+    "services.webhooks.routes",
+    "services.webhooks.schemas",
+    "services.webhooks.service",
+    "services.analytics",
+    "services.console",
 )
 # Modules that may import at run time what one command, or one kind of embedder, needs (see
 # each module's comment): the `openai` client alone takes a second to import.
@@ -69,7 +79,7 @@ def within(name: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def layer(name: str) -> str:
-    if within(name, KERNEL) or name == "services":
+    if within(name, KERNEL) or name in ("services", "services.webhooks"):
         return "kernel"
     if within(name, API):
         return "api"
