@@ -88,6 +88,7 @@ const documentLink = (collection, id, label = id) =>
 
 async function collectionsView(view, signal) {
   view.append(h("h1", {}, "Collections"));
+  const waiting = me.server_admin ? get("/v1/queues", { signal }) : null; // asked for at once
   const { collections } = await get("/v1/collections", { signal });
   const details = await Promise.all(collections.map((c) => get(`/v1/collections/${enc(c.name)}`, { signal })));
   const stage = (d, name) => d.stages.find((one) => one.stage === name) || { documents: 0, oldest_age_seconds: null };
@@ -109,8 +110,8 @@ async function collectionsView(view, signal) {
     "No collections yet.",
   )));
   if (isAdmin()) view.append(newCollectionForm());
-  if (me.server_admin) {
-    const { queues } = await get("/v1/queues", { signal });
+  if (waiting) {
+    const { queues } = await waiting;
     view.append(h("section", { class: "card" }, h("h2", {}, "Work queues (whole server)"), table(
       [
         { label: "Stage", cell: (q) => q.stage },
@@ -171,19 +172,19 @@ async function collectionView(view, name, signal) {
       h("p", { class: "muted" }, `Waiting: ingest ${number(stage("ingest").documents)} (oldest ${age(stage("ingest").oldest_age_seconds)}),`
         + ` embed ${number(stage("embed").documents)} (oldest ${age(stage("embed").oldest_age_seconds)})`));
   };
-  await drawSummary();
-
   const batchList = h("div", { id: "batches" });
   if (canWrite()) ingestion.append(dropZone(base, (batchId) => watchBatch(batchList, batchId, signal, true), signal));
   ingestion.append(batchList);
-  const { batches } = await get(`${base}/batches?limit=5`, { signal });
+  const drawFailures = () => failuresPanel(failures, base, name, signal);
+  const drawDocuments = () => documentsPanel(documents, base, name, signal);
+  // everything the page shows, asked for at once
+  const [, { batches }] = await Promise.all([
+    drawSummary(), get(`${base}/batches?limit=5`, { signal }), drawFailures(), drawDocuments(),
+  ]);
   for (const batch of batches) {
     if (!batch.finished) watchBatch(batchList, batch.batch_id, signal, false);
   }
   drawPlayground(playground, base, name, collection, signal);
-  const drawFailures = () => failuresPanel(failures, base, name, signal);
-  const drawDocuments = () => documentsPanel(documents, base, name, signal);
-  await Promise.all([drawFailures(), drawDocuments()]);
 
   // Live: every document event refreshes the counts (at most twice a second) and is logged.
   let pending = null;
