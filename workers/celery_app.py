@@ -8,17 +8,30 @@ parent (connections, a loaded model) is ever shared.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 from prometheus_client import multiprocess, start_http_server
 
-from services.broker import create_celery
+from services.broker import WEBHOOKS, create_celery
 from services.config import Settings
 from services.metrics import process_registry
 from services.runtime import Runtime
 from workers.parse_process import ParseProcess
+
+
+class QuietTicks(logging.Filter):
+    """Drops the lines Celery writes at INFO for every webhook tick (three a second at the
+    default interval, in beat and in the worker); a tick's own warnings and errors remain."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or WEBHOOKS not in record.getMessage()
+
+
+for _logger in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
+    logging.getLogger(_logger).addFilter(QuietTicks())
 
 settings = Settings()
 app = create_celery(settings, include=["workers.tasks"])
