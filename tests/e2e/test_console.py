@@ -23,6 +23,7 @@ pytestmark = pytest.mark.usefixtures("worker")
 # a URL of another origin (the SVG namespace is a name, never fetched)
 OUTSIDE = re.compile(r"(https?:)?//(?!www\.w3\.org/2000/svg)[a-z0-9.-]+\.[a-z]{2,}", re.I)
 
+BROKEN_PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> broken beyond repair"
 HANDBOOK = (
     "Harbour handbook\n\n"
     + "The ferry to the north island leaves the harbour at seven every morning. "
@@ -139,6 +140,26 @@ def walk_through(
     page.wait_for_selector("#counts [data-status=done]:text('1')")
     page.screenshot(path=str(shots / "3-uploaded-and-done.png"), full_page=True)
 
+    # a file that cannot be parsed shows up among the failures; retrying it is seen live
+    page.set_input_files(
+        "#file-input",
+        files=[{"name": "broken.pdf", "mimeType": "application/pdf", "buffer": BROKEN_PDF}],
+    )
+    page.wait_for_selector("#failures a:text('broken.pdf')", timeout=90_000)
+    assert "parse" in page.inner_text("#failures")
+    failed_events = "#activity div:has(a:text('broken.pdf')) .badge.failed"
+    page.wait_for_selector(failed_events)
+    before = page.locator(failed_events).count()
+    page.click("#failures tr:has(a:text('broken.pdf')) button:text('Retry')")
+    page.wait_for_function(
+        "before => [...document.querySelectorAll('#activity > div')].filter((row) =>"
+        " row.textContent.includes('broken.pdf') && row.querySelector('.badge.failed'))"
+        ".length > before",
+        arg=before,
+        timeout=90_000,
+    )  # queued, processing and failed again, each as it happened
+    page.screenshot(path=str(shots / "4-failure-retried.png"), full_page=True)
+
     page.click("#documents a:text('handbook.txt')")
     page.wait_for_selector("#text mark")
     marks = page.locator("#text mark").count()
@@ -146,7 +167,7 @@ def walk_through(
     assert marks >= 2 and rows == marks, (marks, rows)
     assert "ferry to the north island" in page.inner_text("#text")
     page.wait_for_selector("#download")
-    page.screenshot(path=str(shots / "4-document-chunks.png"), full_page=True)
+    page.screenshot(path=str(shots / "5-document-chunks.png"), full_page=True)
 
     page.go_back()
     page.wait_for_selector("#question")
@@ -154,7 +175,7 @@ def walk_through(
     page.click("#search")
     page.wait_for_selector("#nothing-relevant")
     assert "Nothing relevant" in page.inner_text("#nothing-relevant")
-    page.screenshot(path=str(shots / "5-nothing-relevant.png"), full_page=True)
+    page.screenshot(path=str(shots / "6-nothing-relevant.png"), full_page=True)
 
     page.fill(
         "#question", "Where are the tickets sold, and what do they cost at the kiosk by the pier?"
@@ -164,7 +185,7 @@ def walk_through(
     page.wait_for_selector(
         "#answer-out svg line.threshold", state="attached"
     )  # scores against the threshold
-    page.screenshot(path=str(shots / "6-grounded-scores.png"), full_page=True)
+    page.screenshot(path=str(shots / "7-grounded-scores.png"), full_page=True)
     page.click("#answer-out a:text('open passage')")
     page.wait_for_selector("#text mark.focus")
 
@@ -172,7 +193,7 @@ def walk_through(
     page.wait_for_selector("#gaps")
     assert page.locator("main svg").count() == 3
     assert "boiling point of liquid nitrogen" in page.inner_text("#gaps")
-    page.screenshot(path=str(shots / "7-analytics.png"), full_page=True)
+    page.screenshot(path=str(shots / "8-analytics.png"), full_page=True)
 
     page.click("nav a[href='#/keys']")
     page.wait_for_selector("#new-key-form")
@@ -183,7 +204,7 @@ def walk_through(
     assert page.inner_text("#new-key .secret").startswith("gw_")
     page.wait_for_selector("#keys td:text('console-made')")
     page.wait_for_selector("#webhooks h2")
-    page.screenshot(path=str(shots / "8-keys.png"), full_page=True)
+    page.screenshot(path=str(shots / "9-keys.png"), full_page=True)
 
 
 def test_a_refused_key_stays_on_the_sign_in_form(server: str, browser: Any) -> None:

@@ -47,6 +47,10 @@ export function dailyBars(days, series, line = null, { height = 140, width = 520
     if (points.length) {
       svg.append(s("polyline", { points: points.join(" "), fill: "none", stroke: line.color, "stroke-width": 2 }));
     }
+    for (const point of points) { // a day alone draws no line: each gets a dot
+      const [cx, cy] = point.split(",");
+      svg.append(s("circle", { cx, cy, r: 3, fill: line.color }));
+    }
     svg.append(s("text", { x: width - 4, y: top + 8, "text-anchor": "end" }, line.format ? line.format(lineMax) : lineMax));
   }
   return svg;
