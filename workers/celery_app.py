@@ -24,14 +24,23 @@ from workers.parse_process import ParseProcess
 
 class QuietTicks(logging.Filter):
     """Drops the lines Celery writes at INFO for every webhook tick (three a second at the
-    default interval, in beat and in the worker); a tick's own warnings and errors remain."""
+    default interval, in beat and in the worker, and one for each tick that expired in the
+    queue while another ran); a tick's own warnings and errors remain."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno > logging.INFO or WEBHOOKS not in record.getMessage()
 
 
-for _logger in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
+for _logger in (
+    "celery.beat",
+    "celery.worker.strategy",
+    "celery.app.trace",
+    "celery.worker.request",
+):
     logging.getLogger(_logger).addFilter(QuietTicks())
+# httpx logs every request at INFO, URLs and all: a webhook's URL may carry its receiver's
+# token, and a worker logs no secret.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 settings = Settings()
 app = create_celery(settings, include=["workers.tasks"])

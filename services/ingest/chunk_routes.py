@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import null, select
 
 from services.api.deps import CollectionDep, Reader, SessionDep
 from services.api.errors import error_responses
@@ -36,13 +36,20 @@ class ChunkOut(BaseModel):
         description="its tokens at the embedder's recorded price (null: no price recorded);"
         " a chunk the embedding cache answered cost nothing when it was written"
     )
+    text: str | None = Field(
+        default=None, description="the chunk's own text, given when `stale` (else: see offsets)"
+    )
 
 
 class DocumentChunks(BaseModel):
     """A document, the text extracted from it (what was chunked) and its chunks."""
 
     document: DocumentOut
-    text: str
+    text: str = Field(description="the latest version's extracted text (offsets count code points)")
+    stale: bool = Field(
+        description="the searchable chunks are of an earlier version than `text` (a newer one"
+        " waits or failed): their offsets are into that version, so each carries its text"
+    )
     chunks: list[ChunkOut]
     truncated: bool = Field(description=f"more than {MAX_CHUNKS} chunks: the first shown")
     usd_per_million_tokens: float | None
@@ -68,8 +75,16 @@ def document_chunks(
     """The document's extracted text with its searchable chunks marked (offsets into the
     text, tokens, page or time, cost)."""
     document = service.get_document(session, collection, document_id, service.readable_by(caller))
+    stale = document.indexed_version is not None and document.indexed_version != document.version
     rows = session.execute(
-        select(Chunk.ordinal, Chunk.char_start, Chunk.char_end, Chunk.token_count, Chunk.location)
+        select(
+            Chunk.ordinal,
+            Chunk.char_start,
+            Chunk.char_end,
+            Chunk.token_count,
+            Chunk.location,
+            Chunk.text if stale else null(),
+        )
         .where(
             Chunk.collection_id == collection.id,
             Chunk.document_id == document.id,
@@ -88,12 +103,14 @@ def document_chunks(
             tokens=tokens,
             location=location,
             cost_usd=tokens * per_token if per_token is not None else None,
+            text=chunk_text,
         )
-        for ordinal, start, end, tokens, location in rows[:MAX_CHUNKS]
+        for ordinal, start, end, tokens, location, chunk_text in rows[:MAX_CHUNKS]
     ]
     return DocumentChunks(
         document=service.document_out(document),
         text=document.content,
+        stale=stale,
         chunks=chunks,
         truncated=len(rows) > MAX_CHUNKS,
         usd_per_million_tokens=float(price) if price is not None else None,

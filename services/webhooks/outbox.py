@@ -72,21 +72,27 @@ RETURNING d.id, d.seq, d.webhook_id, w.url, w.secret, d.event_type, d.occurred_a
           d.attempts, d.retry_from
 """)
 
+# The attempt is logged only for a delivery still there: one whose webhook was deleted while
+# it was being sent is gone, and so is what it would have logged.
 RECORD_ATTEMPT = text("""
-WITH attempt AS (
-    INSERT INTO webhook_attempts (delivery_id, status_code, latency_ms, error)
-    VALUES (:id, :status_code, :latency_ms, :error)
+WITH tried AS (
+    UPDATE webhook_deliveries
+    SET attempts = attempts + 1, last_attempt_at = now(),
+        last_status_code = CAST(:status_code AS integer),
+        last_latency_ms = CAST(:latency_ms AS double precision), last_error = CAST(:error AS text),
+        status = CASE WHEN :ok THEN 'delivered'
+                      WHEN now() + make_interval(secs => :delay_s)
+                           > retry_from + make_interval(secs => :retry_for_s) THEN 'failed'
+                      ELSE 'pending' END,
+        delivered_at = CASE WHEN :ok THEN now() ELSE delivered_at END,
+        next_attempt_at = now() + make_interval(secs => :delay_s)
+    WHERE id = :id
+    RETURNING id
 )
-UPDATE webhook_deliveries
-SET attempts = attempts + 1, last_attempt_at = now(), last_status_code = :status_code,
-    last_latency_ms = :latency_ms, last_error = :error,
-    status = CASE WHEN :ok THEN 'delivered'
-                  WHEN now() + make_interval(secs => :delay_s)
-                       > retry_from + make_interval(secs => :retry_for_s) THEN 'failed'
-                  ELSE 'pending' END,
-    delivered_at = CASE WHEN :ok THEN now() ELSE delivered_at END,
-    next_attempt_at = now() + make_interval(secs => :delay_s)
-WHERE id = :id
+INSERT INTO webhook_attempts (delivery_id, status_code, latency_ms, error)
+SELECT id, CAST(:status_code AS integer), CAST(:latency_ms AS double precision),
+       CAST(:error AS text)
+FROM tried
 """)
 
 RELEASE = text("""

@@ -68,7 +68,11 @@ class DeliveryOut(BaseModel):
     last_status_code: int | None
     last_latency_ms: float | None
     last_error: str | None
-    attempt_log: list[AttemptOut]
+    attempt_log: list[AttemptOut] = Field(description="the latest attempts, oldest first")
+    status_codes: list[int | None] = Field(
+        description="each logged attempt's status code, as in attempt_log (null: no answer)"
+    )
+    latencies_ms: list[float] = Field(description="each logged attempt's latency")
 
 
 class DeliveryList(BaseModel):

@@ -130,6 +130,8 @@ def _delivery_out(delivery: WebhookDelivery, attempts: list[WebhookAttempt]) -> 
             AttemptOut(at=a.at, status_code=a.status_code, latency_ms=a.latency_ms, error=a.error)
             for a in attempts
         ],
+        status_codes=[a.status_code for a in attempts],
+        latencies_ms=[a.latency_ms for a in attempts],
     )
 
 

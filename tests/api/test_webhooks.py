@@ -35,6 +35,8 @@ def make(api: Any, **body: Any) -> Any:
         ("http://192.168.0.9/hooks", "webhook_url_private"),
         ("http://169.254.169.254/latest/meta-data", "webhook_url_private"),
         ("http://[::ffff:127.0.0.1]/hooks", "webhook_url_private"),
+        ("http://[64:ff9b::7f00:1]/hooks", "webhook_url_private"),
+        ("http://[2002:a00:1::]/hooks", "webhook_url_private"),
         ("ftp://93.184.216.34/hooks", "invalid_webhook_url"),
         ("https://user:pw@93.184.216.34/hooks", "invalid_webhook_url"),
         ("not a url", "invalid_webhook_url"),

@@ -25,7 +25,7 @@ OUTSIDE = re.compile(r"(https?:)?//(?!www\.w3\.org/2000/svg)[a-z0-9.-]+\.[a-z]{2
 
 BROKEN_PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> broken beyond repair"
 HANDBOOK = (
-    "Harbour handbook\n\n"
+    "Harbour handbook 🚢⚓ (characters beyond the BMP: chunk offsets count code points)\n\n"
     + "The ferry to the north island leaves the harbour at seven every morning. "
     + "Tickets are sold at the kiosk by the pier and cost four euros. " * 30
     + "\n\nIn winter storms the harbour master may cancel crossings; notices are posted "
@@ -166,6 +166,10 @@ def walk_through(
     rows = page.locator("#chunks tbody tr").count()
     assert marks >= 2 and rows == marks, (marks, rows)
     assert "ferry to the north island" in page.inner_text("#text")
+    first = page.locator("#chunk-0").text_content() or ""
+    offsets = page.inner_text("#chunks tbody tr:first-child td:nth-child(2)")
+    start, end = (int(n) for n in offsets.split("\u2013"))  # an en dash
+    assert first == HANDBOOK[start:end]  # code points, as the server counts them
     page.wait_for_selector("#download")
     page.screenshot(path=str(shots / "5-document-chunks.png"), full_page=True)
 

@@ -37,6 +37,7 @@ class Receiver:
         self.received: list[Received] = []
         self.failures_left = 0  # answer this many requests with `failure_status`
         self.failure_status = 503
+        self.trickle = False  # answer a byte every 0.2 s, never finishing (up to 60 s)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -51,6 +52,18 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
+                if receiver.trickle:
+                    with receiver._lock:
+                        receiver.received.append(Received({}, body, time.time(), 0, None))
+                    try:
+                        for byte in b"HTTP/1.1 200 OK\r\n" * 200:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(0.2)
+                    except OSError:
+                        pass  # the sender gave up on us, as it should
+                    self.close_connection = True
+                    return
                 with receiver._lock:
                     failing = receiver.failures_left > 0
                     receiver.failures_left -= int(failing)

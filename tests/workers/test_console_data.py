@@ -9,15 +9,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from services.db import Database
 from tests.support.api import ingest, query, wait_finished
 
 pytestmark = pytest.mark.usefixtures("worker")
 
-TEXT = " ".join(f"Sentence {n} tells of tides, ferries and the harbour master." for n in range(120))
+# characters beyond the BMP: offsets count code points, not UTF-16 units
+TEXT = " ".join(
+    f"Sentence {n} 🚢 tells of tides, ferries and the harbour master." for n in range(120)
+)
 
 
-def test_a_documents_chunks_mark_its_text(api: Any, make_collection: Any) -> None:
+def test_a_documents_chunks_mark_its_text(api: Any, make_collection: Any, db: Database) -> None:
     name = make_collection(chunk_tokens=64, chunk_overlap=8)
     batch = ingest(api, name, [{"id": "log", "title": "Harbour log", "text": TEXT}])
     wait_finished(api, batch["batch_id"])
@@ -36,6 +41,21 @@ def test_a_documents_chunks_mark_its_text(api: Any, make_collection: Any) -> Non
     assert body["truncated"] is False
     missing = api.get(f"/v1/collections/{name}/documents/nope/chunks")
     assert missing.status_code == 404
+    assert body["stale"] is False and all(c["text"] is None for c in chunks)
+
+    # a newer version accepted but not yet searchable: the chunks carry their own text
+    with db.scope() as session:
+        session.execute(
+            text(
+                "UPDATE documents SET version = version + 1, status = 'queued', content = 'new'"
+                " WHERE external_id = 'log'"
+                " AND collection_id = (SELECT id FROM collections WHERE name = :c)"
+            ),
+            {"c": name},
+        )
+    stale = api.get(f"/v1/collections/{name}/documents/log/chunks").json()
+    assert stale["stale"] is True and stale["text"] == "new"
+    assert [c["text"] for c in stale["chunks"]] == [TEXT[c["start"] : c["end"]] for c in chunks]
 
 
 def test_a_collection_shows_its_batches_size_and_stages(api: Any, make_collection: Any) -> None:

@@ -42,6 +42,7 @@ def stack(
         "GROUNDWIRE_WEBHOOK_POLL_S": "0.3",
         "GROUNDWIRE_WEBHOOK_RETRY_BASE_S": "0.5",
         "GROUNDWIRE_WEBHOOK_RETRY_MAX_S": "2",
+        "GROUNDWIRE_WEBHOOK_TIMEOUT_S": "1",
     }
     api, url = start_api(env, logs / "api.log")
     deliverer = start_worker(env, logs / "deliverer.log", 1, env["GROUNDWIRE_WEBHOOK_QUEUE"])
@@ -57,6 +58,7 @@ def stack(
     stop(beat)
     stop_worker(deliverer)
     stop(api)
+    assert "Traceback" not in deliverer.output(), deliverer.output()[-3000:]
 
 
 @pytest.fixture
@@ -115,9 +117,17 @@ def verified(secret: str, received: list[Received]) -> list[dict[str, Any]]:
 
 
 def deliveries(client: Any, webhook_id: str) -> list[dict[str, Any]]:
-    listed = client.get(f"/v1/webhooks/{webhook_id}/deliveries", params={"limit": 500})
-    assert listed.status_code == 200, listed.text
-    return list(listed.json()["deliveries"])
+    """Every delivery of the webhook, page by page, newest first."""
+    out: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 500}
+    while True:
+        listed = client.get(f"/v1/webhooks/{webhook_id}/deliveries", params=params)
+        assert listed.status_code == 200, listed.text
+        page = listed.json()
+        out.extend(page["deliveries"])
+        if page["next_before"] is None:
+            return out
+        params["before"] = page["next_before"]
 
 
 ALL = ["document.done", "document.failed", "batch.finished"]
@@ -195,6 +205,7 @@ def test_a_failing_receiver_is_retried_and_a_delivery_can_be_sent_again(client: 
         (delivery,) = deliveries(client, hook["id"])
         assert delivery["attempts"] == 3 and delivery["status"] == "delivered"
         assert [a["status_code"] for a in delivery["attempt_log"]] == [503, 503, 204]
+        assert delivery["status_codes"] == [503, 503, 204] and len(delivery["latencies_ms"]) == 3
         assert delivery["attempt_log"][0]["error"] == "HTTP 503"
 
         again = client.post(f"/v1/webhooks/{hook['id']}/deliveries/{delivery['id']}/retry")
@@ -212,6 +223,44 @@ def test_a_failing_receiver_is_retried_and_a_delivery_can_be_sent_again(client: 
         assert len(receiver.events(answered=None)) == 4  # nothing for a deleted webhook
     finally:
         receiver.stop()
+
+
+def test_a_stalling_or_deleted_receiver_holds_up_no_other(
+    client: Any, admin_headers: dict[str, str], stack: tuple[str, dict[str, str]]
+) -> None:
+    name = new_collection(client)
+    fast, stalling = Receiver().start(), Receiver().start()
+    stalling.trickle = True  # answers a byte at a time, for a minute
+
+    def delete_own_webhook(_: dict[str, Any]) -> None:  # while its delivery is in flight
+        httpx.delete(f"{stack[0]}/v1/webhooks/{doomed['id']}", headers=admin_headers)
+
+    vanishing = Receiver(check=delete_own_webhook).start()
+    try:
+        hook = subscribe(client, fast.url, ["document.done"], [name])
+        slow = subscribe(client, stalling.url, ["document.done"], [name])
+        doomed = subscribe(client, vanishing.url, ["document.done"], [name])
+        began = time.monotonic()
+        ingest(client, name, [{"id": f"n{n}", "text": f"Note {n} on the tides."} for n in range(3)])
+        wait_for(lambda: len(fast.events()) == 3, timeout=30, interval=0.1)
+        took = time.monotonic() - began
+        assert took < 10, took  # the stalling receiver's minute held up no one
+        verified(hook["secret"], fast.events())
+        tried = lambda: [d for d in deliveries(client, slow["id"]) if d["attempts"]]  # noqa: E731
+        wait_for(tried, timeout=30)
+        stalled = tried()
+        # its oldest event is tried, once per round; the others wait behind it, untried
+        assert len(stalled) == 1 and stalled[0]["data"]["id"] == "n0"
+        assert stalled[0]["status"] == "pending"
+        assert stalled[0]["last_error"] == "no answer within 1 s"
+        assert stalled[0]["attempt_log"][0]["latency_ms"] < 3000
+        assert client.get(f"/v1/webhooks/{doomed['id']}").status_code == 404
+        # the tick went on after the delete: the next event arrives as quickly
+        ingest(client, name, [{"id": "after", "text": "One more note."}])
+        wait_for(lambda: len(fast.events()) == 4, timeout=30, interval=0.1)
+    finally:
+        for receiver in (fast, stalling, vanishing):
+            receiver.stop()
 
 
 @pytest.mark.slow

@@ -53,9 +53,9 @@ export const del = (path) => api("DELETE", path);
 export const enc = encodeURIComponent;
 
 // Server-sent events over fetch: calls `handle({event, data, id})` for each event; reconnects
-// with Last-Event-ID after a dropped connection until `signal` aborts or the stream ends
-// by itself (`ends`: a batch's stream closes after `finished`).
-export async function stream(path, handle, { signal, ends = false } = {}) {
+// with Last-Event-ID after a dropped connection until `signal` aborts or an event of the
+// type `last` has come (a batch's stream closes after `finished`).
+export async function stream(path, handle, { signal, last = null } = {}) {
   let lastId = null;
   let delay = 500;
   while (!signal.aborted) {
@@ -88,9 +88,9 @@ export async function stream(path, handle, { signal, ends = false } = {}) {
           }
           if (event.id !== null) lastId = event.id;
           if (event.data) handle({ ...event, data: JSON.parse(event.data) });
+          if (last !== null && event.event === last) return;
         }
       }
-      if (ends) return;
     } catch (error) {
       if (signal.aborted) return;
       if (error instanceof ApiError && error.status < 500) throw error;

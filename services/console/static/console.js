@@ -59,12 +59,19 @@ function show() {
   if (route) route.abort.abort();
   route = { abort: new AbortController() };
   const signal = route.abort.signal;
-  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const [path, query = ""] = location.hash.replace(/^#\/?/, "").split("?", 2);
   const view = h("div", { id: "view" });
   replace(main, view);
+  let parts;
+  try {
+    parts = path.split("/").map(decodeURIComponent);
+  } catch {
+    view.append(h("p", { class: "error", role: "alert" }, "This address names nothing here."));
+    return;
+  }
   let drawn;
   if (parts[0] === "c" && parts[1] && parts[2] === "d" && parts.length > 3) {
-    drawn = documentView(view, parts[1], parts.slice(3).join("/"), signal);
+    drawn = documentView(view, parts[1], parts.slice(3).join("/"), new URLSearchParams(query), signal);
   } else if (parts[0] === "c" && parts[1]) {
     drawn = collectionView(view, parts[1], signal);
   } else if (parts[0] === "analytics") {
@@ -249,7 +256,7 @@ function watchBatch(list, batchId, signal, fresh) {
       + `${p.queued} queued, ${p.processing} processing) · ${rate} docs/s${finished ? " · finished" : ""}`;
     row.dataset.finished = finished ? "true" : "false";
   };
-  stream(`/v1/batches/${batchId}/events`, ({ event, data }) => draw(data, event === "finished"), { signal, ends: true })
+  stream(`/v1/batches/${batchId}/events`, ({ event, data }) => draw(data, event === "finished"), { signal, last: "finished" })
     .catch((error) => { label.textContent = error.message; });
 }
 
@@ -339,9 +346,8 @@ function answerResult(result, name) {
 
 // ---- one document ------------------------------------------------------------------------
 
-async function documentView(view, name, rawId, signal) {
-  const [id, query] = rawId.split("?");
-  const focus = new URLSearchParams(query || "").get("chunk");
+async function documentView(view, name, id, query, signal) {
+  const focus = query.get("chunk");
   const base = `/v1/collections/${enc(name)}/documents/${id.split("/").map(enc).join("/")}`;
   const shown = await get(`${base}/chunks`, { signal });
   const d = shown.document;
@@ -366,22 +372,30 @@ async function documentView(view, name, rawId, signal) {
       Object.keys(d.metadata).length ? h("pre", {}, JSON.stringify(d.metadata, null, 2)) : null,
       hasOriginal ? download : null));
   // The text with every chunk marked; chunks may overlap, so each character goes to the
-  // first chunk that covers it.
-  const text = shown.text;
+  // first chunk that covers it. Offsets count code points, as the server does (not UTF-16).
+  const text = Array.from(shown.text);
+  const piece = (start, end) => text.slice(start, end).join("");
   const marks = [];
+  if (shown.stale) {
+    marks.push(h("p", { class: "muted" }, `Version ${d.version} is not searchable yet; these are the chunks of version ${d.indexed_version}:`));
+  }
   let cursor = 0;
   shown.chunks.forEach((c, i) => {
+    const title = `chunk ${c.ordinal}: characters ${c.start}–${c.end}, ${c.tokens} tokens`;
+    if (shown.stale) {
+      marks.push(h("mark", { class: i % 2 ? "odd" : "", id: `chunk-${c.ordinal}`, title }, c.text), "\n\n");
+      return;
+    }
     const start = Math.max(c.start, cursor);
-    if (start > cursor) marks.push(text.slice(cursor, start));
+    if (start > cursor) marks.push(piece(cursor, start));
     if (c.end > start) {
-      const mark = h("mark", { class: i % 2 ? "odd" : "", id: `chunk-${c.ordinal}`,
-        title: `chunk ${c.ordinal}: characters ${c.start}–${c.end}, ${c.tokens} tokens` }, text.slice(start, c.end));
+      const mark = h("mark", { class: i % 2 ? "odd" : "", id: `chunk-${c.ordinal}`, title }, piece(start, c.end));
       if (String(c.ordinal) === focus) mark.classList.add("focus");
       marks.push(mark);
     }
     cursor = Math.max(cursor, c.end);
   });
-  if (cursor < text.length) marks.push(text.slice(cursor));
+  if (!shown.stale && cursor < text.length) marks.push(piece(cursor, text.length));
   const where = (loc) => (!loc ? "–" : loc.page !== undefined ? `page ${loc.page}` : `${loc.start_seconds}–${loc.end_seconds} s`);
   view.append(h("section", { class: "card" }, h("h2", {}, "Extracted text and its chunks"), h("div", { class: "text-view", id: "text" }, marks)),
     h("section", { class: "card", id: "chunks" }, h("h2", {}, `Chunks (${shown.chunks.length}${shown.truncated ? "+" : ""})`), table([
