@@ -26,6 +26,7 @@ KERNEL = (
     "services.file_types",
     "services.originals",
     "services.local_models",
+    "services.spaces",
     # what the workers' delivery tick needs of webhooks; their HTTP routes are the API's
     "services.webhooks.addresses",
     "services.webhooks.delivery",
