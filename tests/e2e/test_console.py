@@ -120,7 +120,7 @@ def walk_through(
 
     page.click(f"a[href='#/c/{name}']")
     page.wait_for_selector("#drop")
-    page.wait_for_selector("#activity", state="attached")
+    page.wait_for_selector("#activity[data-live=true]", state="attached")  # stream is open
     # drop a file on the drop zone, as a user dragging it from their desktop would
     page.evaluate(
         """([text]) => {

@@ -54,8 +54,9 @@ export const enc = encodeURIComponent;
 
 // Server-sent events over fetch: calls `handle({event, data, id})` for each event; reconnects
 // with Last-Event-ID after a dropped connection until `signal` aborts or an event of the
-// type `last` has come (a batch's stream closes after `finished`).
-export async function stream(path, handle, { signal, last = null } = {}) {
+// type `last` has come (a batch's stream closes after `finished`); `onopen` is called each
+// time the stream is (again) connected.
+export async function stream(path, handle, { signal, last = null, onopen = () => {} } = {}) {
   let lastId = null;
   let delay = 500;
   while (!signal.aborted) {
@@ -66,6 +67,7 @@ export async function stream(path, handle, { signal, last = null } = {}) {
       if (response.status === 401) { onUnauthorised(); return; }
       if (!response.ok) throw new ApiError(response.status);
       delay = 500;
+      onopen();
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
       for (;;) {

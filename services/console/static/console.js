@@ -209,7 +209,7 @@ async function collectionView(view, name, signal) {
       badge(data.status), data.error_class ? ` ${data.error_class}` : ""));
     while (activity.childElementCount > 200) activity.lastChild.remove();
     refresh();
-  }, { signal }).catch(() => {});
+  }, { signal, onopen: () => { activity.dataset.live = "true"; } }).catch(() => {});
 }
 
 function dropZone(base, started, signal) {
