@@ -33,7 +33,6 @@ class UrlRefused(Exception):
 class Checked:
     """A URL that passed, and the addresses its host resolved to then."""
 
-    url: str
     parts: SplitResult
     port: int
     addresses: tuple[Address, ...]
@@ -89,7 +88,7 @@ def check_url(url: str, allow_private: bool) -> Checked:
                     f"{parts.hostname!r} resolves to a private, loopback or reserved address;"
                     " set GROUNDWIRE_WEBHOOK_ALLOW_PRIVATE=1 to allow it",
                 )
-    return Checked(url, parts, port, addresses)
+    return Checked(parts, port, addresses)
 
 
 def pinned(checked: Checked) -> tuple[str, dict[str, str], dict[str, str]]:

@@ -69,7 +69,7 @@ FROM (
 ) AS due, webhooks AS w
 WHERE d.id = due.id AND w.id = d.webhook_id
 RETURNING d.id, d.seq, d.webhook_id, w.url, w.secret, d.event_type, d.occurred_at, d.data,
-          d.attempts, d.retry_from
+          d.attempts
 """)
 
 # The attempt is logged only for a delivery still there: one whose webhook was deleted while
@@ -151,7 +151,7 @@ def claim(
     none of the receivers in `busy` (their earlier deliveries are still being sent)."""
     params = {"limit": limit, "claim_s": claim_s, "busy": [str(b) for b in busy or []]}
     rows = session.execute(CLAIM, params).all()
-    return sorted((Claimed(*row[:9]) for row in rows), key=lambda c: c.seq)
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.seq)
 
 
 def record(session: Session, outcomes: list[Outcome], retry_for_s: float) -> None:

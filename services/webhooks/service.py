@@ -37,7 +37,8 @@ def _visible(caller: Caller, webhook: Webhook) -> bool:
     return webhook.collections is not None and set(webhook.collections) <= caller.collections
 
 
-def _out(webhook: Webhook) -> WebhookOut:
+def out(webhook: Webhook) -> WebhookOut:
+    """A webhook as the API shows it (never its secret)."""
     return WebhookOut(
         id=webhook.id,
         url=webhook.url,
@@ -83,7 +84,7 @@ def create(
     session.add(webhook)
     session.flush()
     session.refresh(webhook)
-    return WebhookCreated(**_out(webhook).model_dump(), secret=secret)
+    return WebhookCreated(**out(webhook).model_dump(), secret=secret)
 
 
 def listed(session: Session, caller: Caller) -> list[WebhookOut]:
@@ -93,7 +94,7 @@ def listed(session: Session, caller: Caller) -> list[WebhookOut]:
         .where(Webhook.workspace_id == caller.workspace_id)
         .order_by(Webhook.created_at, Webhook.id)
     )
-    return [_out(w) for w in rows if _visible(caller, w)]
+    return [out(w) for w in rows if _visible(caller, w)]
 
 
 def get(session: Session, caller: Caller, webhook_id: uuid.UUID) -> Webhook:
@@ -104,13 +105,37 @@ def get(session: Session, caller: Caller, webhook_id: uuid.UUID) -> Webhook:
     return webhook
 
 
-def out(webhook: Webhook) -> WebhookOut:
-    return _out(webhook)
-
-
 def delete(session: Session, caller: Caller, webhook_id: uuid.UUID) -> None:
     """Deletes the webhook and its deliveries (pending ones are never sent)."""
     session.delete(get(session, caller, webhook_id))
+
+
+def _latest_attempts(
+    session: Session, delivery_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[WebhookAttempt]]:
+    """Each delivery's latest ATTEMPTS_SHOWN attempts, oldest first (only those are read)."""
+    if not delivery_ids:
+        return {}
+    newest = (
+        func.row_number()
+        .over(partition_by=WebhookAttempt.delivery_id, order_by=WebhookAttempt.id.desc())
+        .label("newest")
+    )
+    ranked = (
+        select(WebhookAttempt.id, newest)
+        .where(WebhookAttempt.delivery_id.in_(delivery_ids))
+        .subquery()
+    )
+    rows = session.scalars(
+        select(WebhookAttempt)
+        .join(ranked, ranked.c.id == WebhookAttempt.id)
+        .where(ranked.c.newest <= ATTEMPTS_SHOWN)
+        .order_by(WebhookAttempt.id)
+    )
+    out: dict[uuid.UUID, list[WebhookAttempt]] = {}
+    for attempt in rows:
+        out.setdefault(attempt.delivery_id, []).append(attempt)
+    return out
 
 
 def _delivery_out(delivery: WebhookDelivery, attempts: list[WebhookAttempt]) -> DeliveryOut:
@@ -153,15 +178,8 @@ def deliveries(
     rows = list(session.scalars(query.order_by(WebhookDelivery.seq.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    by_delivery: dict[uuid.UUID, list[WebhookAttempt]] = {r.id: [] for r in rows}
-    if rows:
-        for attempt in session.scalars(
-            select(WebhookAttempt)
-            .where(WebhookAttempt.delivery_id.in_(list(by_delivery)))
-            .order_by(WebhookAttempt.id)
-        ):
-            by_delivery[attempt.delivery_id].append(attempt)
-    shown = [_delivery_out(r, by_delivery[r.id][-ATTEMPTS_SHOWN:]) for r in rows]
+    attempts = _latest_attempts(session, [r.id for r in rows])
+    shown = [_delivery_out(r, attempts.get(r.id, [])) for r in rows]
     return shown, (rows[-1].seq if more else None)
 
 
@@ -179,10 +197,4 @@ def retry(
     ).scalar_one_or_none()
     if delivery is None:
         raise ApiError(404, "delivery_not_found", f"no delivery {delivery_id}")
-    attempts = session.scalars(
-        select(WebhookAttempt)
-        .where(WebhookAttempt.delivery_id == delivery_id)
-        .order_by(WebhookAttempt.id.desc())
-        .limit(ATTEMPTS_SHOWN)
-    )
-    return _delivery_out(delivery, list(attempts)[::-1])
+    return _delivery_out(delivery, _latest_attempts(session, [delivery_id]).get(delivery_id, []))

@@ -184,3 +184,31 @@ def test_ended_deliveries_past_their_retention_are_deleted(
             ).scalars()
         )
     assert kept == {ids["new-delivered"], ids["old-pending"]}
+
+
+def test_a_delivery_shows_its_latest_attempts_oldest_first(
+    api: Any, make_collection: Any, db: Database
+) -> None:
+    hook = webhook(api, ["document.done"], [make_collection()])
+    delivery = uuid.uuid4()
+    with db.scope() as session:
+        session.execute(
+            text(
+                "INSERT INTO webhook_deliveries (id, webhook_id, event_type, occurred_at, data,"
+                " attempts) VALUES (:id, :hook, 'document.done', now(), '{}', 25)"
+            ),
+            {"id": delivery, "hook": hook},
+        )
+        for n in range(25):
+            session.execute(
+                text(
+                    "INSERT INTO webhook_attempts (delivery_id, status_code, latency_ms)"
+                    " VALUES (:id, 500, :n)"
+                ),
+                {"id": delivery, "n": float(n)},
+            )
+    (shown,) = api.get(f"/v1/webhooks/{hook}/deliveries").json()["deliveries"]
+    assert shown["attempts"] == 25
+    assert shown["latencies_ms"] == [float(n) for n in range(5, 25)]  # the latest 20
+    retried = api.post(f"/v1/webhooks/{hook}/deliveries/{delivery}/retry").json()
+    assert retried["latencies_ms"] == shown["latencies_ms"]
