@@ -227,7 +227,9 @@ def test_the_console_loads_nothing_from_elsewhere(server: str) -> None:
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "default-src 'none'" in policy
     assert not OUTSIDE.search(page.text)
-    for asset in ("console.js", "api.js", "dom.js", "charts.js", "console.css", "favicon.svg"):
+    assets = ("console.js", "api.js", "dom.js", "charts.js", "links.js", "document.js",
+              "analytics.js", "keys.js", "console.css", "favicon.svg")  # fmt: skip
+    for asset in assets:
         served = httpx.get(f"{server}/console/{asset}")
         assert served.status_code == 200, asset
         assert not OUTSIDE.search(served.text), asset

@@ -1,9 +1,13 @@
 // The Groundwire console: a page per hash route, each drawn from the API with the signed-in
 // key. A route's streams and timers stop when another route is opened.
 
-import { ApiError, del, enc, get, post, session, stream, whenUnauthorised } from "./api.js";
-import { dailyBars, scores } from "./charts.js";
+import { analyticsView } from "./analytics.js";
+import { ApiError, enc, get, post, session, stream, whenUnauthorised } from "./api.js";
+import { scores } from "./charts.js";
+import { documentView } from "./document.js";
 import { age, badge, bytes, h, number, replace, table, toast } from "./dom.js";
+import { keysView } from "./keys.js";
+import { collectionLink, documentHash, documentLink, documentPath } from "./links.js";
 
 const main = document.getElementById("main");
 const signInCard = document.getElementById("sign-in");
@@ -86,10 +90,6 @@ function show() {
     view.append(h("p", { class: "error", role: "alert" }, `Could not load: ${error.message}`));
   });
 }
-
-const collectionLink = (name) => h("a", { href: `#/c/${enc(name)}` }, name);
-const documentLink = (collection, id, label = id) =>
-  h("a", { href: `#/c/${enc(collection)}/d/${id.split("/").map(enc).join("/")}` }, label);
 
 // ---- collections -------------------------------------------------------------------------
 
@@ -263,7 +263,7 @@ function watchBatch(list, batchId, signal, fresh) {
 async function failuresPanel(panel, base, name, signal) {
   const { documents } = await get(`${base}/documents?status=failed&limit=100`, { signal });
   const retryOne = async (id) => {
-    try { await post(`${base}/documents/${id.split("/").map(enc).join("/")}/retry`); toast(`${id}: queued again`); }
+    try { await post(`${base}/documents/${documentPath(id)}/retry`); toast(`${id}: queued again`); }
     catch (error) { toast(error.message); }
   };
   replace(panel, h("h2", {}, `Failures (${documents.length})`),
@@ -332,7 +332,7 @@ function queryResult(result, name) {
     result.results.map((p, i) => h("div", { class: "passage" },
       h("strong", {}, `[${i + 1}] `), documentLink(name, p.document_id, p.title || p.document_id),
       h("span", { class: "muted" }, ` score ${p.score.toFixed(3)} · chunk ${p.chunk.ordinal}`),
-      " ", h("a", { href: `#/c/${enc(name)}/d/${p.document_id.split("/").map(enc).join("/")}?chunk=${p.chunk.ordinal}` }, "open passage"),
+      " ", h("a", { href: documentHash(name, p.document_id, p.chunk.ordinal) }, "open passage"),
       h("p", {}, p.text))));
 }
 
@@ -340,153 +340,8 @@ function answerResult(result, name) {
   return h("div", {}, h("p", {}, groundedBadge(result), ` ${result.status}`),
     h("p", {}, result.answer),
     result.citations.map((c) => h("div", { class: "passage" }, h("strong", {}, `[${c.n}] `),
-      h("a", { href: `#/c/${enc(name)}/d/${c.document_id.split("/").map(enc).join("/")}?chunk=${(c.chunk.ordinals || [0])[0]}` },
+      h("a", { href: documentHash(name, c.document_id, (c.chunk.ordinals || [0])[0]) },
         c.title || c.document_id), h("span", { class: "muted" }, ` score ${c.score.toFixed(3)}`))));
-}
-
-// ---- one document ------------------------------------------------------------------------
-
-async function documentView(view, name, id, query, signal) {
-  const focus = query.get("chunk");
-  const base = `/v1/collections/${enc(name)}/documents/${id.split("/").map(enc).join("/")}`;
-  const shown = await get(`${base}/chunks`, { signal });
-  const d = shown.document;
-  const download = h("button", { class: "secondary", id: "download", onclick: async () => {
-    try {
-      const response = await fetch(`${base}/original`, { headers: { Authorization: `Bearer ${session.key()}` } });
-      if (!response.ok) throw new Error((await response.json()).error.message);
-      const url = URL.createObjectURL(await response.blob());
-      const link = h("a", { href: url, download: d.metadata.filename || id.split("/").pop() });
-      document.body.append(link); link.click(); link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10000);
-    } catch (error) { toast(error.message); }
-  } }, "Download the original");
-  const hasOriginal = d.content_type !== "text/plain" || d.metadata.filename;
-  view.append(h("p", {}, collectionLink(name), " / ", id),
-    h("h1", {}, d.title || id),
-    h("section", { class: "card" }, h("div", { class: "row" },
-      ["status", "version", "content_type", "chunks", "tokens", "embedded_chunks", "cached_chunks", "embedded_tokens"].map((f) =>
-        h("div", {}, h("div", { class: "muted" }, f.replace("_", " ")), f === "status" ? badge(d[f]) : String(d[f])))),
-      d.error ? h("p", { class: "error" }, `${d.error_class}: ${d.error}`) : null,
-      h("p", { class: "muted" }, `source ${d.source || "–"} · accepted ${d.accepted_at} · finished ${d.finished_at || "–"}`),
-      Object.keys(d.metadata).length ? h("pre", {}, JSON.stringify(d.metadata, null, 2)) : null,
-      hasOriginal ? download : null));
-  // The text with every chunk marked; chunks may overlap, so each character goes to the
-  // first chunk that covers it. Offsets count code points, as the server does (not UTF-16).
-  const text = Array.from(shown.text);
-  const piece = (start, end) => text.slice(start, end).join("");
-  const marks = [];
-  if (shown.stale) {
-    marks.push(h("p", { class: "muted" }, `Version ${d.version} is not searchable yet; these are the chunks of version ${d.indexed_version}:`));
-  }
-  let cursor = 0;
-  shown.chunks.forEach((c, i) => {
-    const title = `chunk ${c.ordinal}: characters ${c.start}–${c.end}, ${c.tokens} tokens`;
-    if (shown.stale) {
-      marks.push(h("mark", { class: i % 2 ? "odd" : "", id: `chunk-${c.ordinal}`, title }, c.text), "\n\n");
-      return;
-    }
-    const start = Math.max(c.start, cursor);
-    if (start > cursor) marks.push(piece(cursor, start));
-    if (c.end > start) {
-      const mark = h("mark", { class: i % 2 ? "odd" : "", id: `chunk-${c.ordinal}`, title }, piece(start, c.end));
-      if (String(c.ordinal) === focus) mark.classList.add("focus");
-      marks.push(mark);
-    }
-    cursor = Math.max(cursor, c.end);
-  });
-  if (!shown.stale && cursor < text.length) marks.push(piece(cursor, text.length));
-  const where = (loc) => (!loc ? "–" : loc.page !== undefined ? `page ${loc.page}` : `${loc.start_seconds}–${loc.end_seconds} s`);
-  view.append(h("section", { class: "card" }, h("h2", {}, "Extracted text and its chunks"), h("div", { class: "text-view", id: "text" }, marks)),
-    h("section", { class: "card", id: "chunks" }, h("h2", {}, `Chunks (${shown.chunks.length}${shown.truncated ? "+" : ""})`), table([
-      { label: "#", num: true, cell: (c) => h("a", { href: `#/c/${enc(name)}/d/${id.split("/").map(enc).join("/")}?chunk=${c.ordinal}` }, c.ordinal) },
-      { label: "Offsets", num: true, cell: (c) => `${c.start}–${c.end}` },
-      { label: "Tokens", num: true, cell: (c) => c.tokens },
-      { label: "Where", cell: (c) => where(c.location) },
-      { label: "Cost", num: true, cell: (c) => (c.cost_usd === null ? "–" : `$${c.cost_usd.toFixed(6)}`) },
-    ], shown.chunks, "No searchable chunks (yet).")));
-  if (focus !== null) document.getElementById(`chunk-${focus}`)?.scrollIntoView({ block: "center" });
-}
-
-// ---- analytics ---------------------------------------------------------------------------
-
-async function analyticsView(view, signal) {
-  view.append(h("h1", {}, "Analytics (last 30 days)"));
-  const daily = await get("/v1/analytics/daily?days=30", { signal });
-  const days = [];
-  for (let i = daily.days - 1; i >= 0; i -= 1) days.push(new Date(Date.now() - i * 86400000).toISOString().slice(0, 10));
-  const on = (rows, field) => days.map((day) => { const row = rows.find((r) => r.day === day); return row ? row[field] : 0; });
-  const onOrNull = (rows, field) => days.map((day) => { const row = rows.find((r) => r.day === day); return row ? row[field] : null; });
-  const chart = (title, svg) => h("div", { class: "card" }, h("div", { class: "chart-title" }, title), svg);
-  view.append(h("div", { class: "grid2" },
-    chart("Documents ingested per day (done, failed)", dailyBars(days, [
-      { label: "done", color: "#2e7d4f", values: on(daily.ingest, "done") },
-      { label: "failed", color: "#b3261e", values: on(daily.ingest, "failed") }])),
-    chart("Embedding tokens per day (line: estimated cost, USD)", dailyBars(days, [
-      { label: "tokens", color: "#1f5f8b", values: on(daily.embedding, "tokens") }],
-      { label: "cost", color: "#9a6700", values: onOrNull(daily.embedding, "estimated_cost_usd"), format: (v) => `$${Number(v).toFixed(4)}` })),
-    chart("Queries per day (line: grounded share)", dailyBars(days, [
-      { label: "queries", color: "#5d6878", values: on(daily.queries, "queries") }],
-      { label: "grounded", color: "#2e7d4f", values: onOrNull(daily.queries, "grounded_rate"), max: 1, format: () => "100%" }))));
-  view.append(h("section", { class: "card", id: "gaps" }, h("h2", {}, "Knowledge gaps: asked, answered \"nothing relevant\""), table([
-    { label: "Collection", cell: (g) => collectionLink(g.collection) },
-    { label: "Question", cell: (g) => g.question || h("span", { class: "muted" }, "(only its hash is kept)") },
-    { label: "Times", num: true, cell: (g) => g.times_asked },
-    { label: "Best score seen", num: true, cell: (g) => (g.best_score_seen === null ? "–" : g.best_score_seen.toFixed(3)) },
-    { label: "Last asked", cell: (g) => g.last_asked },
-  ], daily.knowledge_gaps, "No unanswered questions.")));
-}
-
-// ---- keys and webhooks -------------------------------------------------------------------
-
-async function keysView(view, signal) {
-  view.append(h("h1", {}, "Keys and webhooks"));
-  const keys = h("section", { class: "card", id: "keys" });
-  const hooks = h("section", { class: "card", id: "webhooks" });
-  view.append(keys, hooks);
-  const drawKeys = async (secret = null) => {
-    const listed = await get("/v1/keys", { signal });
-    const name = h("input", { id: "key-name", required: true, placeholder: "support-bot" });
-    const scope = h("select", { id: "key-scope" }, ["read", "write", "admin"].map((s) => h("option", { value: s }, s)));
-    replace(keys, h("h2", {}, "API keys"), table([
-      { label: "Name", cell: (k) => k.name },
-      { label: "Prefix", cell: (k) => k.prefix },
-      { label: "Scopes", cell: (k) => k.scopes.join(", ") },
-      { label: "Collections", cell: (k) => (k.collections ? k.collections.join(", ") : "all") },
-      { label: "Last used", cell: (k) => k.last_used_at || "never" },
-      { label: "", cell: (k) => h("button", { class: "secondary", onclick: async () => {
-        if (!confirm(`Revoke ${k.name}?`)) return;
-        await del(`/v1/keys/${k.id}`).catch((e) => toast(e.message));
-        drawKeys();
-      } }, "Revoke") },
-    ], listed.keys, "No keys of this workspace yet."),
-    h("form", { id: "new-key-form", onsubmit: async (e) => {
-      e.preventDefault();
-      try {
-        const made = await post("/v1/keys", { name: name.value, scopes: [scope.value] });
-        drawKeys(made.key);
-      } catch (error) { toast(error.message); }
-    } }, h("div", { class: "row" }, h("div", {}, h("label", { for: "key-name" }, "Name"), name),
-      h("div", {}, h("label", { for: "key-scope" }, "Scope"), scope),
-      h("div", {}, h("button", { type: "submit" }, "Create key")))),
-    secret ? h("div", { id: "new-key" }, h("p", {}, "The new key, shown this once:"), h("div", { class: "secret" }, secret)) : null);
-  };
-  const drawHooks = async () => {
-    const { webhooks } = await get("/v1/webhooks", { signal });
-    const rows = await Promise.all(webhooks.map(async (w) => ({ ...w, log: (await get(`/v1/webhooks/${w.id}/deliveries?limit=20`, { signal })).deliveries })));
-    replace(hooks, h("h2", {}, "Webhooks"), table([
-      { label: "URL", cell: (w) => w.url },
-      { label: "Events", cell: (w) => w.events.join(", ") },
-      { label: "Collections", cell: (w) => (w.collections ? w.collections.join(", ") : "all") },
-      { label: "Recent deliveries", cell: (w) => w.log.slice(0, 5).map((d) => h("div", {}, badge(d.status), ` ${d.event_type} · ${d.attempts} tries · `
-        + `${d.last_status_code ?? d.last_error ?? "–"}${d.last_latency_ms !== null ? ` · ${d.last_latency_ms.toFixed(0)} ms` : ""}`)) },
-      { label: "", cell: (w) => h("button", { class: "secondary", onclick: async () => {
-        if (!confirm(`Delete the webhook to ${w.url}?`)) return;
-        await del(`/v1/webhooks/${w.id}`).catch((e) => toast(e.message)); drawHooks();
-      } }, "Delete") },
-    ], rows, "No webhooks."));
-  };
-  await Promise.all([drawKeys(), drawHooks()]);
 }
 
 // ---- start -------------------------------------------------------------------------------
