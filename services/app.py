@@ -38,6 +38,7 @@ from services.query.routes import router as query_router
 from services.query.vectors import QueryVectorCache
 from services.rerank.service import build_stage
 from services.runtime import Runtime
+from services.spaces.routes import router as migrations_router
 from services.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, bound_host: str | None = None) 
         collections_router,
         files_router,
         chunks_router,
+        migrations_router,
         ingest_router,
         query_router,
         answers_router,

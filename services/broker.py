@@ -25,6 +25,9 @@ PREPARE = "groundwire.prepare_documents"
 EMBED = "groundwire.embed_documents"
 SWEEP = "groundwire.sweep"
 WEBHOOKS = "groundwire.deliver_webhooks"
+BUILD_SPACE = "groundwire.build_space"
+EMBED_SPACE = "groundwire.embed_space"
+MIGRATIONS = "groundwire.advance_migrations"
 
 
 class BrokerUnavailable(RuntimeError):
@@ -67,6 +70,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             PREPARE: {"queue": settings.ingest_queue},
             EMBED: {"queue": settings.embed_queue},
             WEBHOOKS: {"queue": settings.webhook_queue},
+            BUILD_SPACE: {"queue": settings.ingest_queue},
+            EMBED_SPACE: {"queue": settings.embed_queue},
+            MIGRATIONS: {"queue": settings.ingest_queue},
         },
         "task_serializer": "json",
         "accept_content": ["json"],
@@ -79,6 +85,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": WEBHOOKS,
                 "schedule": settings.webhook_poll_s,
                 "options": {"expires": max(5.0, 5 * settings.webhook_poll_s)},
+            },
+            "migrations": {
+                "task": MIGRATIONS,
+                "schedule": settings.migration_poll_s,
+                "options": {"expires": max(5.0, 5 * settings.migration_poll_s)},
             },
         },
     }
@@ -153,6 +164,23 @@ class Broker:
         Raises on a broker failure: the sending task retries, and its documents stay leased.
         """
         self.app.send_task(EMBED, args=[messages], queue=self.settings.embed_queue)
+
+    def build_space(self, migration_id: int, items: Sequence[tuple[int, int]]) -> None:
+        """Sends (document id, version) pairs to be built into a migration's shadow space.
+
+        Raises on a broker failure; the migration tick hands them out again later.
+        """
+        self.app.send_task(
+            BUILD_SPACE,
+            args=[migration_id, [[i, v] for i, v in items]],
+            queue=self.settings.ingest_queue,
+        )
+
+    def send_space_embedding(self, migration_id: int, messages: list[dict[str, Any]]) -> None:
+        """Sends one embedding batch of a migration's shadow space to the embed stage."""
+        self.app.send_task(
+            EMBED_SPACE, args=[migration_id, messages], queue=self.settings.embed_queue
+        )
 
     def queue_lengths(self, names: Sequence[str]) -> dict[str, int]:
         """Returns the number of messages waiting in each named queue (kombu's Redis lists)."""

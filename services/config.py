@@ -202,6 +202,18 @@ class Settings(BaseSettings):
     # delivered and failed deliveries (with their attempts) are deleted after this
     webhook_retention_s: float = Field(default=7 * 24 * 3600, gt=0)
 
+    # Embedding-space migrations (services/spaces/). Beat runs the migration tick every
+    # migration_poll_s: it hands out the documents a shadow space lacks, at most
+    # migration_batch_documents per tick (again after migration_lease_s if a build was lost),
+    # and finishes builds. Activating waits up to migration_activate_wait_s for documents
+    # changed meanwhile to be caught up. An activated migration keeps the old space for
+    # migration_retain_hours (rollback is possible until then), then drops it.
+    migration_poll_s: float = Field(default=2.0, gt=0)
+    migration_batch_documents: int = Field(default=5000, ge=1)
+    migration_lease_s: float = Field(default=600.0, gt=0)
+    migration_activate_wait_s: float = Field(default=30.0, ge=0)
+    migration_retain_hours: float = Field(default=72.0, ge=0)
+
     # Clients (the CLI): the key they send, else the admin key `groundwire up` wrote here.
     api_key: SecretStr | None = None
     url: str | None = None  # the API's URL; else the one `groundwire up` wrote in data_dir

@@ -116,6 +116,8 @@ class Collection(Base):
     answer_no_context: Mapped[str | None] = mapped_column(Text)
     # Queries, contexts and answers rerank unless a request says otherwise.
     rerank: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
+    # How many times the collection switched embedding spaces (services/spaces/).
+    space_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Original(Base):
@@ -499,3 +501,83 @@ class AnalyticsAccess(Base):
     workspace_id: Mapped[int | None] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE")
     )
+
+
+class SpaceMigration(Base):
+    """A change of a collection's embedder or chunking: its shadow space, from building to
+    active or rolled back (migrations/versions/0018_space_migrations.py)."""
+
+    __tablename__ = "space_migrations"
+    __table_args__ = (
+        Index(
+            "space_migrations_open",
+            "collection_id",
+            unique=True,
+            postgresql_where=sql_text("status IN ('building', 'ready')"),
+        ),
+        Index("space_migrations_collection", "collection_id", "id"),
+        CheckConstraint(
+            "status IN ('building', 'ready', 'active', 'rolled_back', 'failed')",
+            name="space_migrations_status",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(Text, server_default="building")
+    embedder: Mapped[str] = mapped_column(Text)
+    dimensions: Mapped[int] = mapped_column(Integer)
+    max_input_tokens: Mapped[int] = mapped_column(Integer)
+    chunk_tokens: Mapped[int] = mapped_column(Integer)
+    chunk_overlap: Mapped[int] = mapped_column(Integer)
+    space: Mapped[str] = mapped_column(Text)
+    old_embedder: Mapped[str] = mapped_column(Text)
+    old_dimensions: Mapped[int] = mapped_column(Integer)
+    old_max_input_tokens: Mapped[int] = mapped_column(Integer)
+    old_chunk_tokens: Mapped[int] = mapped_column(Integer)
+    old_chunk_overlap: Mapped[int] = mapped_column(Integer)
+    old_space: Mapped[str] = mapped_column(Text)
+    old_threshold: Mapped[float] = mapped_column(Float)
+    new_threshold: Mapped[float | None] = mapped_column(Float)
+    threshold_method: Mapped[str | None] = mapped_column(Text)
+    threshold_detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    comparison: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+    ready_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+    activated_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+    rolled_back_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+    ended_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+    drop_after: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+    dropped_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+
+
+class SpaceDocument(Base):
+    """A document's state in a migration's shadow space: wanted and built versions, counts."""
+
+    __tablename__ = "space_documents"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["collection_id", "document_id"],
+            ["documents.collection_id", "documents.id"],
+            name="space_documents_document",
+            ondelete="CASCADE",
+        ),
+        Index("space_documents_document", "document_id"),
+    )
+
+    migration_id: Mapped[int] = mapped_column(
+        ForeignKey("space_migrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    document_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer)
+    built_version: Mapped[int | None] = mapped_column(Integer)
+    enqueued_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=func.now())
+    built_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+    chunk_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    token_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    embedded: Mapped[int] = mapped_column(Integer, server_default="0")
+    cached: Mapped[int] = mapped_column(Integer, server_default="0")
+    embedded_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)

@@ -47,7 +47,7 @@ _CLAIM = text(
     RETURNING d.id, d.version, d.collection_id, d.content, d.content_type, c.embedder,
               c.dimensions, c.chunk_tokens, c.chunk_overlap, c.language, d.original_id,
               coalesce(d.metadata->>'filename', d.external_id), d.external_id, c.workspace_id,
-              d.access, d.metadata ? 'attached_to'
+              d.access, d.metadata ? 'attached_to', c.space_generation
 
     """
 )
@@ -114,6 +114,7 @@ class Claimed:
     workspace_id: int = 0
     access: list[str] | None = None
     attached: bool = False  # itself an attachment: its own attachments are not taken out
+    generation: int = 0  # the collection's space generation its settings are of
 
 
 @dataclass(frozen=True)
@@ -198,3 +199,42 @@ def fail_documents(session: Session, failures: Sequence[Failure]) -> set[int]:
         },
     )
     return {int(i) for (i,) in rows}
+
+
+_SHARE_COLLECTIONS = text(
+    "SELECT id FROM collections WHERE id = ANY(CAST(:collections AS bigint[])) ORDER BY id"
+    " FOR SHARE"
+)
+
+_REQUEUE_SUPERSEDED = text(
+    """
+    UPDATE documents d
+    SET status = :queued, lease_owner = NULL, lease_expires_at = NULL
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[]), CAST(:owners AS uuid[]),
+                CAST(:generations AS int[])) AS w(id, version, owner, generation),
+         collections c
+    WHERE d.id = w.id AND d.version = w.version AND d.lease_owner = w.owner
+      AND d.status = :processing AND c.id = d.collection_id
+      AND c.space_generation <> w.generation
+    RETURNING d.id, d.version
+    """
+)
+
+
+def requeue_superseded(session: Session, works: Sequence[DocumentWork]) -> list[tuple[int, int]]:
+    """Puts back in the queue each owned document whose work is of an earlier space
+    generation (its collection switched model or chunking since the claim); returns those
+    (id, version) pairs, to enqueue once committed.
+
+    Holds a share lock on the collections until the commit, so a switch (which locks the row
+    for update) waits for this write, and a write that comes after it sees its generation.
+    """
+    if not works:
+        return []
+    collections = sorted({w.collection_id for w in works})
+    session.execute(_SHARE_COLLECTIONS, {"collections": collections})
+    rows = session.execute(
+        _REQUEUE_SUPERSEDED,
+        {**owner_keys(works), "generations": [w.generation for w in works], **STATUSES},
+    )
+    return [(int(i), int(v)) for i, v in rows]

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from services.documents import Accepted
 from services.embedding import Embedder, EmbedderRegistry, PermanentEmbeddingError, Vectors
+from services.embedding.cache import cached_vectors, remember_vectors
 from services.embedding.requests import Timer
 from services.runtime import Runtime
 from services.statuses import FailureClass
@@ -35,6 +36,7 @@ from workers.claims import (
     fail_documents,
     give_up_exhausted,
     renew_leases,
+    requeue_superseded,
 )
 from workers.files import ParsedFile, parse_file, record
 from workers.formats.extracted import Mark, ProviderBusy, locate
@@ -49,7 +51,7 @@ from workers.ledger import (
 )
 from workers.parse_process import ParseProcess
 from workers.parsing import parse
-from workers.store import Written, cached_vectors, remember_vectors, store_documents
+from workers.store import Written, store_documents
 from workers.work import DocumentWork, embedding_batches
 
 log = logging.getLogger(__name__)
@@ -94,67 +96,17 @@ def prepare(
     failures: list[Failure] = []
     files: list[ParsedFile] = []
     attached: list[tuple[Claimed, list[Attachment]]] = []
-    parse_document = parser.parse if parser is not None else parse
     for doc in claimed:
-        try:
-            embedder = embedders.get(doc.embedder, doc.dimensions)  # transient: task retries
-        except PermanentEmbeddingError as error:
-            failures.append(
-                Failure(doc.id, doc.version, owner, FailureClass.EMBEDDING, f"embedding: {error}")
-            )
+        chunked = chunk_document(runtime, doc, owner, parser)
+        if chunked.failure is not None:
+            failures.append(chunked.failure)
             continue
-        marks: list[Mark] = []
-        try:
-            if doc.original_id is not None:
-                parsed = parse_file(database, doc, parser, settings)
-                extracted = parsed.extracted
-                body, marks = extracted.text, extracted.marks
-                if parsed.attachments:
-                    attached.append((doc, parsed.attachments))
-                files.append(
-                    ParsedFile(
-                        doc.id,
-                        doc.version,
-                        body,
-                        extracted.title or doc.filename,
-                        extracted.metadata,
-                    )
-                )
-            else:
-                body = parse_document(doc.content, doc.content_type)
-        except (SoftTimeLimitExceeded, ProviderBusy):  # the task's to handle: fail or retry
-            raise
-        except Exception as error:  # unparseable content fails its document only
-            failures.append(
-                Failure(doc.id, doc.version, owner, FailureClass.PARSE, f"parse: {error}")
-            )
-            continue
-        if not body.strip():  # markup with nothing a reader would see: nothing to search
-            what = "file" if doc.original_id is not None else "document"
-            why = f"parse: no text: the {doc.content_type} {what} has no visible text"
-            failures.append(Failure(doc.id, doc.version, owner, FailureClass.PARSE, why))
-            continue
-        if marks and "page" in marks[0].location:  # a chunk is cited by one page
-            starts = [m.start for m in marks]
-            chunks = chunk_sections(
-                body, starts, embedder.tokenizer, doc.chunk_tokens, doc.chunk_overlap
-            )
-        else:
-            chunks = chunk_text(body, embedder.tokenizer, doc.chunk_tokens, doc.chunk_overlap)
-        locations = tuple(locate(marks, c.start, c.end) for c in chunks) if marks else ()
-        works.append(
-            DocumentWork(
-                doc.id,
-                doc.version,
-                owner,
-                doc.collection_id,
-                doc.embedder,
-                doc.dimensions,
-                doc.language,
-                tuple(chunks),
-                locations,
-            )
-        )
+        assert chunked.work is not None
+        works.append(chunked.work)
+        if chunked.file is not None:
+            files.append(chunked.file)
+        if chunked.attachments:
+            attached.append((doc, chunked.attachments))
     found: list[Accepted] = []
     with database.scope() as session:
         for parent, attachments in attached:
@@ -174,6 +126,7 @@ def prepare(
         complete_ids = {w.id for w in complete}
         pending = [w for w in works if w.id not in complete_ids]
         counts = {w.id: Written(0, len(w.chunks), 0) for w in complete}
+        superseded = requeue_superseded(session, works)
         written = store_documents(session, complete, known, counts)
         done = [w for w in complete if w.id in written]
         record_usage(session, embedders, done, counts, None, 0.0)
@@ -182,11 +135,85 @@ def prepare(
     count_finished(written, result.failed)
     for accepted in found:  # committed: their parse tasks may go
         runtime.broker.enqueue(accepted.to_enqueue, accepted.sizes, settings.files_per_task())
+    if superseded:  # chunked for a space the collection left: again, for the one it has now
+        runtime.broker.enqueue(superseded)
+        again = {i for i, _ in superseded}
+        pending = [w for w in pending if w.id not in again]
     missing = {w.id: sum(1 for c in w.chunks if c.content_hash not in known) for w in pending}
     limits = {
         w.collection_id: embedders.get(w.embedder, w.dimensions).batch_inputs for w in pending
     }
     result.batches.extend(embedding_batches(pending, missing, limits))
+    return result
+
+
+@dataclass
+class Chunked:
+    """One claimed document parsed and chunked, or why it could not be."""
+
+    work: DocumentWork | None = None
+    failure: Failure | None = None
+    file: ParsedFile | None = None  # an uploaded file's text, title and metadata, to record
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+def chunk_document(
+    runtime: Runtime, doc: Claimed, owner: uuid.UUID, parser: ParseProcess | None = None
+) -> Chunked:
+    """Parses (an uploaded file from its original) and chunks one document for its embedder
+    and chunk settings, as `doc` gives them.
+
+    Unparseable content fails the document only; a parse past its time limit or a busy
+    provider is the task's to handle (fail or retry).
+    """
+    settings, database = runtime.settings, runtime.database
+    try:
+        embedder = runtime.embedders.get(doc.embedder, doc.dimensions)  # transient: task retries
+    except PermanentEmbeddingError as error:
+        why = f"embedding: {error}"
+        return Chunked(failure=Failure(doc.id, doc.version, owner, FailureClass.EMBEDDING, why))
+    marks: list[Mark] = []
+    result = Chunked()
+    try:
+        if doc.original_id is not None:
+            parsed = parse_file(database, doc, parser, settings)
+            extracted = parsed.extracted
+            body, marks = extracted.text, extracted.marks
+            result.attachments = list(parsed.attachments)
+            result.file = ParsedFile(
+                doc.id, doc.version, body, extracted.title or doc.filename, extracted.metadata
+            )
+        else:
+            body = (parser.parse if parser is not None else parse)(doc.content, doc.content_type)
+    except (SoftTimeLimitExceeded, ProviderBusy):
+        raise
+    except Exception as error:  # unparseable content fails its document only
+        why = f"parse: {error}"
+        return Chunked(failure=Failure(doc.id, doc.version, owner, FailureClass.PARSE, why))
+    if not body.strip():  # markup with nothing a reader would see: nothing to search
+        what = "file" if doc.original_id is not None else "document"
+        why = f"parse: no text: the {doc.content_type} {what} has no visible text"
+        return Chunked(failure=Failure(doc.id, doc.version, owner, FailureClass.PARSE, why))
+    if marks and "page" in marks[0].location:  # a chunk is cited by one page
+        starts = [m.start for m in marks]
+        chunks = chunk_sections(
+            body, starts, embedder.tokenizer, doc.chunk_tokens, doc.chunk_overlap
+        )
+    else:
+        chunks = chunk_text(body, embedder.tokenizer, doc.chunk_tokens, doc.chunk_overlap)
+    locations = tuple(locate(marks, c.start, c.end) for c in chunks) if marks else ()
+    result.work = DocumentWork(
+        doc.id,
+        doc.version,
+        owner,
+        doc.collection_id,
+        doc.embedder,
+        doc.dimensions,
+        doc.language,
+        tuple(chunks),
+        locations,
+        doc.generation,
+    )
     return result
 
 
@@ -231,17 +258,17 @@ def embed_and_store(runtime: Runtime, works: Sequence[DocumentWork]) -> Stored:
     result.fenced = len(works) - len(live)
     if not live:  # every document was superseded, taken over, deleted or finished meanwhile
         return result
-    missing = _missing_texts(live, known)
+    missing = missing_texts(live, known)
     timer = Timer()
     fresh: dict[bytes, Vectors] = {}
     failures: list[Failure] = []
     try:
         with LeaseKeeper(database, live, settings.processing_lease_s):
             try:
-                fresh = _embed(embedder, missing)
+                fresh = embed_texts(embedder, missing)
             except PermanentEmbeddingError as error:
                 if len(live) > 1:
-                    fresh, failures = _embed_each(embedder, live, known)
+                    fresh, failures = embed_each(embedder, live, known)
                 else:
                     failures = [_embedding_failure(w, error) for w in live]
     finally:
@@ -257,18 +284,21 @@ def embed_and_store(runtime: Runtime, works: Sequence[DocumentWork]) -> Stored:
     vectors = {**known, **fresh}
     counts = attribute(ready, known)
     with database.scope() as session:
+        superseded = requeue_superseded(session, ready)
         written = store_documents(session, ready, vectors, counts, embedded_at)
         done = [w for w in ready if w.id in written]
         record_usage(session, embedders, done, counts, batch_id, latency_ms)
         result.failed = len(fail_documents(session, failures))
     result.done = len(written)
     count_finished(written, result.failed)
+    if superseded:
+        runtime.broker.enqueue(superseded)
     result.fenced += len(ready) - len(written)
     result.embedded = len(fresh)
     return result
 
 
-def _missing_texts(works: Sequence[DocumentWork], known: dict[bytes, Vectors]) -> dict[bytes, str]:
+def missing_texts(works: Sequence[DocumentWork], known: dict[bytes, Vectors]) -> dict[bytes, str]:
     missing: dict[bytes, str] = {}
     for work in works:
         for chunk in work.chunks:
@@ -277,14 +307,14 @@ def _missing_texts(works: Sequence[DocumentWork], known: dict[bytes, Vectors]) -
     return missing
 
 
-def _embed(embedder: Embedder, texts: dict[bytes, str]) -> dict[bytes, Vectors]:
+def embed_texts(embedder: Embedder, texts: dict[bytes, str]) -> dict[bytes, Vectors]:
     if not texts:
         return {}
     rows = embedder.embed(list(texts.values()))
     return dict(zip(texts.keys(), rows, strict=True))
 
 
-def _embed_each(
+def embed_each(
     embedder: Embedder, works: Sequence[DocumentWork], known: dict[bytes, Vectors]
 ) -> tuple[dict[bytes, Vectors], list[Failure]]:
     """Embeds document by document after a shared request was rejected."""
@@ -292,7 +322,7 @@ def _embed_each(
     failures: list[Failure] = []
     for work in works:
         try:
-            fresh.update(_embed(embedder, _missing_texts([work], {**known, **fresh})))
+            fresh.update(embed_texts(embedder, missing_texts([work], {**known, **fresh})))
         except PermanentEmbeddingError as error:
             failures.append(_embedding_failure(work, error))
     return fresh, failures

@@ -7,24 +7,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from psycopg.types.json import Jsonb
-from sqlalchemy import BigInteger, LargeBinary, any_, bindparam, delete, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import BigInteger, any_, bindparam, delete, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from services.db import driver_connection
 from services.embedding import Vectors
-from services.models import Chunk, EmbeddingCacheEntry
+from services.models import Chunk
 from services.statuses import DocumentStatus
 from workers.claims import owner_keys
 from workers.work import DocumentWork
 
-COPY_CHUNKS = (
-    "COPY chunks (collection_id, document_id, doc_version, ordinal, text, char_start, char_end,"
-    " token_count, content_hash, embedding, ts_config, access, location)"
-    " FROM STDIN WITH (FORMAT BINARY)"
+COPY_COLUMNS = (
+    "collection_id, document_id, doc_version, ordinal, text, char_start, char_end,"
+    " token_count, content_hash, embedding, ts_config, access, location"
 )
+COPY_CHUNKS = f"COPY chunks ({COPY_COLUMNS}) FROM STDIN WITH (FORMAT BINARY)"
 # regconfig travels as its OID (regconfig's binary form is the oid's).
 CHUNK_TYPES = [
     "int8", "int8", "int4", "int4", "text", "int4", "int4", "int4", "bytea", "vector", "oid",
@@ -63,11 +62,6 @@ _MARK_DONE = text(
 )
 
 
-# One array parameter each, so every batch size runs the same prepared statement.
-_CACHED = select(EmbeddingCacheEntry.content_hash, EmbeddingCacheEntry.embedding).where(
-    EmbeddingCacheEntry.space == bindparam("space"),
-    EmbeddingCacheEntry.content_hash == any_(bindparam("hashes", type_=ARRAY(LargeBinary))),
-)
 # With the collections named, only their partitions are searched.
 _DELETE_CHUNKS = delete(Chunk).where(
     Chunk.collection_id == any_(bindparam("collections", type_=ARRAY(BigInteger))),
@@ -84,24 +78,6 @@ class Written:
     embedded_tokens: int
 
 
-def cached_vectors(session: Session, space: str, hashes: Sequence[bytes]) -> dict[bytes, Vectors]:
-    """Returns the cached vector of each hash that `space` already has."""
-    if not hashes:
-        return {}
-    rows = session.execute(_CACHED, {"space": space, "hashes": list(set(hashes))})
-    return {bytes(h): as_array(v) for h, v in rows}
-
-
-def remember_vectors(session: Session, space: str, vectors: Mapping[bytes, Vectors]) -> None:
-    """Adds newly computed vectors to the embedding cache; entries already there are kept."""
-    if not vectors:
-        return
-    session.execute(
-        insert(EmbeddingCacheEntry).on_conflict_do_nothing(),
-        [{"space": space, "content_hash": h, "embedding": v} for h, v in vectors.items()],
-    )
-
-
 _TS_CONFIG_OIDS: dict[str, int] = {}
 
 
@@ -114,13 +90,6 @@ def text_search_oid(session: Session, language: str) -> int:
             ).scalar_one()
         )
     return _TS_CONFIG_OIDS[language]
-
-
-def as_array(value: Any) -> Vectors:
-    """Returns a pgvector value (a `Vector` from the binary loader, or an array) as float32."""
-    if hasattr(value, "to_numpy"):
-        value = value.to_numpy()
-    return np.asarray(value, dtype=np.float32)
 
 
 def _jsonb(value: dict[str, Any] | None) -> Jsonb | None:
@@ -156,11 +125,38 @@ def store_documents(
     ids = [w.id for w in writable]
     collections = sorted({w.collection_id for w in writable})
     session.execute(_DELETE_CHUNKS, {"collections": collections, "ids": ids})
-    ts_configs = {w.language: text_search_oid(session, w.language) for w in writable}
+    copy_chunks(session, COPY_CHUNKS, writable, vectors, access)
+    zero = Written(0, 0, 0)
+    rows = session.execute(
+        _MARK_DONE,
+        {
+            "ids": ids,
+            "chunks": [len(w.chunks) for w in writable],
+            "tokens": [sum(c.token_count for c in w.chunks) for w in writable],
+            "embedded": [counts.get(w.id, zero).embedded for w in writable],
+            "cached": [counts.get(w.id, zero).cached for w in writable],
+            "embedded_tokens": [counts.get(w.id, zero).embedded_tokens for w in writable],
+            "embedded_at": [embedded_at] * len(writable),
+            "done": DocumentStatus.DONE.value,
+        },
+    )
+    return {int(i): float(seconds) for i, seconds in rows}
+
+
+def copy_chunks(
+    session: Session,
+    statement: str,
+    works: Sequence[DocumentWork],
+    vectors: Mapping[bytes, Vectors],
+    access: Mapping[int, list[str] | None],
+) -> None:
+    """Writes the chunks of `works` with one binary COPY (`statement` names the table), each
+    with its document's access list."""
+    ts_configs = {w.language: text_search_oid(session, w.language) for w in works}
     conn = driver_connection(session)
-    with conn.cursor() as cursor, cursor.copy(COPY_CHUNKS) as copy:
+    with conn.cursor() as cursor, cursor.copy(statement) as copy:
         copy.set_types(CHUNK_TYPES)
-        for work in writable:
+        for work in works:
             ts_config = ts_configs[work.language]
             readers = access[work.id]
             for ordinal, chunk in enumerate(work.chunks):
@@ -181,18 +177,3 @@ def store_documents(
                         _jsonb(work.location(ordinal)),
                     )
                 )
-    zero = Written(0, 0, 0)
-    rows = session.execute(
-        _MARK_DONE,
-        {
-            "ids": ids,
-            "chunks": [len(w.chunks) for w in writable],
-            "tokens": [sum(c.token_count for c in w.chunks) for w in writable],
-            "embedded": [counts.get(w.id, zero).embedded for w in writable],
-            "cached": [counts.get(w.id, zero).cached for w in writable],
-            "embedded_tokens": [counts.get(w.id, zero).embedded_tokens for w in writable],
-            "embedded_at": [embedded_at] * len(writable),
-            "done": DocumentStatus.DONE.value,
-        },
-    )
-    return {int(i): float(seconds) for i, seconds in rows}

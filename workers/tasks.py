@@ -12,13 +12,21 @@ from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
-from services.broker import EMBED, PREPARE, SWEEP, WEBHOOKS
+from services.broker import (
+    BUILD_SPACE,
+    EMBED,
+    EMBED_SPACE,
+    MIGRATIONS,
+    PREPARE,
+    SWEEP,
+    WEBHOOKS,
+)
 from services.embedding import TransientEmbeddingError
 from services.metrics import STAGE_SECONDS
 from services.runtime import Runtime
 from services.statuses import FailureClass
 from services.webhooks import delivery
-from workers import pipeline, sweeper
+from workers import pipeline, space_build, space_driver, sweeper
 from workers.celery_app import app, parser, runtime
 from workers.formats.extracted import ProviderBusy
 from workers.retry import retry_delay
@@ -136,3 +144,35 @@ def deliver_webhooks() -> int:
     """Writes finished batches' events and delivers what is due; returns how many attempts."""
     current = runtime()
     return delivery.tick(current.database, current.settings)
+
+
+@app.task(bind=True, base=StageTask, name=BUILD_SPACE, max_retries=None)
+def build_space(self: StageTask, migration_id: int, items: list[list[int]]) -> dict[str, int]:
+    """Chunks documents for a migration's shadow space; hands embedding batches to embed."""
+    pairs = [(int(i), int(v)) for i, v in items]
+
+    def work(current: Runtime) -> dict[str, int]:
+        batches = space_build.prepare_space(current, int(migration_id), pairs, parser())
+        for batch in batches:
+            current.broker.send_space_embedding(int(migration_id), [w.to_message() for w in batch])
+        return {"batches": len(batches)}
+
+    # A build that cannot finish leaves its documents due: the tick hands them out again.
+    return self.run_stage("ingest", "building a space", work, lambda *_: 0)
+
+
+@app.task(bind=True, base=StageTask, name=EMBED_SPACE, max_retries=None)
+def embed_space(self: StageTask, migration_id: int, batch: list[dict[str, Any]]) -> dict[str, int]:
+    """Embeds and writes a batch of a migration's shadow space."""
+    works = [DocumentWork.from_message(m) for m in batch]
+
+    def work(current: Runtime) -> dict[str, int]:
+        return {"embedded": space_build.embed_space(current, int(migration_id), works)}
+
+    return self.run_stage("embed", "embedding a space", work, lambda *_: 0)
+
+
+@app.task(name=MIGRATIONS)
+def advance_migrations() -> int:
+    """Hands out what shadow spaces lack, finishes builds, drops expired spaces."""
+    return space_driver.tick(runtime())

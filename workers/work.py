@@ -30,6 +30,9 @@ class DocumentWork:
     chunks: tuple[Chunk, ...]
     # Where each chunk sits in its original (a page, a time span), None where it has none.
     locations: tuple[dict[str, Any] | None, ...] = ()
+    # The collection's space generation the embedder and chunking are of: a write under an
+    # earlier one (the collection switched spaces meanwhile) is refused.
+    generation: int = 0
 
     def location(self, ordinal: int) -> dict[str, Any] | None:
         """The location of chunk `ordinal`, if it has one."""
@@ -47,6 +50,7 @@ class DocumentWork:
             "language": self.language,
             "chunks": [[c.text, c.start, c.end, c.token_count] for c in self.chunks],
             "locations": list(self.locations),
+            "generation": self.generation,
         }
 
     @classmethod
@@ -63,6 +67,7 @@ class DocumentWork:
             language=str(message["language"]),
             chunks=tuple(Chunk(str(t), int(s), int(e), int(n)) for t, s, e, n in message["chunks"]),
             locations=tuple(message.get("locations") or ()),
+            generation=int(message.get("generation", 0)),
         )
 
 

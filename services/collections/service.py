@@ -17,13 +17,15 @@ from services.api.errors import ApiError
 from services.collections.schemas import CollectionCreate, DocumentCounts
 from services.db import Database
 from services.embedding import (
+    Embedder,
     EmbeddingError,
     PermanentEmbeddingError,
     ProviderNotConfigured,
     UnknownEmbedder,
 )
-from services.models import Collection, Document, Workspace
+from services.models import Collection, Document, SpaceMigration, Workspace
 from services.runtime import Runtime
+from services.spaces.tables import drop_shadow
 from services.vectors import (
     drop_index_ddl,
     drop_partition_ddl,
@@ -32,6 +34,37 @@ from services.vectors import (
     partition_name,
     text_index_ddl,
 )
+
+
+def resolve_embedding(
+    runtime: Runtime, spec: str, chunk_tokens: int | None, chunk_overlap: int | None
+) -> tuple[Embedder, int, int]:
+    """Builds the embedder `spec` names and settles the chunking for it (unset values get its
+    defaults); raises ApiError on an embedder or chunking that cannot work."""
+    try:
+        embedder = runtime.embedders.get(spec)
+    except UnknownEmbedder as error:
+        raise ApiError(422, "unknown_embedder", str(error)) from error
+    except ProviderNotConfigured as error:
+        raise ApiError(422, "provider_not_configured", str(error)) from error
+    except PermanentEmbeddingError as error:  # say, a model the provider does not have
+        raise ApiError(422, "embedder_rejected", str(error)) from error
+    except EmbeddingError as error:
+        raise ApiError(
+            503, "embedder_unavailable", str(error), headers={"Retry-After": "30"}
+        ) from error
+    tokens = chunk_tokens or min(embedder.max_input_tokens, embedder.default_chunk_tokens)
+    if tokens > embedder.max_input_tokens:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"chunk_tokens {tokens} exceeds the embedder's maximum input of "
+            f"{embedder.max_input_tokens} tokens",
+        )
+    overlap = chunk_overlap if chunk_overlap is not None else tokens // 8
+    if overlap >= tokens:
+        raise ApiError(422, "invalid_request", "chunk_overlap must be below chunk_tokens")
+    return embedder, tokens, overlap
 
 
 def create_collection(
@@ -58,31 +91,9 @@ def create_collection(
         raise ApiError(
             409, "collection_quota_exceeded", f"the workspace already has its {limit} collections"
         )
-    try:
-        embedder = runtime.embedders.get(body.embedder)
-    except UnknownEmbedder as error:
-        raise ApiError(422, "unknown_embedder", str(error)) from error
-    except ProviderNotConfigured as error:
-        raise ApiError(422, "provider_not_configured", str(error)) from error
-    except PermanentEmbeddingError as error:  # say, a model the provider does not have
-        raise ApiError(422, "embedder_rejected", str(error)) from error
-    except EmbeddingError as error:
-        raise ApiError(
-            503, "embedder_unavailable", str(error), headers={"Retry-After": "30"}
-        ) from error
-    chunk_tokens = body.chunk_tokens or min(
-        embedder.max_input_tokens, embedder.default_chunk_tokens
+    embedder, chunk_tokens, overlap = resolve_embedding(
+        runtime, body.embedder, body.chunk_tokens, body.chunk_overlap
     )
-    if chunk_tokens > embedder.max_input_tokens:
-        raise ApiError(
-            422,
-            "invalid_request",
-            f"chunk_tokens {chunk_tokens} exceeds the embedder's maximum input of "
-            f"{embedder.max_input_tokens} tokens",
-        )
-    overlap = body.chunk_overlap if body.chunk_overlap is not None else chunk_tokens // 8
-    if overlap >= chunk_tokens:
-        raise ApiError(422, "invalid_request", "chunk_overlap must be below chunk_tokens")
     known_language = session.execute(
         text("SELECT 1 FROM pg_ts_config WHERE cfgname = :name"), {"name": body.language}
     ).first()
@@ -274,6 +285,14 @@ def collection_size(session: Session, collection: Collection) -> int:
 
 
 def delete_collection(session: Session, collection: Collection) -> None:
-    """Drops the collection with its documents, and its partition with its chunks and indexes."""
+    """Drops the collection with its documents, its partition with its chunks and indexes,
+    and the tables of its migrations."""
     session.execute(text(drop_partition_ddl(collection.id).as_string()))
+    kept = session.scalars(
+        select(SpaceMigration.id).where(
+            SpaceMigration.collection_id == collection.id, SpaceMigration.dropped_at.is_(None)
+        )
+    )
+    for migration_id in kept.all():
+        drop_shadow(session, collection.id, migration_id)
     session.delete(collection)

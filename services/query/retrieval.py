@@ -8,6 +8,7 @@ the cosine similarity, the BM25 score of the keyword match, or the fused RRF sco
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import sql
@@ -18,7 +19,41 @@ from services.embedding import Vectors
 from services.models import Collection
 from services.query.candidates import Candidate, Mode
 from services.query.filters import compile_filter
+from services.spaces.tables import shadow_name
 from services.vectors import partition_name, typed_parameter, vector_expression
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Where a search runs: the collection's partition of `chunks` (the active space), or
+    a migration's shadow table (`migration_id`), with the dimensions of its vectors."""
+
+    collection_id: int
+    dimensions: int
+    language: str
+    migration_id: int | None = None
+
+    @classmethod
+    def active(cls, collection: Collection) -> SearchSpace:
+        """The collection's active space."""
+        return cls(collection.id, collection.dimensions, collection.language)
+
+    def table(self) -> str:
+        """The table its chunks are in."""
+        if self.migration_id is None:
+            return partition_name(self.collection_id)
+        return shadow_name(self.collection_id, self.migration_id)
+
+    def stats_from(self) -> sql.Composed:
+        """Where its chunk and token counts are (for BM25's collection statistics)."""
+        if self.migration_id is None:
+            return sql.SQL(
+                "documents WHERE collection_id = {} AND indexed_version IS NOT NULL"
+            ).format(sql.Literal(int(self.collection_id)))
+        return sql.SQL(
+            "space_documents WHERE migration_id = {} AND built_version IS NOT NULL"
+        ).format(sql.Literal(int(self.migration_id)))
+
 
 RRF_K = 60
 BM25_K1 = 1.2
@@ -61,8 +96,7 @@ terms AS (
 ), stats AS (
     SELECT greatest(sum(chunk_count), 1)::float8 AS n,
            greatest(sum(token_count)::float8 / greatest(sum(chunk_count), 1), 1) AS avgdl
-    FROM documents
-    WHERE collection_id = {collection_id} AND indexed_version IS NOT NULL
+    FROM {stats_from}
 ), postings AS (
     SELECT terms.term, c.id, c.document_id, c.token_count
     FROM terms CROSS JOIN LATERAL (
@@ -159,7 +193,7 @@ def candidate_pool(k: int) -> int:
 
 
 def search_sql(
-    collection: Collection, mode: Mode, filter_sql: sql.Composable | None = None
+    target: Collection | SearchSpace, mode: Mode, filter_sql: sql.Composable | None = None
 ) -> sql.Composed:
     """Builds the retrieval statement for one collection and mode.
 
@@ -170,20 +204,22 @@ def search_sql(
     inside the index scans, as an array of matching documents computed once, so pgvector's
     iterative scan keeps going until it has enough matching rows.
     """
-    collection_id = sql.Literal(collection.id)
+    space = target if isinstance(target, SearchSpace) else SearchSpace.active(target)
+    collection_id = sql.Literal(space.collection_id)
     document_filter: sql.Composable = sql.SQL("")
     if filter_sql is not None:
         document_filter = sql.SQL(DOCUMENT_FILTER).format(
             collection_id=collection_id, filter=filter_sql
         )
     return sql.SQL(STATEMENTS[mode]).format(
-        chunks=sql.Identifier(partition_name(collection.id)),
-        embedding=vector_expression(collection.dimensions),
-        chunk_embedding=vector_expression(collection.dimensions, "c.embedding"),
-        question=typed_parameter("q", collection.dimensions),
+        chunks=sql.Identifier(space.table()),
+        embedding=vector_expression(space.dimensions),
+        chunk_embedding=vector_expression(space.dimensions, "c.embedding"),
+        question=typed_parameter("q", space.dimensions),
         collection_id=collection_id,
+        stats_from=space.stats_from(),
         document_filter=document_filter,
-        language=sql.Literal(collection.language),
+        language=sql.Literal(space.language),
         k1=sql.Literal(BM25_K1),
         b=sql.Literal(BM25_B),
         ranked=sql.SQL(RANKED[mode]).format(rrf_k=sql.Literal(RRF_K)),
@@ -192,7 +228,7 @@ def search_sql(
 
 def search(
     session: Session,
-    collection: Collection,
+    collection: Collection | SearchSpace,
     vector: Vectors,
     question: str,
     k: int,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,11 @@ class RetrievalRequest(BaseModel):
         default=None,
         max_length=1000,
         description="the end user's principals (keys that act for principals only)",
+    )
+    space: Literal["active", "shadow"] = Field(
+        default="active",
+        description="`shadow`: search the space an open migration is building (to try it"
+        " before switching); such requests are not logged",
     )
     rerank: bool | None = Field(
         default=None,

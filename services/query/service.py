@@ -19,7 +19,7 @@ from services.query.context import Span, merge_passages, pack
 from services.query.filters import FilterError
 from services.query.grounding import Grounding, ground
 from services.query.log import QueryLogPolicy, record_query
-from services.query.retrieval import search
+from services.query.retrieval import SearchSpace, search
 from services.query.schemas import (
     ChunkRef,
     Citation,
@@ -33,6 +33,7 @@ from services.query.schemas import (
 )
 from services.query.vectors import QueryVectorCache
 from services.rerank.service import RerankStage, chosen, rerank
+from services.spaces.build import open_migration
 
 CONTEXT_CANDIDATES = 30
 
@@ -49,6 +50,7 @@ def retrieve(
     metadata_filter: dict[str, Any] | None,
     principals: tuple[str, ...],
     stage: RerankStage | None = None,
+    space: str = "active",
 ) -> Grounding[Candidate]:
     """Embeds the question, retrieves the candidates the principals may read and applies the
     relevance threshold (so `best_score` too is over what they may read). With a rerank
@@ -59,8 +61,17 @@ def retrieve(
         problem = json_problem(metadata_filter)
         if problem:
             raise ApiError(422, "invalid_filter", f"filter {problem}")
+    searched = SearchSpace.active(collection)
+    spec, dimensions, threshold = collection.embedder, collection.dimensions, collection.threshold
+    if space == "shadow":
+        shadow = open_migration(session, collection)
+        if shadow is None:
+            raise ApiError(409, "no_shadow_space", "the collection has no migration building")
+        searched = SearchSpace(collection.id, shadow.dimensions, collection.language, shadow.id)
+        spec, dimensions = shadow.embedder, shadow.dimensions
+        threshold = shadow.new_threshold if shadow.new_threshold is not None else threshold
     try:
-        vector = vectors.vector(collection.embedder, question, collection.dimensions)
+        vector = vectors.vector(spec, question, dimensions)
     except ProviderNotConfigured as error:
         raise ApiError(503, "provider_not_configured", str(error)) from error
     except EmbeddingError as error:
@@ -68,11 +79,11 @@ def retrieve(
         message = f"could not embed the query: {error}"
         retry = {"Retry-After": str(int(error.retry_after or 5))} if error.transient else None
         raise ApiError(status, "embedder_unavailable", message, headers=retry) from error
-    threshold = min_score if min_score is not None else collection.threshold
+    threshold = min_score if min_score is not None else threshold
     pool = max(k, stage.depth) if stage is not None else k
     try:
         candidates = search(
-            session, collection, vector, question, pool, mode, metadata_filter, principals
+            session, searched, vector, question, pool, mode, metadata_filter, principals
         )
     except FilterError as error:
         raise ApiError(422, "invalid_filter", str(error)) from error
@@ -105,6 +116,7 @@ def answer(
         metadata_filter=request.filter,
         principals=principals,
         stage=chosen(reranker, request.rerank, collection.rerank),
+        space=request.space,
     )
     log_request(session, keep, collection, "query", request, request.k, grounding, started)
     return QueryResponse(
@@ -142,8 +154,12 @@ def log_request(
     started: float,
     answer: dict[str, Any] | None = None,
 ) -> None:
-    """Records the request in the query log (in the session's transaction) and the metrics."""
+    """Records the request in the query log (in the session's transaction) and the metrics;
+    a trial of a shadow space only in the metrics."""
     latency_ms = (time.perf_counter() - started) * 1000
+    if request.space == "shadow":
+        observe_query(endpoint, request.mode, grounding.grounded, latency_ms / 1000)
+        return
     record_query(
         session,
         keep=keep,
@@ -215,6 +231,7 @@ def packed_context(
         metadata_filter=request.filter,
         principals=principals,
         stage=chosen(reranker, request.rerank, collection.rerank),
+        space=request.space,
     )
     tokens = cl100k()
     packed = pack(merge_passages(grounding.passages), max_tokens, tokens.count)

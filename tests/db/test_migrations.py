@@ -24,6 +24,8 @@ TABLES = {
     "webhooks",
     "webhook_deliveries",
     "webhook_attempts",
+    "space_migrations",
+    "space_documents",
     "embedding_prices",
     "workspaces",
     "api_keys",

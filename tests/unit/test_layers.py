@@ -26,7 +26,16 @@ KERNEL = (
     "services.file_types",
     "services.originals",
     "services.local_models",
-    "services.spaces",
+    "services.spaces.build",
+    "services.spaces.calibrate",
+    "services.spaces.switch",
+    "services.spaces.tables",
+    "services.spaces.threshold",
+    # the retrieval statement: what queries run, and what re-calibrating a new space runs too
+    "services.query.retrieval",
+    "services.query.candidates",
+    "services.query.filters",
+    "services.query.grounding",
     # what the workers' delivery tick needs of webhooks; their HTTP routes are the API's
     "services.webhooks.addresses",
     "services.webhooks.delivery",
@@ -50,6 +59,9 @@ API = (
     "services.webhooks.service",
     "services.analytics",
     "services.console",
+    "services.spaces.routes",
+    "services.spaces.schemas",
+    "services.spaces.service",
 )
 # Modules that may import at run time what one command, or one kind of embedder, needs (see
 # each module's comment): the `openai` client alone takes a second to import.
@@ -80,7 +92,7 @@ def within(name: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def layer(name: str) -> str:
-    if within(name, KERNEL) or name in ("services", "services.webhooks"):
+    if within(name, KERNEL) or name in ("services", "services.webhooks", "services.spaces"):
         return "kernel"
     if within(name, API):
         return "api"
