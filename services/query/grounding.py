@@ -27,6 +27,7 @@ class Grounding(Generic[T]):
     passages: list[T]
     # None: no rerank asked; False: asked, but the reranker failed or ran out of time.
     reranked: bool | None = None
+    embedder: str | None = None  # the embedder of the space searched
 
 
 def ground(ranked: Sequence[T], threshold: float, k: int) -> Grounding[T]:

@@ -8,9 +8,12 @@ the cosine similarity, the BM25 score of the keyword match, or the fused RRF sco
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from psycopg import sql
 from sqlalchemy.orm import Session
 
@@ -32,11 +35,26 @@ class SearchSpace:
     dimensions: int
     language: str
     migration_id: int | None = None
+    generation: int = 0  # the collection's space generation it expects (the active space)
 
     @classmethod
     def active(cls, collection: Collection) -> SearchSpace:
         """The collection's active space."""
-        return cls(collection.id, collection.dimensions, collection.language)
+        return cls(
+            collection.id, collection.dimensions, collection.language, None,
+            collection.space_generation or 0,
+        )  # fmt: skip
+
+    def guard(self) -> sql.Composed:
+        """A scalar query that equals `generation` while the table holds this space."""
+        if self.migration_id is None:
+            return sql.SQL("SELECT space_generation FROM collections WHERE id = {}").format(
+                sql.Literal(int(self.collection_id))
+            )
+        return sql.SQL(
+            "SELECT CASE WHEN status IN ('building', 'ready') THEN {} ELSE -1 END"
+            " FROM space_migrations WHERE id = {}"
+        ).format(sql.Literal(self.generation), sql.Literal(int(self.migration_id)))
 
     def table(self) -> str:
         """The table its chunks are in."""
@@ -75,7 +93,10 @@ BM25_B = 0.75
 #   table. Then the best 2 x pool of those (rough) are scored exactly (kw), with term
 #   frequencies read from their tsvectors, so only a few hundred tsvectors are decompressed.
 # result: `{ranked}` ranks by the mode (`vec`, `kw`, or both fused by reciprocal rank); every
-#   passage is returned with its cosine similarity to the question.
+#   passage is returned with its cosine similarity to the question. The first column, on every
+#   row and on the one row of NULLs when nothing matched, is `{guard}`: the space the table
+#   holds as this statement sees it (a collection's space generation), so a query planned for
+#   a space the collection has just left is told, and asked again (SpaceChanged).
 SEARCH_SQL = """
 WITH
 -- vector:
@@ -137,15 +158,20 @@ terms AS (
 -- result:
 ranked AS (
     {ranked}
+), hits AS (
+    SELECT 1 - ({chunk_embedding} <=> {question}) AS score, ranked.rank_score,
+           d.external_id, d.title, d.source, d.metadata,
+           c.text, c.ordinal, c.char_start, c.char_end, c.content_hash, c.location,
+           c.id AS chunk_id
+    FROM ranked
+    JOIN {chunks} AS c ON c.id = ranked.id
+    JOIN documents AS d ON d.id = c.document_id
+    ORDER BY ranked.rank_score DESC, c.id
+    LIMIT %(k)s
 )
-SELECT 1 - ({chunk_embedding} <=> {question}) AS score, ranked.rank_score,
-       d.external_id, d.title, d.source, d.metadata,
-       c.text, c.ordinal, c.char_start, c.char_end, c.content_hash, c.location
-FROM ranked
-JOIN {chunks} AS c ON c.id = ranked.id
-JOIN documents AS d ON d.id = c.document_id
-ORDER BY ranked.rank_score DESC, c.id
-LIMIT %(k)s
+SELECT ({guard}) AS space, hits.*
+FROM (SELECT 1) AS one LEFT JOIN hits ON true
+ORDER BY hits.rank_score DESC NULLS LAST, hits.chunk_id
 """
 
 
@@ -218,6 +244,7 @@ def search_sql(
         question=typed_parameter("q", space.dimensions),
         collection_id=collection_id,
         stats_from=space.stats_from(),
+        guard=space.guard(),
         document_filter=document_filter,
         language=sql.Literal(space.language),
         k1=sql.Literal(BM25_K1),
@@ -226,9 +253,28 @@ def search_sql(
     )
 
 
+class SpaceChanged(RuntimeError):
+    """The collection switched embedding spaces (or its shadow space closed) between reading
+    its settings and searching: the question's vector is of the other space."""
+
+
+@contextmanager
+def _space_errors() -> Iterator[None]:
+    """A question's vector cast to a table of the other space's dimensions, or a shadow table
+    dropped meanwhile, is the space changing under the query."""
+    try:
+        yield
+    except psycopg.errors.UndefinedTable as error:
+        raise SpaceChanged(str(error)) from error
+    except psycopg.errors.DataException as error:
+        if "dimensions, not" not in str(error):
+            raise
+        raise SpaceChanged(str(error)) from error
+
+
 def search(
     session: Session,
-    collection: Collection | SearchSpace,
+    target: Collection | SearchSpace,
     vector: Vectors,
     question: str,
     k: int,
@@ -244,7 +290,7 @@ def search(
         filter_sql, params = compile_filter(metadata_filter, sql.SQL("d.metadata"))
     pool = candidate_pool(k)
     conn = driver_connection(session)
-    with conn.cursor() as cursor:
+    with conn.cursor() as cursor, _space_errors():
         cursor.execute(
             "SELECT set_config('hnsw.ef_search', %s, true),"
             " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
@@ -252,7 +298,7 @@ def search(
             [str(max(40, pool))],
         )
         cursor.execute(
-            search_sql(collection, mode, filter_sql),
+            search_sql(target, mode, filter_sql),
             {
                 "q": vector,
                 "text": question,
@@ -263,20 +309,24 @@ def search(
             },
         )
         rows = cursor.fetchall()
+    space = target if isinstance(target, SearchSpace) else SearchSpace.active(target)
+    if not rows or rows[0][0] != space.generation:
+        raise SpaceChanged("the collection switched embedding spaces during the query")
     return [
         Candidate(
-            score=float(row[0]),
-            rank_score=float(row[1]),
-            document_id=row[2],
-            title=row[3],
-            source=row[4],
-            metadata=row[5] or {},
-            text=row[6],
-            ordinal=row[7],
-            start=row[8],
-            end=row[9],
-            content_hash=bytes(row[10]),
-            location=row[11],
+            score=float(row[1]),
+            rank_score=float(row[2]),
+            document_id=row[3],
+            title=row[4],
+            source=row[5],
+            metadata=row[6] or {},
+            text=row[7],
+            ordinal=row[8],
+            start=row[9],
+            end=row[10],
+            content_hash=bytes(row[11]),
+            location=row[12],
         )
         for row in rows
+        if row[1] is not None
     ]

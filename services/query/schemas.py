@@ -108,6 +108,11 @@ class QueryResponse(BaseModel):
     threshold: float
     best_score: float | None
     reranked: bool | None = Field(default=None, description=RERANKED_DESCRIPTION)
+    embedder: str | None = Field(
+        default=None,
+        description="the embedder of the space that answered (it changes when a migration of"
+        " the collection is activated, and is the new one for `space: shadow`)",
+    )
     results: list[Passage]
 
 
@@ -145,6 +150,11 @@ class ContextResponse(BaseModel):
     threshold: float
     best_score: float | None
     reranked: bool | None = Field(default=None, description=RERANKED_DESCRIPTION)
+    embedder: str | None = Field(
+        default=None,
+        description="the embedder of the space that answered (it changes when a migration of"
+        " the collection is activated, and is the new one for `space: shadow`)",
+    )
     context: str
     tokens: int
     citations: list[Citation]

@@ -19,7 +19,7 @@ from services.query.context import Span, merge_passages, pack
 from services.query.filters import FilterError
 from services.query.grounding import Grounding, ground
 from services.query.log import QueryLogPolicy, record_query
-from services.query.retrieval import SearchSpace, search
+from services.query.retrieval import SearchSpace, SpaceChanged, search
 from services.query.schemas import (
     ChunkRef,
     Citation,
@@ -36,6 +36,7 @@ from services.rerank.service import RerankStage, chosen, rerank
 from services.spaces.build import open_migration
 
 CONTEXT_CANDIDATES = 30
+SPACE_ATTEMPTS = 3
 
 
 def retrieve(
@@ -61,6 +62,46 @@ def retrieve(
         problem = json_problem(metadata_filter)
         if problem:
             raise ApiError(422, "invalid_filter", f"filter {problem}")
+    for attempt in range(SPACE_ATTEMPTS):
+        try:
+            candidates, threshold, embedder = _search(
+                session, vectors, collection, question, k, mode, min_score,
+                metadata_filter, principals, stage, space,
+            )  # fmt: skip
+            break
+        except SpaceChanged:  # switched meanwhile: again, in the space it has now
+            if attempt == SPACE_ATTEMPTS - 1:
+                raise ApiError(
+                    503,
+                    "space_changed",
+                    "the collection is switching spaces: try again",
+                    headers={"Retry-After": "1"},
+                ) from None
+            session.rollback()
+            session.refresh(collection)
+    pool = max(k, stage.depth) if stage is not None else k
+    grounding = replace(ground(candidates, threshold, pool), embedder=embedder)
+    if stage is None:
+        return grounding  # the pool is k
+    passages, reranked = rerank(stage, question, grounding.passages)
+    return replace(grounding, passages=passages[:k], reranked=reranked)
+
+
+def _search(
+    session: Session,
+    vectors: QueryVectorCache,
+    collection: Collection,
+    question: str,
+    k: int,
+    mode: Mode,
+    min_score: float | None,
+    metadata_filter: dict[str, Any] | None,
+    principals: tuple[str, ...],
+    stage: RerankStage | None,
+    space: str,
+) -> tuple[list[Candidate], float, str]:
+    """Embeds the question in the space asked for and searches it; returns the candidates,
+    the threshold that applies and the embedder searched."""
     searched = SearchSpace.active(collection)
     spec, dimensions, threshold = collection.embedder, collection.dimensions, collection.threshold
     if space == "shadow":
@@ -69,7 +110,9 @@ def retrieve(
             raise ApiError(409, "no_shadow_space", "the collection has no migration building")
         searched = SearchSpace(collection.id, shadow.dimensions, collection.language, shadow.id)
         spec, dimensions = shadow.embedder, shadow.dimensions
-        threshold = shadow.new_threshold if shadow.new_threshold is not None else threshold
+        # not re-calibrated yet: the new embedder's default
+        default = vectors.embedders.get(spec, dimensions).default_threshold
+        threshold = shadow.new_threshold if shadow.new_threshold is not None else default
     try:
         vector = vectors.vector(spec, question, dimensions)
     except ProviderNotConfigured as error:
@@ -87,11 +130,7 @@ def retrieve(
         )
     except FilterError as error:
         raise ApiError(422, "invalid_filter", str(error)) from error
-    grounding = ground(candidates, threshold, pool)
-    if stage is None:
-        return grounding  # the pool is k
-    passages, reranked = rerank(stage, question, grounding.passages)
-    return replace(grounding, passages=passages[:k], reranked=reranked)
+    return candidates, threshold, spec
 
 
 def answer(
@@ -125,6 +164,7 @@ def answer(
         threshold=grounding.threshold,
         best_score=grounding.best_score,
         reranked=grounding.reranked,
+        embedder=grounding.embedder,
         results=[
             Passage(
                 document_id=c.document_id,
@@ -241,6 +281,7 @@ def packed_context(
         threshold=grounding.threshold,
         best_score=grounding.best_score,
         reranked=grounding.reranked,
+        embedder=grounding.embedder,
         context=text,
         tokens=tokens.count(text) if text else 0,
         citations=[
