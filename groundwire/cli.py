@@ -170,6 +170,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also measure every mode reranked (needs a reranker configured on the server)",
     )
+    evaluate.add_argument(
+        "--space",
+        choices=("active", "shadow"),
+        default="active",
+        help="shadow: measure the collection's open migration beside its active space"
+        " (nothing is ingested) and record the result on the migration",
+    )
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.add_argument("--url", help=URL_HELP)
     return parser
@@ -179,10 +186,38 @@ def run_eval(args: argparse.Namespace) -> int:
     """Runs `groundwire eval` against the API at `args.url`."""
     from groundwire.client import connect
     from groundwire.evaluation import beir
-    from groundwire.evaluation.runner import evaluate, format_report
+    from groundwire.evaluation.runner import (
+        EvalError,
+        compare_spaces,
+        evaluate,
+        format_comparison,
+        format_report,
+    )
 
     data = beir.load(args.data)
     collection = args.collection or f"eval-{args.data.resolve().name}"
+    progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    if args.space == "shadow":
+        with connect(args.url, Settings(), timeout=300) as client:
+            try:
+                compared = compare_spaces(
+                    client,
+                    data,
+                    collection,
+                    data_name=args.data.resolve().name,
+                    modes=[m.strip() for m in args.modes.split(",") if m.strip()],
+                    target_false_grounding=(
+                        args.target_false_grounding if args.calibrate else None
+                    ),
+                    max_queries=args.max_queries,
+                    progress=progress,
+                )
+            except EvalError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 1
+        shown = json.dumps(compared.as_dict(), indent=2) if args.json else None
+        print(shown or format_comparison(compared))
+        return 0
     with connect(args.url, Settings(), timeout=300) as client:
         try:
             report = evaluate(
@@ -196,7 +231,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 max_queries=args.max_queries,
                 answers=args.answers,
                 rerank=args.rerank,
-                progress=lambda line: print(line, file=sys.stderr, flush=True),
+                progress=progress,
             )
         except KeyboardInterrupt:
             raise SystemExit(

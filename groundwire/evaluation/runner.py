@@ -144,23 +144,23 @@ def ask(
     mode: str,
     progress: Progress,
     rerank: bool = False,
+    space: str = "active",
 ) -> Asked:
-    """Asks each question (reranked, or explicitly not, with `rerank`)."""
+    """Asks each question (reranked, or explicitly not, with `rerank`; of the shadow space
+    of the collection's open migration with `space="shadow"`)."""
     asked = Asked()
     for i, question in enumerate(questions):
         started = time.perf_counter()
-        answer = _check(
-            client.post(
-                f"/v1/collections/{collection}/query",
-                json={
-                    "query": question,
-                    "k": RETRIEVE_K,
-                    "mode": mode,
-                    "min_score": -1,
-                    "rerank": rerank,
-                },
-            )
-        )
+        body: dict[str, Any] = {
+            "query": question,
+            "k": RETRIEVE_K,
+            "mode": mode,
+            "min_score": -1,
+            "rerank": rerank,
+        }
+        if space != "active":
+            body["space"] = space
+        answer = _check(client.post(f"/v1/collections/{collection}/query", json=body))
         asked.latencies.append((time.perf_counter() - started) * 1000)
         asked.rankings.append(document_ranking([r["document_id"] for r in answer["results"]]))
         asked.best.append(answer["best_score"] if answer["best_score"] is not None else -1.0)
@@ -314,4 +314,134 @@ def format_report(report: Report) -> str:
                 f"{label:<21} {answered.questions} asked: {counts};"
                 f" abstained {answered.abstained:.3f}"
             )
+    return "\n".join(lines)
+
+
+@dataclass
+class SpaceComparison:
+    """The active and the shadow space of a migration, measured side by side."""
+
+    collection: str
+    migration: int
+    active: list[ModeResult] = field(default_factory=list)
+    shadow: list[ModeResult] = field(default_factory=list)
+    grounding_mode: str = "hybrid"
+    active_at_threshold: Operating | None = None  # the active space at its threshold
+    shadow_at_threshold: Operating | None = None  # the shadow space at its threshold so far
+    calibrated: Operating | None = None  # the shadow space, calibrated on the labels
+    held_out: Operating | None = None
+    recorded: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return asdict(self)
+
+
+def open_migration(client: httpx.Client, collection: str) -> dict[str, Any]:
+    """The collection's migration building or ready; EvalError when it has none."""
+    listed = _check(client.get(f"/v1/collections/{collection}/migrations"))["migrations"]
+    for migration in listed:
+        if migration["status"] in ("building", "ready"):
+            return dict(migration)
+    raise EvalError(
+        f"collection {collection!r} has no migration building: start one with"
+        f" POST /v1/collections/{collection}/migrations"
+    )
+
+
+def wait_ready(
+    client: httpx.Client, collection: str, migration: int, progress: Progress
+) -> dict[str, Any]:
+    """Waits for the migration's build to finish."""
+    while True:
+        found = _check(client.get(f"/v1/collections/{collection}/migrations/{migration}"))
+        if found["status"] != "building":
+            if found["status"] != "ready":
+                raise EvalError(f"migration {migration} is {found['status']}")
+            return found
+        progress(f"migration {migration}: {found['done']}/{found['total']} documents built")
+        time.sleep(2.0)
+
+
+def compare_spaces(
+    client: httpx.Client,
+    data: Dataset,
+    collection: str,
+    *,
+    data_name: str,
+    modes: Sequence[str] = ("hybrid", "vector", "keyword"),
+    target_false_grounding: float | None = None,
+    max_queries: int | None = None,
+    progress: Progress = lambda _: None,
+) -> SpaceComparison:
+    """Measures the shadow space of the collection's open migration beside its active space
+    (the corpus is already in the collection: nothing is ingested), and records the result
+    on the migration; with a target, the threshold calibrated on the shadow space's best
+    scores is recorded too, and becomes its threshold (method `eval`)."""
+    migration = wait_ready(client, collection, open_migration(client, collection)["id"], progress)
+    info = _check(client.get(f"/v1/collections/{collection}"))
+    report = SpaceComparison(collection, migration["id"], grounding_mode=modes[0])
+    judged = [q for q in data.queries if q in data.qrels][:max_queries]
+    unanswerable = list(data.unanswerable.values())[:max_queries]
+    questions = [data.queries[q] for q in judged]
+    qrels = [data.qrels[q] for q in judged]
+    for mode in modes:
+        for space, results in (("active", report.active), ("shadow", report.shadow)):
+            asked = ask(client, collection, questions, mode, progress, space=space)
+            results.append(mode_result(mode, asked, qrels, rerank=False))
+            if mode != modes[0] or not unanswerable:
+                continue
+            off_topic = ask(client, collection, unanswerable, mode, progress, space=space).best
+            if space == "active":
+                report.active_at_threshold = operating_point(
+                    asked.best, off_topic, float(info["threshold"])
+                )
+                continue
+            current = migration["threshold"]["new"]
+            if current is not None:
+                report.shadow_at_threshold = operating_point(asked.best, off_topic, current)
+            if target_false_grounding is not None:
+                report.calibrated = calibrate(asked.best, off_topic, target_false_grounding)
+                report.held_out = held_out_estimate(asked.best, off_topic, target_false_grounding)
+    recorded: dict[str, Any] = {"data": data_name, **report.as_dict()}
+    if report.calibrated is not None:
+        recorded["calibrated_threshold"] = report.calibrated.threshold
+    _check(
+        client.put(
+            f"/v1/collections/{collection}/migrations/{migration['id']}/comparison",
+            json=recorded,
+        )
+    )
+    report.recorded = True
+    return report
+
+
+def format_comparison(report: SpaceComparison) -> str:
+    """A plain-text table of a comparison of the two spaces."""
+    lines = [
+        f"collection {report.collection}, migration {report.migration}: active and shadow space",
+        "",
+        f"{'mode':<10} {'space':<7} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} {'MRR@10':>7}"
+        f" {'p50 ms':>7}",
+    ]
+    for active, shadow in zip(report.active, report.shadow, strict=True):
+        for space, m in (("active", active), ("shadow", shadow)):
+            lines.append(
+                f"{m.mode:<10} {space:<7} {m.ndcg_at_10:>8.4f} {m.recall_at_10:>7.4f} "
+                f"{m.recall_at_100:>7.4f} {m.mrr_at_10:>7.4f} {m.latency_p50_ms:>7.1f}"
+            )
+    for label, point in (
+        ("active at its threshold", report.active_at_threshold),
+        ("shadow at its threshold", report.shadow_at_threshold),
+        ("shadow calibrated", report.calibrated),
+        ("shadow held-out (2-fold)", report.held_out),
+    ):
+        if point is not None:
+            lines.append(
+                f"{label:<25} {point.threshold:.4f}: coverage {point.coverage:.3f}, "
+                f"false grounding {point.false_grounding:.3f} ({report.grounding_mode})"
+            )
+    if report.recorded:
+        what = "with its calibrated threshold" if report.calibrated is not None else ""
+        lines.append(f"recorded on migration {report.migration} {what}".rstrip())
     return "\n".join(lines)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +12,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from groundwire.evaluation import beir
-from groundwire.evaluation.runner import evaluate, format_report
+from groundwire.evaluation.runner import (
+    EvalError,
+    compare_spaces,
+    evaluate,
+    format_comparison,
+    format_report,
+)
 from services.app import create_app
+from services.runtime import Runtime
+from workers import space_driver
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -118,3 +128,48 @@ def test_eval_measures_each_mode_with_and_without_rerank(
     assert plain.ndcg_at_10 < 0.9
     assert reranked.latency_p50_ms > 0 and len(fake_openai.reranks) == 1
     assert "hybrid+rerank" in format_report(report)
+
+
+def test_eval_compares_the_shadow_space_and_records_it(
+    api: Any, tmp_path: Path, runtime: Runtime
+) -> None:
+    """`--space shadow`: both spaces measured side by side, nothing ingested, the result and
+    its calibrated threshold recorded on the migration (method `eval`)."""
+    data = beir.load(make_dataset(tmp_path / "tiny"))
+    evaluate(api, data, "eval-shadow", embedder="hash", modes=["hybrid"])
+    with pytest.raises(EvalError, match="no migration building"):
+        compare_spaces(api, data, "eval-shadow", data_name="tiny", modes=["hybrid"])
+    started = api.post("/v1/collections/eval-shadow/migrations", json={"embedder": "hash:64"})
+    assert started.status_code == 202, started.text
+    ticking = threading.Event()
+
+    def beat() -> None:  # the migration tick, as beat would send it
+        while not ticking.is_set():
+            space_driver.tick(runtime)
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=beat)
+    thread.start()
+    try:
+        report = compare_spaces(
+            api, data, "eval-shadow", data_name="tiny", modes=["hybrid", "keyword"],
+            target_false_grounding=0.0,
+        )  # fmt: skip
+    finally:
+        ticking.set()
+        thread.join()
+    assert (
+        [m.mode for m in report.active] == [m.mode for m in report.shadow] == ["hybrid", "keyword"]
+    )
+    assert report.shadow[0].ndcg_at_10 > 0.9  # the words of each question are in its document
+    assert report.calibrated is not None and report.calibrated.false_grounding == 0.0
+    assert report.active_at_threshold is not None and report.recorded
+    text = format_comparison(report)
+    assert "shadow calibrated" in text and "active" in text
+    migration = api.get(f"/v1/collections/eval-shadow/migrations/{started.json()['id']}").json()
+    assert migration["comparison"]["data"] == "tiny"
+    assert migration["threshold"]["method"] == "eval"
+    assert migration["threshold"]["new"] == pytest.approx(report.calibrated.threshold)
+    documents = api.get("/v1/collections/eval-shadow").json()["documents"]
+    assert documents["done"] == 4 and documents["queued"] == 0, documents
+    assert api.get("/v1/collections/eval-shadow/documents/d1").json()["version"] == 1
