@@ -25,6 +25,7 @@ from services.runtime import Runtime
 from services.spaces.build import take_due, unbuilt
 from services.spaces.calibrate import recalibrate
 from services.spaces.tables import build_indexes, drop_shadow
+from services.webhooks.outbox import migration_event
 from workers.ledger import record_requests
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,8 @@ def _finish(runtime: Runtime, session: Session, migration: SpaceMigration) -> No
     }
     migration.status = "ready"
     migration.ready_at = datetime.now(UTC)
+    session.flush()
+    migration_event(session, migration.id, migration.status)
     session.commit()
     log.info(
         "migration %d of collection %d ready: threshold %.4f (%s)",

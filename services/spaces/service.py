@@ -24,6 +24,7 @@ from services.spaces.schemas import (
     Threshold,
 )
 from services.spaces.tables import create_shadow, drop_shadow
+from services.webhooks.outbox import migration_event
 
 CATCH_UP_POLL_S = 0.25
 
@@ -270,6 +271,7 @@ def abandon(session: Session, collection: Collection, migration_id: int) -> Spac
     migration.ended_at = now
     migration.drop_after = now
     session.flush()
+    migration_event(session, migration.id, migration.status)
     return migration
 
 

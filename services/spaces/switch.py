@@ -23,6 +23,7 @@ from services.spaces.build import unbuilt
 from services.spaces.tables import shadow_name, swap
 from services.statuses import DocumentStatus
 from services.vectors import partition_name
+from services.webhooks.outbox import migration_event
 
 # Each document's counts move to the other side: the documents row describes the active
 # space, the migration's rows the other one. (Every part of one statement sees the same
@@ -137,6 +138,7 @@ def activate(
     migration.activated_at = now
     migration.drop_after = now + timedelta(hours=retain_hours)
     session.flush()
+    migration_event(session, migration.id, migration.status)
 
 
 def rollback(
@@ -174,6 +176,7 @@ def rollback(
     migration.rolled_back_at = now
     migration.drop_after = now + timedelta(hours=retain_hours)
     session.flush()
+    migration_event(session, migration.id, migration.status)
     return rows
 
 

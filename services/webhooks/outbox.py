@@ -56,6 +56,33 @@ JOIN webhooks AS w
 ORDER BY c.finished_at, c.id, w.id
 """)
 
+# A migration's change of status, for the receivers of its workspace that want it; written in
+# the transaction that made the change.
+MIGRATION_EVENT = text("""
+INSERT INTO webhook_deliveries (webhook_id, event_type, occurred_at, data)
+SELECT w.id, :event_type, now(),
+       jsonb_build_object('collection', col.name, 'migration', m.id, 'status', m.status,
+                          'embedder', m.embedder, 'chunk_tokens', m.chunk_tokens,
+                          'chunk_overlap', m.chunk_overlap, 'threshold', m.new_threshold,
+                          'threshold_method', m.threshold_method)
+FROM space_migrations AS m
+JOIN collections AS col ON col.id = m.collection_id
+JOIN webhooks AS w
+  ON w.workspace_id = col.workspace_id
+ AND :event_type = ANY (w.events)
+ AND (w.collections IS NULL OR col.name = ANY (w.collections))
+WHERE m.id = :migration
+ORDER BY w.id
+""")
+
+
+def migration_event(session: Session, migration_id: int, status: str) -> None:
+    """Writes `migration.<status>` events of a migration whose status just changed (flushed)."""
+    session.execute(
+        MIGRATION_EVENT, {"event_type": f"migration.{status}", "migration": migration_id}
+    )
+
+
 CLAIM = text("""
 UPDATE webhook_deliveries AS d
 SET next_attempt_at = now() + make_interval(secs => :claim_s)

@@ -13,7 +13,15 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
-EVENT_TYPES = ("document.done", "document.failed", "batch.finished")
+EVENT_TYPES = (
+    "document.done",
+    "document.failed",
+    "batch.finished",
+    "migration.ready",
+    "migration.active",
+    "migration.rolled_back",
+    "migration.failed",
+)
 USER_AGENT = "Groundwire-Webhooks/1"
 
 

@@ -10,7 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.access.schemas import CollectionName
 
-EventType = Literal["document.done", "document.failed", "batch.finished"]
+EventType = Literal[
+    "document.done",
+    "document.failed",
+    "batch.finished",
+    "migration.ready",
+    "migration.active",
+    "migration.rolled_back",
+    "migration.failed",
+]
 
 
 class WebhookCreate(BaseModel):
@@ -19,7 +27,7 @@ class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(min_length=1, max_length=2048, description="http:// or https://")
-    events: list[EventType] = Field(min_length=1, max_length=3)
+    events: list[EventType] = Field(min_length=1, max_length=7)
     collections: list[CollectionName] | None = Field(
         default=None, min_length=1, max_length=1000, description="only these (default: all)"
     )

@@ -21,6 +21,7 @@ from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.usefixtures("worker")
 
+EVENTS = ("ready", "active", "rolled_back", "failed")
 WORDS = [
     "harbour",
     "lantern",
@@ -112,6 +113,31 @@ def texts_embedded(database_url: str, space: str, since: str) -> int:
     return int(row[0])
 
 
+def add_receiver(database_url: str, collection: str) -> str:
+    """A webhook row for the migration events of `collection`, to a loopback address that the
+    deliverer refuses (nothing is sent anywhere); returns its id."""
+    hook = str(uuid.uuid4())
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO webhooks (id, workspace_id, url, events, collections, secret)"
+            " SELECT %s, workspace_id, 'http://127.0.0.1:9/hook', %s, %s, 'whsec_test'"
+            " FROM collections WHERE name = %s",
+            (hook, [f"migration.{s}" for s in EVENTS], [collection], collection),
+        )
+    return hook
+
+
+def events_of(database_url: str, hook: str) -> list[tuple[str, int, str]]:
+    """The migration events written for the webhook: (type, migration, status), in order."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT event_type, data FROM webhook_deliveries WHERE webhook_id = %s ORDER BY seq",
+            (hook,),
+        ).fetchall()
+        conn.execute("DELETE FROM webhooks WHERE id = %s", (hook,))
+    return [(t, int(d["migration"]), d["status"]) for t, d in rows]
+
+
 def top_document(api: TestClient, name: str, text: str, **options: Any) -> str | None:
     found = query(api, name, text, mode="keyword", k=1, min_score=-1, **options)
     return found["results"][0]["document_id"] if found["results"] else None
@@ -123,6 +149,7 @@ def test_migration_builds_catches_up_switches_and_rolls_back(
 ) -> None:
     name = make_collection("hash", chunk_tokens=40, chunk_overlap=0)
     cid = collection_id(db, name)
+    hook = add_receiver(database_url, name)
     docs = [{"id": f"d{i}", "text": text_of(i)} for i in range(40)]
     wait_finished(api, ingest(api, name, docs)["batch_id"])
     for i in range(35):  # a query log to match the threshold on
@@ -214,6 +241,13 @@ def test_migration_builds_catches_up_switches_and_rolls_back(
     assert gone.json()["error"] == "abandoned"
     listed = api.get(f"/v1/collections/{name}/migrations").json()["migrations"]
     assert [m["id"] for m in listed] == [second, mid]
+    assert events_of(database_url, hook) == [
+        ("migration.ready", mid, "ready"),
+        ("migration.active", mid, "active"),
+        ("migration.rolled_back", mid, "rolled_back"),
+        ("migration.ready", second, "ready"),
+        ("migration.failed", second, "failed"),
+    ]
 
 
 def test_migration_requests_are_checked(api: TestClient, make_collection: Any) -> None:
