@@ -7,6 +7,7 @@ error or failed request fails the test. Screenshots are kept under test-artifact
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,9 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
+from services.runtime import Runtime
 from tests.support.browser import LAUNCH_ARGS, artifacts_dir, chromium_path
 from tests.support.cluster import start_api
 from tests.support.processes import stop
+from tests.support.waiting import wait_for
+from workers import space_driver
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -209,6 +213,61 @@ def walk_through(
     page.wait_for_selector("#keys td:text('console-made')")
     page.wait_for_selector("#webhooks h2")
     page.screenshot(path=str(shots / "9-keys.png"), full_page=True)
+
+
+def test_a_migration_is_watched_and_activated(
+    server: str,
+    browser: Any,
+    admin_headers: dict[str, str],
+    service_env: dict[str, str],
+    runtime: Runtime,
+) -> None:
+    """The collection page shows a migration building, then ready with its thresholds; its
+    Activate button switches the collection, whose summary then shows the new embedder."""
+    shots = artifacts_dir("console")
+    name = f"console-m-{uuid.uuid4().hex[:6]}"
+    http = httpx.Client(base_url=server, headers=admin_headers, timeout=30)
+    assert http.post("/v1/collections", json={"name": name, "embedder": "hash"}).status_code == 201
+    docs = [{"id": f"d{i}", "text": f"Note {i} on the harbour ferry."} for i in range(5)]
+    batch = http.post(f"/v1/collections/{name}/documents", json={"documents": docs}).json()
+    wait_for(lambda: http.get(f"/v1/batches/{batch['batch_id']}").json()["finished"], 60)
+    started = http.post(f"/v1/collections/{name}/migrations", json={"embedder": "hash:128"})
+    assert started.status_code == 202, started.text
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems = Problems(page)
+    page.set_default_timeout(30_000)
+    ticking = threading.Event()
+
+    def beat() -> None:  # the migration tick, as beat would send it
+        while not ticking.is_set():
+            space_driver.tick(runtime)
+            ticking.wait(0.3)
+
+    thread = threading.Thread(target=beat)
+    try:
+        page.goto(f"{server}/")
+        page.fill("#key", service_env["GROUNDWIRE_ADMIN_KEY"])
+        page.click("#sign-in-form button[type=submit]")
+        page.wait_for_selector(f"a[href='#/c/{name}']").click()
+        page.wait_for_selector("#migrations .badge.building")
+        thread.start()
+        page.wait_for_selector("#migrations .badge.ready", timeout=60_000)
+        page.screenshot(path=str(shots / "9-migration-ready.png"), full_page=True)
+        page.click("#migrations button[data-action=activate]")
+        page.wait_for_selector("#migrations .badge.active")
+        page.wait_for_selector("#summary :text('hash:128')")
+        page.screenshot(path=str(shots / "10-migration-active.png"), full_page=True)
+    except Exception:
+        page.screenshot(path=str(shots / "failure.png"), full_page=True)
+        raise
+    finally:
+        ticking.set()
+        if thread.is_alive():
+            thread.join()
+        context.close()
+        http.close()
+    assert problems.seen == []
 
 
 def test_a_refused_key_stays_on_the_sign_in_form(server: str, browser: Any) -> None:

@@ -8,6 +8,7 @@ import { documentView } from "./document.js";
 import { age, badge, bytes, h, number, replace, table, toast } from "./dom.js";
 import { keysView } from "./keys.js";
 import { collectionLink, documentHash, documentLink, documentPath } from "./links.js";
+import { migrationsPanel } from "./migrations.js";
 
 const main = document.getElementById("main");
 const signInCard = document.getElementById("sign-in");
@@ -158,8 +159,9 @@ async function collectionView(view, name, signal) {
   const failures = h("section", { class: "card", id: "failures" });
   const documents = h("section", { class: "card", id: "documents" });
   const playground = h("section", { class: "card", id: "playground" });
+  const migrations = h("section", { class: "card", id: "migrations" });
   const activity = h("div", { class: "log", id: "activity" });
-  view.append(h("h1", {}, name), header, ingestion, playground, failures, documents,
+  view.append(h("h1", {}, name), header, ingestion, playground, failures, documents, migrations,
     h("section", { class: "card" }, h("h2", {}, "Live activity"), activity));
 
   let collection = null;
@@ -187,6 +189,7 @@ async function collectionView(view, name, signal) {
   // everything the page shows, asked for at once
   const [, { batches }] = await Promise.all([
     drawSummary(), get(`${base}/batches?limit=5`, { signal }), drawFailures(), drawDocuments(),
+    migrationsPanel(migrations, base, isAdmin(), signal, () => drawSummary()),
   ]);
   for (const batch of batches) {
     if (!batch.finished) watchBatch(batchList, batch.batch_id, signal, false);
