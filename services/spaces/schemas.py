@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.api.validation import StorableText, json_problem
+
+MAX_COMPARISON_BYTES = 256 * 1024
 
 MigrationStatus = Literal["building", "ready", "active", "rolled_back", "failed"]
 ThresholdMethod = Literal["query_log", "eval", "default"]
@@ -90,5 +95,17 @@ class Comparison(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    data: str | None = Field(default=None, max_length=500, description="the evaluation data")
+    data: StorableText | None = Field(
+        default=None, max_length=500, description="the evaluation data"
+    )
     calibrated_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _storable(self) -> Comparison:
+        recorded = self.model_dump()
+        problem = json_problem(recorded)
+        if problem:
+            raise ValueError(f"the comparison {problem}")
+        if len(json.dumps(recorded)) > MAX_COMPARISON_BYTES:
+            raise ValueError(f"the comparison is over {MAX_COMPARISON_BYTES} bytes")
+        return self

@@ -17,7 +17,7 @@ from tests.support.databases import empty_database
 
 VIEWS = (
     "documents", "ingest_daily", "embedding_requests", "embedding_cost_daily", "failures",
-    "queries", "queries_daily", "knowledge_gaps", "audit",
+    "queries", "queries_daily", "knowledge_gaps", "audit", "migrations",
 )  # fmt: skip
 
 pytestmark = pytest.mark.slow  # a scratch database, roles and a barrier check: several seconds
@@ -47,6 +47,14 @@ def fill(conn: psycopg.Connection[Any], workspace: str) -> None:
         " attempts, rate_limited, latency_ms, outcome) VALUES (%s, %s, 'hash:v1:256', 1, 3, 1,"
         " 0, 1.0, 'ok')",
         [uuid.uuid4(), cid],
+    )
+    conn.execute(
+        "INSERT INTO space_migrations (collection_id, status, embedder, dimensions,"
+        " max_input_tokens, chunk_tokens, chunk_overlap, space, old_embedder, old_dimensions,"
+        " old_max_input_tokens, old_chunk_tokens, old_chunk_overlap, old_space, old_threshold)"
+        " VALUES (%s, 'failed', 'hash:128', 128, 100, 40, 0, 'hash:v1:128', 'hash', 256, 100,"
+        " 50, 0, 'hash:v1:256', 0.3)",
+        [cid],
     )
     conn.execute(
         "INSERT INTO query_log (collection_id, endpoint, query_text, query_hash, mode, k,"
