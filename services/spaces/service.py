@@ -185,6 +185,15 @@ def out(session: Session, collection: Collection, migration: SpaceMigration) -> 
     )
 
 
+def _busy() -> ApiError:
+    return ApiError(
+        503,
+        "busy",
+        "the collection's chunks stayed in use: try again",
+        headers={"Retry-After": "5"},
+    )
+
+
 def _locked(session: Session, collection: Collection, migration_id: int) -> SpaceMigration:
     migration = find(session, collection, migration_id, lock=True)
     session.refresh(collection, with_for_update=True)  # waits for writes of its chunks
@@ -221,12 +230,7 @@ def activate(
             time.sleep(CATCH_UP_POLL_S)
         except OperationalError as error:  # the swap's lock timed out behind a long query
             session.rollback()
-            raise ApiError(
-                503,
-                "busy",
-                "the collection's chunks stayed in use: try again",
-                headers={"Retry-After": "5"},
-            ) from error
+            raise _busy() from error
 
 
 def rollback(
@@ -248,12 +252,7 @@ def rollback(
         session.commit()
     except OperationalError as error:
         session.rollback()
-        raise ApiError(
-            503,
-            "busy",
-            "the collection's chunks stayed in use: try again",
-            headers={"Retry-After": "5"},
-        ) from error
+        raise _busy() from error
     runtime.broker.enqueue(requeued)
     return migration
 

@@ -71,17 +71,28 @@ class NotCaughtUp(RuntimeError):
 
 
 def _apply(
-    collection: Collection, settings: tuple[str, int, int, int, int], threshold: float
+    collection: Collection, migration: SpaceMigration, *, old: bool, threshold: float
 ) -> None:
-    (
-        collection.embedder,
-        collection.dimensions,
-        collection.max_input_tokens,
-        collection.chunk_tokens,
-        collection.chunk_overlap,
-    ) = settings
+    """Gives the collection the migration's settings (`old`: those it had before), the
+    threshold, and its next space generation."""
+    prefix = "old_" if old else ""
+    for name in ("embedder", "dimensions", "max_input_tokens", "chunk_tokens", "chunk_overlap"):
+        setattr(collection, name, getattr(migration, prefix + name))
     collection.threshold = threshold
     collection.space_generation = collection.space_generation + 1
+
+
+def _settle(
+    session: Session, migration: SpaceMigration, status: str, at: str, retain_hours: float
+) -> None:
+    """Records the switch on the migration (its status, when, how long the space not in use
+    is kept) and writes its event."""
+    now = datetime.now(UTC)
+    migration.status = status
+    setattr(migration, at, now)
+    migration.drop_after = now + timedelta(hours=retain_hours)
+    session.flush()
+    migration_event(session, migration.id, status)
 
 
 def _execute(
@@ -119,26 +130,9 @@ def activate(
         raise NotCaughtUp(missing)
     _exchange(session, collection, migration)
     migration.old_threshold = collection.threshold  # what a rollback restores
-    threshold = (
-        migration.new_threshold if migration.new_threshold is not None else collection.threshold
-    )
-    _apply(
-        collection,
-        (
-            migration.embedder,
-            migration.dimensions,
-            migration.max_input_tokens,
-            migration.chunk_tokens,
-            migration.chunk_overlap,
-        ),
-        threshold,
-    )
-    now = datetime.now(UTC)
-    migration.status = "active"
-    migration.activated_at = now
-    migration.drop_after = now + timedelta(hours=retain_hours)
-    session.flush()
-    migration_event(session, migration.id, migration.status)
+    threshold = collection.threshold if migration.new_threshold is None else migration.new_threshold
+    _apply(collection, migration, old=False, threshold=threshold)
+    _settle(session, migration, "active", "activated_at", retain_hours)
 
 
 def rollback(
@@ -150,17 +144,7 @@ def rollback(
     switch), to enqueue once committed. The new space is dropped by the sweeper.
     """
     _exchange(session, collection, migration)
-    _apply(
-        collection,
-        (
-            migration.old_embedder,
-            migration.old_dimensions,
-            migration.old_max_input_tokens,
-            migration.old_chunk_tokens,
-            migration.old_chunk_overlap,
-        ),
-        migration.old_threshold,
-    )
+    _apply(collection, migration, old=True, threshold=migration.old_threshold)
     rows = _execute(
         session,
         _REQUEUE_MISSING,
@@ -171,12 +155,7 @@ def rollback(
             "done": DocumentStatus.DONE.value,
         },
     )
-    now = datetime.now(UTC)
-    migration.status = "rolled_back"
-    migration.rolled_back_at = now
-    migration.drop_after = now + timedelta(hours=retain_hours)
-    session.flush()
-    migration_event(session, migration.id, migration.status)
+    _settle(session, migration, "rolled_back", "rolled_back_at", retain_hours)
     return rows
 
 

@@ -7,9 +7,9 @@ error or failed request fails the test. Screenshots are kept under test-artifact
 from __future__ import annotations
 
 import re
-import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -19,8 +19,8 @@ from services.runtime import Runtime
 from tests.support.browser import LAUNCH_ARGS, artifacts_dir, chromium_path
 from tests.support.cluster import start_api
 from tests.support.processes import stop
+from tests.support.ticking import migration_ticks
 from tests.support.waiting import wait_for
-from workers import space_driver
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -237,21 +237,14 @@ def test_a_migration_is_watched_and_activated(
     page = context.new_page()
     problems = Problems(page)
     page.set_default_timeout(30_000)
-    ticking = threading.Event()
-
-    def beat() -> None:  # the migration tick, as beat would send it
-        while not ticking.is_set():
-            space_driver.tick(runtime)
-            ticking.wait(0.3)
-
-    thread = threading.Thread(target=beat)
+    ticks = ExitStack()
     try:
         page.goto(f"{server}/")
         page.fill("#key", service_env["GROUNDWIRE_ADMIN_KEY"])
         page.click("#sign-in-form button[type=submit]")
         page.wait_for_selector(f"a[href='#/c/{name}']").click()
         page.wait_for_selector("#migrations .badge.building")
-        thread.start()
+        ticks.enter_context(migration_ticks(runtime))  # the build starts once it shows
         page.wait_for_selector("#migrations .badge.ready", timeout=60_000)
         page.screenshot(path=str(shots / "9-migration-ready.png"), full_page=True)
         page.click("#migrations button[data-action=activate]")
@@ -262,9 +255,7 @@ def test_a_migration_is_watched_and_activated(
         page.screenshot(path=str(shots / "failure.png"), full_page=True)
         raise
     finally:
-        ticking.set()
-        if thread.is_alive():
-            thread.join()
+        ticks.close()
         context.close()
         http.close()
     assert problems.seen == []

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ from groundwire.evaluation.runner import (
 )
 from services.app import create_app
 from services.runtime import Runtime
-from workers import space_driver
+from tests.support.ticking import migration_ticks
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -141,23 +139,11 @@ def test_eval_compares_the_shadow_space_and_records_it(
         compare_spaces(api, data, "eval-shadow", data_name="tiny", modes=["hybrid"])
     started = api.post("/v1/collections/eval-shadow/migrations", json={"embedder": "hash:64"})
     assert started.status_code == 202, started.text
-    ticking = threading.Event()
-
-    def beat() -> None:  # the migration tick, as beat would send it
-        while not ticking.is_set():
-            space_driver.tick(runtime)
-            time.sleep(0.2)
-
-    thread = threading.Thread(target=beat)
-    thread.start()
-    try:
+    with migration_ticks(runtime):
         report = compare_spaces(
             api, data, "eval-shadow", data_name="tiny", modes=["hybrid", "keyword"],
             target_false_grounding=0.0,
         )  # fmt: skip
-    finally:
-        ticking.set()
-        thread.join()
     assert (
         [m.mode for m in report.active] == [m.mode for m in report.shadow] == ["hybrid", "keyword"]
     )
