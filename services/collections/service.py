@@ -143,8 +143,21 @@ def enter_bulk_load(session: Session, collection: Collection) -> None:
     written without their text search vector (the `chunks_text_search` trigger leaves it
     NULL): computing it is most of what writing a chunk costs the database, which every
     worker shares. Meanwhile vector search is exact (a scan), and keyword search sees only
-    the chunks written before the mode was entered.
+    the chunks written before the mode was entered. Not while a migration of the collection
+    is open: its shadow space would miss the text search vectors the mode defers.
     """
+    open_migration = session.scalar(
+        select(SpaceMigration.id).where(
+            SpaceMigration.collection_id == collection.id,
+            SpaceMigration.status.in_(("building", "ready")),
+        )
+    )
+    if open_migration is not None:
+        raise ApiError(
+            409,
+            "migration_in_progress",
+            f"migration {open_migration} of this collection is open: activate or delete it first",
+        )
     collection.bulk_load = True
     _drop_indexes(session, collection)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -29,6 +30,23 @@ def groundwire(
         text=True,
         timeout=timeout,
     )
+
+
+def beir_folder(root: Path) -> Path:
+    """Two questions judged against the documents the test ingests (nothing else)."""
+    root.mkdir()
+    (root / "corpus.jsonl").write_text(
+        json.dumps({"id": "comets.md", "text": "Comets"}) + "\n"
+        + json.dumps({"id": "sub/rivers.txt", "text": "Rivers"}) + "\n"
+    )  # fmt: skip
+    (root / "queries.jsonl").write_text(
+        json.dumps({"id": "q1", "text": "comets tails gas sun"}) + "\n"
+        + json.dumps({"id": "q2", "text": "rivers silt deltas sea"}) + "\n"
+    )  # fmt: skip
+    (root / "qrels.tsv").write_text(
+        "query-id\tdoc-id\tscore\nq1\tcomets.md\t1\nq2\tsub/rivers.txt\t1\n"
+    )
+    return root
 
 
 def test_up_ingest_query_and_clean_stop(
@@ -133,6 +151,21 @@ def test_up_ingest_query_and_clean_stop(
         assert groundwire("keys", "revoke", key_id, "--url", url, env=env).returncode == 0
         refused = groundwire("query", "comets", "-c", "cli-docs", "--url", url, env=as_reader)
         assert "error 401" in refused.stderr, refused.stderr
+
+        # The shadow space of a migration, measured beside the active one by `eval`.
+        tiny = beir_folder(tmp_path / "tiny")
+        shadow = ("eval", str(tiny), "-c", "cli-docs", "--space", "shadow", "--modes", "keyword")
+        none = groundwire(*shadow, "--url", url, env=env)
+        assert none.returncode == 1 and "no migration building" in none.stderr, none.stderr
+        started = httpx.post(
+            f"{url}/v1/collections/cli-docs/migrations",
+            json={"chunk_tokens": 64},
+            headers={"Authorization": f"Bearer {admin_key}"},
+        )
+        assert started.status_code == 202, started.text
+        compared = groundwire(*shadow, "--url", url, env=env)
+        assert compared.returncode == 0, compared.stderr
+        assert "keyword    shadow" in compared.stdout and "recorded on migration" in compared.stdout
 
         children = psutil.Process(up.pid).children(recursive=True)
         assert children

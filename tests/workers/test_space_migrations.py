@@ -164,6 +164,8 @@ def test_migration_builds_catches_up_switches_and_rolls_back(
     assert started.json()["status"] == "building"
     again = api.post(f"/v1/collections/{name}/migrations", json={"chunk_tokens": 30})
     assert again.status_code == 409, again.text
+    bulk = api.put(f"/v1/collections/{name}/bulk-load", json={"enabled": True})
+    assert bulk.status_code == 409, bulk.text
 
     # Changes while it builds: new, updated and deleted documents.
     changes = [{"id": f"n{i}", "text": text_of(100 + i)} for i in range(5)]
