@@ -15,9 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.db import Database
+from services.runtime import Runtime
 from tests.support.api import ingest, query, wait_finished
 from tests.support.processes import spawn, stop
+from tests.support.ticking import migration_ticks
 from tests.support.waiting import wait_for
+from workers import space_driver
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -264,3 +267,52 @@ def test_migration_requests_are_checked(api: TestClient, make_collection: Any) -
     assert api.post(f"{base}/1/activate").status_code == 404
     unknown = f"/v1/collections/{uuid.uuid4().hex[:8]}/migrations"
     assert api.post(unknown, json={"chunk_tokens": 64}).status_code == 404
+
+
+def test_migrating_back_embeds_nothing_and_a_kept_space_is_dropped_after_retention(
+    api: TestClient, make_collection: Any, db: Database, database_url: str, runtime: Runtime
+) -> None:
+    """To the space the collection left and back: the vectors of both spaces are cached (the
+    chunks' and the logged questions'), so the way back embeds nothing. Past its retention,
+    the space not in use is dropped with its cache rows, and there is no way back."""
+    name = make_collection("hash:96", chunk_tokens=40, chunk_overlap=0)
+    cid = collection_id(db, name)
+    docs = [{"id": f"d{i}", "text": text_of(i)} for i in range(20)]
+    wait_finished(api, ingest(api, name, docs)["batch_id"])
+    for i in range(32):
+        query(api, name, f"which {WORDS[i % len(WORDS)]} {WORDS[(i * 5) % len(WORDS)]} {i}")
+    base = f"/v1/collections/{name}/migrations"
+    with migration_ticks(runtime):
+        there = api.post(base, json={"embedder": "hash:80", "chunk_tokens": 30}).json()
+        assert wait_ready(api, name, there["id"])["embedded"] > 0
+        assert api.post(f"{base}/{there['id']}/activate").status_code == 200
+        back = api.post(base, json={"embedder": "hash:96", "chunk_tokens": 40, "chunk_overlap": 0})
+        assert back.status_code == 202, back.text
+        ready = wait_ready(api, name, back.json()["id"])
+    since = back.json()["created_at"]
+    assert ready["embedded"] == 0 and ready["cached"] > 0, ready
+    assert ready["threshold"]["detail"]["questions_embedded"] == 0, ready["threshold"]
+    assert texts_embedded(database_url, "hash:v1:96", since) == 0
+    assert texts_embedded(database_url, "hash:v1:80", since) == 0
+    # The earlier switch's kept space went when the new migration started.
+    assert migration(api, name, there["id"])["retained_until"] is None
+
+    assert api.post(f"{base}/{back.json()['id']}/activate").status_code == 200
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE space_migrations SET drop_after = now() WHERE id = %s", (back.json()["id"],)
+        )
+    space_driver.tick(runtime)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        table = conn.execute(
+            "SELECT to_regclass(%s)", (f"chunks_c{cid}_m{back.json()['id']}",)
+        ).fetchone()
+        cached = conn.execute(
+            "SELECT count(*) FROM embedding_cache WHERE space = 'hash:v1:80'"
+        ).fetchone()
+    assert table == (None,) and cached == (0,)
+    assert migration(api, name, back.json()["id"])["retained_until"] is None
+    refused = api.post(f"{base}/{back.json()['id']}/rollback")
+    assert refused.status_code == 409 and "dropped" in refused.text
+    assert chunk_shape(database_url, cid)[0] == {96}
+    assert top_document(api, name, "marker7") == "d7"
