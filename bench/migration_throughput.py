@@ -16,6 +16,10 @@ embed every chunk:
 Chunks/s are the target space's chunks over the wall time; the ratio is migration against
 fresh ingest. The migration tick runs in this process, as beat would send it, every 0.2 s.
 
+Meanwhile a client queries the source collection (hybrid, through its own in-process API)
+without pause: its latency idle, during the fresh ingests and during the migrations shows
+what a build costs the active space (the same CPU as an ingest, nothing more).
+
     bash ../shared/data/load-corpus/build.sh /tmp/load-corpus
     .venv/bin/python -m bench.migration_throughput [--corpus /tmp/load-corpus] [--repeats 3]
 """
@@ -113,6 +117,42 @@ def migrate(api: TestClient, url: str, source: str) -> tuple[int, float]:
     return chunks, seconds
 
 
+class Querier:
+    """Queries a collection without pause in a thread, recording latencies (ms) per phase."""
+
+    def __init__(self, settings: Any, name: str) -> None:
+        self.settings, self.name = settings, name
+        self.phase = "idle"
+        self.latencies: dict[str, list[float]] = {}
+        self.failures = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        words = ["python", "module", "function", "error", "thread", "install", "config"]
+        with admin_client(self.settings) as api:
+            i = 0
+            while not self.stop.is_set():
+                i += 1
+                body = {"query": f"{words[i % 7]} {words[(i * 3) % 7]}", "mode": "hybrid"}
+                started = time.perf_counter()
+                found = api.post(f"/v1/collections/{self.name}/query", json=body)
+                ms = (time.perf_counter() - started) * 1000
+                if found.status_code != 200:
+                    self.failures += 1
+                self.latencies.setdefault(self.phase, []).append(ms)
+
+    def summary(self, phase: str) -> str:
+        values = sorted(self.latencies.get(phase, []))
+        if not values:
+            return f"{phase}: no queries"
+        p95 = values[min(len(values) - 1, int(0.95 * len(values)))]
+        return (
+            f"{phase}: {len(values):,} queries, p50 {statistics.median(values):.1f} ms,"
+            f" p95 {p95:.1f} ms"
+        )
+
+
 @contextmanager
 def ticking(runtime: Runtime) -> Iterator[None]:
     """The migration tick every 0.2 s in a thread of this process, as beat would send it."""
@@ -153,12 +193,17 @@ def main() -> None:
                 body = {"name": source, "embedder": "hash"}
                 assert api.post("/v1/collections", json=body).status_code == 201
                 wait_batches(api, post_all(api, source, docs))
+                querier = Querier(settings, source)
+                querier.thread.start()
+                time.sleep(10)  # idle latency
                 for repeat in range(args.repeats):  # taking turns, so a slow spell hits each
                     for label in rates:
+                        querier.phase = label
                         if label == "migration":
                             chunks, seconds = migrate(api, url, source)
                         else:
                             chunks, seconds = fresh(api, url, docs, label != "fresh")
+                        querier.phase = "between"
                         rates[label].append(chunks / seconds)
                         print(
                             f"[{repeat + 1}] {label}: {chunks:,} chunks in {seconds:.1f} s"
@@ -166,6 +211,8 @@ def main() -> None:
                             file=sys.stderr,
                             flush=True,
                         )
+                querier.stop.set()
+                querier.thread.join()
         finally:
             runtime.close()
             stop_workers(pool)
@@ -182,6 +229,9 @@ def main() -> None:
         f"  migration / fresh ingest: {medians['migration'] / medians['fresh']:.2f}x;"
         f" / fresh bulk-load: {medians['migration'] / medians['fresh bulk-load']:.2f}x"
     )
+    print(f"queries of the source collection meanwhile ({querier.failures} failed):")
+    for phase in ("idle", "fresh", "fresh bulk-load", "migration"):
+        print(f"  {querier.summary(phase)}")
 
 
 if __name__ == "__main__":
