@@ -52,10 +52,10 @@ def text_index_name(collection_id: int) -> str:
     return f"chunks_fts_c{int(collection_id)}"
 
 
-# Match the names above, for tools that must tell a collection's own tables and indexes from
-# the schema's.
-COLLECTION_TABLE_PATTERN = r"^chunks_c\d+$"
-COLLECTION_INDEX_PATTERN = r"^chunks_(hnsw|fts)_c\d+$|^chunks_c\d+_"
+# Match the names above and those of a migration's table and indexes (services/spaces/
+# tables.py), for tools that must tell a collection's own tables and indexes from the schema's.
+COLLECTION_TABLE_PATTERN = r"^chunks_c\d+(_m\d+)?$"
+COLLECTION_INDEX_PATTERN = r"^chunks_(hnsw|fts)_c\d+(_m\d+)?$|^chunks_c\d+_"
 
 
 def partition_ddl(collection_id: int, parent: str = "chunks") -> sql.Composed:
