@@ -19,11 +19,12 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from services.broker import groups
+from services.embedding import PermanentEmbeddingError
 from services.models import Collection, EmbeddingCacheEntry, SpaceMigration
 from services.query.retrieval import SearchSpace
 from services.runtime import Runtime
 from services.spaces.build import take_due, unbuilt
-from services.spaces.calibrate import recalibrate
+from services.spaces.calibrate import Recalibrated, recalibrate
 from services.spaces.tables import build_indexes, drop_shadow
 from services.webhooks.outbox import migration_event
 from workers.ledger import record_requests
@@ -98,6 +99,8 @@ def _finish(runtime: Runtime, session: Session, migration: SpaceMigration) -> No
     new = embedders.get(migration.embedder, migration.dimensions)
     old.requests.drain(), new.requests.drain()  # what is on the ledger already
     asked: dict[str, int] = {}
+    found: Recalibrated | None = None
+    why = ""
     try:
         found = recalibrate(
             session,
@@ -109,12 +112,23 @@ def _finish(runtime: Runtime, session: Session, migration: SpaceMigration) -> No
             new.default_threshold,
             migration.comparison,
         )
+    except PermanentEmbeddingError as error:  # an embedder that refuses the questions
+        why = f"re-calibrating the threshold: {error}"
     finally:  # the questions embedded for it are on the ledger, as every request is
         batch = uuid.uuid4()
         for embedder in (old, new):
             requests = embedder.requests.drain()
             asked[embedder.space] = sum(r.inputs for r in requests)
             record_requests(session, batch, collection.id, embedder.space, requests)
+    if found is None:
+        now = datetime.now(UTC)
+        migration.status, migration.error = "failed", why
+        migration.ended_at = migration.drop_after = now
+        session.flush()
+        migration_event(session, migration.id, migration.status)
+        session.commit()
+        log.warning("migration %d failed: %s", migration.id, why)
+        return
     migration.new_threshold = found.threshold
     migration.threshold_method = found.method
     migration.threshold_detail = {

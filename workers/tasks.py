@@ -174,5 +174,10 @@ def embed_space(self: StageTask, migration_id: int, batch: list[dict[str, Any]])
 
 @app.task(name=MIGRATIONS)
 def advance_migrations() -> int:
-    """Hands out what shadow spaces lack, finishes builds, drops expired spaces."""
-    return space_driver.tick(runtime())
+    """Hands out what shadow spaces lack, finishes builds, drops expired spaces. A tick that
+    meets the database or broker down does nothing: the next one picks up where it stopped."""
+    try:
+        return space_driver.tick(runtime())
+    except TRANSIENT as error:
+        log.warning("migration tick skipped: %s", error)
+        return 0

@@ -56,7 +56,8 @@ _PROGRESS = text(
            coalesce(sum(s.embedded) FILTER (WHERE s.built_version IS NOT NULL), 0),
            coalesce(sum(s.cached) FILTER (WHERE s.built_version IS NOT NULL), 0),
            coalesce(sum(s.embedded_tokens) FILTER (WHERE s.built_version IS NOT NULL), 0),
-           coalesce(sum(s.chunk_count) FILTER (WHERE s.built_version IS NOT NULL), 0)
+           coalesce(sum(s.chunk_count) FILTER (WHERE s.built_version IS NOT NULL), 0),
+           count(*) FILTER (WHERE s.built_version = d.version AND s.error IS NOT NULL)
     FROM documents d
     LEFT JOIN space_documents s ON s.migration_id = :migration AND s.document_id = d.id
     WHERE d.collection_id = :collection AND d.status = :done
@@ -74,6 +75,7 @@ class Progress:
     cached: int
     tokens: int
     chunks: int
+    failed: int  # of `done`, those that could not be built (no chunks there, a reason)
 
 
 def _keys(migration_id: int, collection_id: int) -> dict[str, object]:
@@ -117,3 +119,23 @@ def open_migration(session: Session, collection: Collection) -> SpaceMigration |
             SpaceMigration.status.in_(("building", "ready")),
         )
     )
+
+
+_FAILED = text(
+    """
+    SELECT d.external_id, s.error FROM documents d
+    JOIN space_documents s ON s.migration_id = :migration AND s.document_id = d.id
+    WHERE d.collection_id = :collection AND d.status = :done
+      AND s.built_version = d.version AND s.error IS NOT NULL
+    ORDER BY d.id
+    LIMIT :limit
+    """
+)
+
+
+def failures(
+    session: Session, migration_id: int, collection_id: int, limit: int = 20
+) -> list[tuple[str, str]]:
+    """Documents the new space could not build (their id and why), the first `limit`."""
+    rows = session.execute(_FAILED, {**_keys(migration_id, collection_id), "limit": limit})
+    return [(str(i), str(e)) for i, e in rows]

@@ -66,6 +66,10 @@ class MigrationOut(BaseModel):
     target: SpaceSettings
     total: int = Field(description="documents of the collection done (the build's scope)")
     done: int = Field(description="of those, built in the new space at their current version")
+    failed: int = Field(
+        description="of those, documents the new space could not build (the embedder refused"
+        " them): a migration with any cannot be activated"
+    )
     embedded: int = Field(description="chunks embedded for the new space")
     cached: int = Field(description="chunks whose vectors the new space's cache already had")
     tokens: int = Field(description="tokens embedded for the new space")

@@ -164,6 +164,7 @@ def out(session: Session, collection: Collection, migration: SpaceMigration) -> 
         ),
         total=total,
         done=done,
+        failed=made.failed,
         embedded=embedded,
         cached=cached,
         tokens=tokens,
@@ -217,6 +218,9 @@ def activate(
             switch.activate(session, collection, migration, settings.migration_retain_hours)
             session.commit()
             return migration
+        except switch.NotBuildable as failed:
+            session.rollback()
+            raise ApiError(409, "not_buildable", str(failed)) from failed
         except switch.NotCaughtUp as behind:
             session.rollback()
             if time.monotonic() >= deadline:

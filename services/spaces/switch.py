@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from services.models import Collection, SpaceMigration
-from services.spaces.build import unbuilt
+from services.spaces.build import failures, unbuilt
 from services.spaces.tables import shadow_name, swap
 from services.statuses import DocumentStatus
 from services.vectors import partition_name
@@ -60,6 +60,15 @@ _SYNC_ACCESS = """
     WHERE d.collection_id = :collection AND c.document_id = d.id
       AND c.access IS DISTINCT FROM d.access
 """
+
+
+class NotBuildable(RuntimeError):
+    """Documents the new space could not build: switching would lose them from search."""
+
+    def __init__(self, failed: list[tuple[str, str]]) -> None:
+        shown = "; ".join(f"{i}: {why}" for i, why in failed[:5])
+        super().__init__(f"{len(failed)} documents could not be built in the new space: {shown}")
+        self.failed = failed
 
 
 class NotCaughtUp(RuntimeError):
@@ -123,11 +132,14 @@ def activate(
     for update (the collection's lock waits for every write of its chunks in flight).
 
     Raises NotCaughtUp, changing nothing, while a done document is missing from the shadow
-    space at its current version.
+    space at its current version, and NotBuildable when one could not be built there.
     """
     missing = unbuilt(session, migration.id, collection.id)
     if missing:
         raise NotCaughtUp(missing)
+    failed = failures(session, migration.id, collection.id)
+    if failed:
+        raise NotBuildable(failed)
     _exchange(session, collection, migration)
     migration.old_threshold = collection.threshold  # what a rollback restores
     threshold = collection.threshold if migration.new_threshold is None else migration.new_threshold

@@ -136,6 +136,7 @@ def test_context_is_packed_cited_and_merged(api: Any, make_collection: Any) -> N
         "threshold": nothing["threshold"],
         "best_score": nothing["best_score"],
         "reranked": None,
+        "embedder": "hash",
         "context": "",
         "tokens": 0,
         "citations": [],

@@ -67,6 +67,7 @@ def test_unrelated_question_is_not_grounded(api: Any, make_collection: Any) -> N
         "threshold": answer["threshold"],
         "best_score": answer["best_score"],
         "reranked": None,
+        "embedder": "hash",
         "results": [],
     }
     assert answer["best_score"] is not None and answer["best_score"] < answer["threshold"]

@@ -316,3 +316,27 @@ def test_migrating_back_embeds_nothing_and_a_kept_space_is_dropped_after_retenti
     assert refused.status_code == 409 and "dropped" in refused.text
     assert chunk_shape(database_url, cid)[0] == {96}
     assert top_document(api, name, "marker7") == "d7"
+
+
+def test_a_document_the_new_embedder_refuses_blocks_the_switch(
+    api: TestClient, make_collection: Any, runtime: Runtime, fake_openai: Any
+) -> None:
+    """A provider that rejects one document's text fails that document's build only; the
+    migration says so, and activating it is refused (the switch would lose the document)."""
+    fake_openai.reset(dimensions=24, reject_marker="POISON")
+    name = make_collection("hash")
+    docs = [{"id": f"d{i}", "text": text_of(i)} for i in range(6)]
+    docs.append({"id": "poison", "text": "This note carries a POISON marker."})
+    wait_finished(api, ingest(api, name, docs)["batch_id"])
+    base = f"/v1/collections/{name}/migrations"
+    with migration_ticks(runtime):
+        started = api.post(base, json={"embedder": "openai:shadow-model"})
+        assert started.status_code == 202, started.text
+        ready = wait_ready(api, name, started.json()["id"])
+    assert (ready["total"], ready["done"], ready["failed"]) == (7, 7, 1), ready
+    refused = api.post(f"{base}/{started.json()['id']}/activate")
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "not_buildable" and "poison" in error["message"], error
+    assert api.get(f"/v1/collections/{name}").json()["embedder"] == "hash"
+    assert api.delete(f"{base}/{started.json()['id']}").status_code == 200
