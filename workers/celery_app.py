@@ -15,20 +15,25 @@ from typing import Any
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 from prometheus_client import multiprocess, start_http_server
 
-from services.broker import WEBHOOKS, create_celery
+from services.broker import MIGRATIONS, WEBHOOKS, create_celery
 from services.config import Settings
 from services.metrics import process_registry
 from services.runtime import Runtime
 from workers.parse_process import ParseProcess
 
+TICKS = (WEBHOOKS, MIGRATIONS)
+
 
 class QuietTicks(logging.Filter):
-    """Drops the lines Celery writes at INFO for every webhook tick (three a second at the
-    default interval, in beat and in the worker, and one for each tick that expired in the
-    queue while another ran); a tick's own warnings and errors remain."""
+    """Drops the lines Celery writes at INFO for every webhook and migration tick (three a
+    tick, in beat and in the worker, and one for each tick that expired in the queue while
+    another ran); a tick's own warnings and errors remain."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno > logging.INFO or WEBHOOKS not in record.getMessage()
+        if record.levelno > logging.INFO:
+            return True
+        message = record.getMessage()
+        return not any(tick in message for tick in TICKS)
 
 
 for _logger in (
