@@ -37,12 +37,12 @@ from bench.common import (
     start_workers,
     stop_workers,
 )
-from bench.migration_throughput import ticking
 from groundwire.embedded import start_redis
 from groundwire.evaluation import beir
 from groundwire.evaluation.metrics import operating_point
 from groundwire.evaluation.runner import compare_spaces, ingest_corpus
 from services.runtime import Runtime
+from workers import space_driver
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact-dev"
 NAME = "scifact"
@@ -90,7 +90,7 @@ def main() -> None:
         workers = start_workers(args.workers, env)
         runtime = Runtime.build(settings)
         try:
-            with admin_client(settings) as api, ticking(runtime):
+            with admin_client(settings) as api, space_driver.ticking(runtime):
                 http: Any = api  # the in-process API speaks httpx's interface
                 seconds, failed = ingest_corpus(http, data, NAME, "hash:384", log)
                 old_threshold = float(api.get(f"/v1/collections/{NAME}").json()["threshold"])

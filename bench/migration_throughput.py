@@ -33,8 +33,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -153,25 +151,6 @@ class Querier:
         )
 
 
-@contextmanager
-def ticking(runtime: Runtime) -> Iterator[None]:
-    """The migration tick every 0.2 s in a thread of this process, as beat would send it."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            space_driver.tick(runtime)
-            stop.wait(0.2)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus", type=Path, default=Path("/tmp/load-corpus"))
@@ -188,7 +167,7 @@ def main() -> None:
         pool = start_workers(args.workers, env)
         runtime = Runtime.build(settings)
         try:
-            with admin_client(settings) as api, ticking(runtime):
+            with admin_client(settings) as api, space_driver.ticking(runtime):
                 source = f"source-{uuid.uuid4().hex[:6]}"
                 body = {"name": source, "embedder": "hash"}
                 assert api.post("/v1/collections", json=body).status_code == 201

@@ -12,7 +12,10 @@ leaves what the next one finishes.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, text
@@ -184,3 +187,23 @@ def _space_in_use(runtime: Runtime, session: Session, space: str, dropping: int)
         )
     )
     return any(space in pair for pair in kept)
+
+
+@contextmanager
+def ticking(runtime: Runtime, every_s: float = 0.2) -> Iterator[None]:
+    """Runs the tick every `every_s` in a thread of this process while the block runs, as
+    beat would send it (for tests and benchmarks)."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            tick(runtime)
+            stop.wait(every_s)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -25,6 +25,7 @@ from services.embedding import (
 )
 from services.models import Collection, Document, SpaceMigration, Workspace
 from services.runtime import Runtime
+from services.spaces.build import open_migration
 from services.spaces.tables import drop_shadow
 from services.vectors import (
     drop_index_ddl,
@@ -146,17 +147,12 @@ def enter_bulk_load(session: Session, collection: Collection) -> None:
     the chunks written before the mode was entered. Not while a migration of the collection
     is open: its shadow space would miss the text search vectors the mode defers.
     """
-    open_migration = session.scalar(
-        select(SpaceMigration.id).where(
-            SpaceMigration.collection_id == collection.id,
-            SpaceMigration.status.in_(("building", "ready")),
-        )
-    )
-    if open_migration is not None:
+    building = open_migration(session, collection)
+    if building is not None:
         raise ApiError(
             409,
             "migration_in_progress",
-            f"migration {open_migration} of this collection is open: activate or delete it first",
+            f"migration {building.id} of this collection is open: activate or delete it first",
         )
     collection.bulk_load = True
     _drop_indexes(session, collection)

@@ -16,7 +16,7 @@ from services.embedding import EmbeddingError
 from services.models import Collection, SpaceMigration
 from services.runtime import Runtime
 from services.spaces import switch
-from services.spaces.build import progress
+from services.spaces.build import open_migration, progress
 from services.spaces.schemas import (
     MigrationCreate,
     MigrationOut,
@@ -63,17 +63,12 @@ def start(
             422, "nothing_to_change", "the collection already has this embedder and chunking"
         )
     session.refresh(collection, with_for_update=True)  # one start at a time per collection
-    open_one = session.scalar(
-        select(SpaceMigration.id).where(
-            SpaceMigration.collection_id == collection.id,
-            SpaceMigration.status.in_(("building", "ready")),
-        )
-    )
-    if open_one is not None:
+    building = open_migration(session, collection)
+    if building is not None:
         raise ApiError(
             409,
             "migration_in_progress",
-            f"migration {open_one} of this collection is still open: activate or delete it",
+            f"migration {building.id} of this collection is still open: activate or delete it",
         )
     # An earlier switch's kept space can no longer be switched back to: it goes now.
     for earlier in session.scalars(

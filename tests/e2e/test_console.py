@@ -19,8 +19,8 @@ from services.runtime import Runtime
 from tests.support.browser import LAUNCH_ARGS, artifacts_dir, chromium_path
 from tests.support.cluster import start_api
 from tests.support.processes import stop
-from tests.support.ticking import migration_ticks
 from tests.support.waiting import wait_for
+from workers import space_driver
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -244,7 +244,7 @@ def test_a_migration_is_watched_and_activated(
         page.click("#sign-in-form button[type=submit]")
         page.wait_for_selector(f"a[href='#/c/{name}']").click()
         page.wait_for_selector("#migrations .badge.building")
-        ticks.enter_context(migration_ticks(runtime))  # the build starts once it shows
+        ticks.enter_context(space_driver.ticking(runtime))  # the build starts once it shows
         page.wait_for_selector("#migrations .badge.ready", timeout=60_000)
         page.screenshot(path=str(shots / "9-migration-ready.png"), full_page=True)
         page.click("#migrations button[data-action=activate]")

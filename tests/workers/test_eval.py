@@ -19,7 +19,7 @@ from groundwire.evaluation.runner import (
 )
 from services.app import create_app
 from services.runtime import Runtime
-from tests.support.ticking import migration_ticks
+from workers import space_driver
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -139,7 +139,7 @@ def test_eval_compares_the_shadow_space_and_records_it(
         compare_spaces(api, data, "eval-shadow", data_name="tiny", modes=["hybrid"])
     started = api.post("/v1/collections/eval-shadow/migrations", json={"embedder": "hash:64"})
     assert started.status_code == 202, started.text
-    with migration_ticks(runtime):
+    with space_driver.ticking(runtime):
         report = compare_spaces(
             api, data, "eval-shadow", data_name="tiny", modes=["hybrid", "keyword"],
             target_false_grounding=0.0,

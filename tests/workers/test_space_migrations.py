@@ -18,7 +18,6 @@ from services.db import Database
 from services.runtime import Runtime
 from tests.support.api import ingest, query, wait_finished
 from tests.support.processes import spawn, stop
-from tests.support.ticking import migration_ticks
 from tests.support.waiting import wait_for
 from workers import space_driver
 
@@ -282,7 +281,7 @@ def test_migrating_back_embeds_nothing_and_a_kept_space_is_dropped_after_retenti
     for i in range(32):
         query(api, name, f"which {WORDS[i % len(WORDS)]} {WORDS[(i * 5) % len(WORDS)]} {i}")
     base = f"/v1/collections/{name}/migrations"
-    with migration_ticks(runtime):
+    with space_driver.ticking(runtime):
         there = api.post(base, json={"embedder": "hash:80", "chunk_tokens": 30}).json()
         assert wait_ready(api, name, there["id"])["embedded"] > 0
         assert api.post(f"{base}/{there['id']}/activate").status_code == 200
@@ -329,7 +328,7 @@ def test_a_document_the_new_embedder_refuses_blocks_the_switch(
     docs.append({"id": "poison", "text": "This note carries a POISON marker."})
     wait_finished(api, ingest(api, name, docs)["batch_id"])
     base = f"/v1/collections/{name}/migrations"
-    with migration_ticks(runtime):
+    with space_driver.ticking(runtime):
         started = api.post(base, json={"embedder": "openai:shadow-model"})
         assert started.status_code == 202, started.text
         ready = wait_ready(api, name, started.json()["id"])
