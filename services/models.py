@@ -93,7 +93,12 @@ class Collection(Base):
     """A named set of documents sharing one embedding space and chunking settings."""
 
     __tablename__ = "collections"
-    __table_args__ = (UniqueConstraint("workspace_id", "name", name="collections_workspace_name"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name", name="collections_workspace_name"),
+        CheckConstraint(
+            "vector_storage IN ('vector', 'halfvec')", name="collections_vector_storage"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(
@@ -118,6 +123,8 @@ class Collection(Base):
     rerank: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
     # How many times the collection switched embedding spaces (services/spaces/).
     space_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # `vector` or `halfvec`: the precision of its HNSW index and searches (services/vectors.py)
+    vector_storage: Mapped[str] = mapped_column(Text, default="vector", server_default="vector")
 
 
 class Original(Base):

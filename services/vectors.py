@@ -18,22 +18,31 @@ HNSW_MAX_VECTOR_DIMS = 2000
 HNSW_MAX_HALFVEC_DIMS = 4000
 
 
-def vector_type(dimensions: int) -> str:
-    """Returns the pgvector type a collection's vectors are indexed and searched as."""
-    return "vector" if dimensions <= HNSW_MAX_VECTOR_DIMS else "halfvec"
+VECTOR_STORAGE = ("vector", "halfvec")
 
 
-def vector_expression(dimensions: int, column: str = "embedding") -> sql.Composed:
+def vector_type(dimensions: int, storage: str = "vector") -> str:
+    """Returns the pgvector type a collection's vectors are indexed and searched as: half
+    precision when the collection asks for it (`vector_storage`), or past HNSW's 2,000
+    dimensions for full precision."""
+    if storage == "halfvec" or dimensions > HNSW_MAX_VECTOR_DIMS:
+        return "halfvec"
+    return "vector"
+
+
+def vector_expression(
+    dimensions: int, column: str = "embedding", storage: str = "vector"
+) -> sql.Composed:
     """Returns the typed expression the collection's index covers and its queries order by."""
     return sql.SQL("({}::{}({}))").format(
-        sql.SQL(column), sql.SQL(vector_type(dimensions)), sql.Literal(dimensions)
+        sql.SQL(column), sql.SQL(vector_type(dimensions, storage)), sql.Literal(dimensions)
     )
 
 
-def typed_parameter(name: str, dimensions: int) -> sql.Composed:
+def typed_parameter(name: str, dimensions: int, storage: str = "vector") -> sql.Composed:
     """Returns the bound parameter `name` cast to the collection's vector type."""
     return sql.SQL("%({})s::{}({})").format(
-        sql.SQL(name), sql.SQL(vector_type(dimensions)), sql.Literal(dimensions)
+        sql.SQL(name), sql.SQL(vector_type(dimensions, storage)), sql.Literal(dimensions)
     )
 
 
@@ -80,15 +89,23 @@ def drop_partition_ddl(collection_id: int) -> sql.Composed:
     return sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(partition_name(collection_id)))
 
 
-def hnsw_index_ddl(collection_id: int, dimensions: int) -> sql.Composed | None:
-    """Returns the collection's HNSW index, or None past pgvector's limits."""
+def hnsw_index_ddl(
+    collection_id: int,
+    dimensions: int,
+    storage: str = "vector",
+    *,
+    table: str | None = None,
+    name: str | None = None,
+) -> sql.Composed | None:
+    """Returns the collection's HNSW index (on `table` under `name`: a migration's shadow
+    table), or None past pgvector's limits."""
     if dimensions > HNSW_MAX_HALFVEC_DIMS:
         return None
     return sql.SQL("CREATE INDEX IF NOT EXISTS {name} ON {table} USING hnsw ({expr} {ops})").format(
-        name=sql.Identifier(hnsw_index_name(collection_id)),
-        table=sql.Identifier(partition_name(collection_id)),
-        expr=vector_expression(dimensions),
-        ops=sql.SQL(f"{vector_type(dimensions)}_cosine_ops"),
+        name=sql.Identifier(name or hnsw_index_name(collection_id)),
+        table=sql.Identifier(table or partition_name(collection_id)),
+        expr=vector_expression(dimensions, storage=storage),
+        ops=sql.SQL(f"{vector_type(dimensions, storage)}_cosine_ops"),
     )
 
 

@@ -94,7 +94,9 @@ def _finish(runtime: Runtime, session: Session, migration: SpaceMigration) -> No
         return  # abandoned meanwhile
     collection = session.get_one(Collection, migration.collection_id)
     started = datetime.now(UTC)
-    build_indexes(session, collection.id, migration.id, migration.dimensions)
+    build_indexes(
+        session, collection.id, migration.id, migration.dimensions, collection.vector_storage
+    )
     session.commit()
     index_seconds = (datetime.now(UTC) - started).total_seconds()
     embedders = runtime.embedders
@@ -110,7 +112,13 @@ def _finish(runtime: Runtime, session: Session, migration: SpaceMigration) -> No
             (old, SearchSpace.active(collection), collection.threshold),
             (
                 new,
-                SearchSpace(collection.id, migration.dimensions, collection.language, migration.id),
+                SearchSpace(
+                    collection.id,
+                    migration.dimensions,
+                    collection.language,
+                    migration.id,
+                    storage=collection.vector_storage,
+                ),
             ),
             new.default_threshold,
             migration.comparison,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -29,6 +30,11 @@ class CollectionCreate(BaseModel):
         default="english",
         pattern=r"^[a-z_]{1,63}$",
         description="PostgreSQL text search configuration for keyword search, e.g. 'simple'",
+    )
+    vector_storage: Literal["vector", "halfvec"] = Field(
+        default="vector",
+        description="`halfvec`: the HNSW index and the vectors searches compare in half"
+        " precision (half the index's size and memory, recall within a point)",
     )
 
 
@@ -112,6 +118,7 @@ class CollectionOut(BaseModel):
     threshold: float
     language: str
     bulk_load: bool
+    vector_storage: str = "vector"
     created_at: datetime
     answer_model: str | None = None
     answer_prompt: str | None = None

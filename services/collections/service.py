@@ -113,6 +113,7 @@ def create_collection(
         threshold=body.threshold if body.threshold is not None else embedder.default_threshold,
         language=body.language,
         bulk_load=body.bulk_load,
+        vector_storage=body.vector_storage,
     )
     session.add(collection)
     try:
@@ -127,7 +128,7 @@ def create_collection(
 
 def _create_indexes(session: Session, collection: Collection) -> None:
     session.execute(text(text_index_ddl(collection.id).as_string()))
-    ddl = hnsw_index_ddl(collection.id, collection.dimensions)
+    ddl = hnsw_index_ddl(collection.id, collection.dimensions, collection.vector_storage)
     if ddl is not None:
         session.execute(text(ddl.as_string()))
 
@@ -242,7 +243,7 @@ def _build_indexes(session: Session, collection: Collection) -> tuple[float, flo
     started = time.perf_counter()
     session.execute(text(text_index_ddl(collection.id).as_string()))
     text_seconds = time.perf_counter() - started
-    ddl = hnsw_index_ddl(collection.id, collection.dimensions)
+    ddl = hnsw_index_ddl(collection.id, collection.dimensions, collection.vector_storage)
     if ddl is None:
         return text_seconds, None
     started = time.perf_counter()

@@ -36,13 +36,14 @@ class SearchSpace:
     language: str
     migration_id: int | None = None
     generation: int = 0  # the collection's space generation it expects (the active space)
+    storage: str = "vector"  # the precision its index and searches compare in
 
     @classmethod
     def active(cls, collection: Collection) -> SearchSpace:
         """The collection's active space."""
         return cls(
             collection.id, collection.dimensions, collection.language, None,
-            collection.space_generation or 0,
+            collection.space_generation or 0, collection.vector_storage or "vector",
         )  # fmt: skip
 
     def guard(self) -> sql.Composed:
@@ -239,9 +240,9 @@ def search_sql(
         )
     return sql.SQL(STATEMENTS[mode]).format(
         chunks=sql.Identifier(space.table()),
-        embedding=vector_expression(space.dimensions),
-        chunk_embedding=vector_expression(space.dimensions, "c.embedding"),
-        question=typed_parameter("q", space.dimensions),
+        embedding=vector_expression(space.dimensions, storage=space.storage),
+        chunk_embedding=vector_expression(space.dimensions, "c.embedding", space.storage),
+        question=typed_parameter("q", space.dimensions, space.storage),
         collection_id=collection_id,
         stats_from=space.stats_from(),
         guard=space.guard(),

@@ -108,7 +108,10 @@ def _search(
         shadow = open_migration(session, collection)
         if shadow is None:
             raise ApiError(409, "no_shadow_space", "the collection has no migration building")
-        searched = SearchSpace(collection.id, shadow.dimensions, collection.language, shadow.id)
+        searched = SearchSpace(
+            collection.id, shadow.dimensions, collection.language, shadow.id,
+            storage=collection.vector_storage,
+        )  # fmt: skip
         spec, dimensions = shadow.embedder, shadow.dimensions
         # not re-calibrated yet: the new embedder's default
         default = vectors.embedders.get(spec, dimensions).default_threshold

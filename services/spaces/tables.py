@@ -17,12 +17,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from services.vectors import (
-    HNSW_MAX_HALFVEC_DIMS,
+    hnsw_index_ddl,
     hnsw_index_name,
     partition_name,
     text_index_name,
-    vector_expression,
-    vector_type,
 )
 
 SHADOW_TRIGGER = "chunks_text_search_shadow"
@@ -85,25 +83,27 @@ def create_shadow(session: Session, collection_id: int, migration_id: int) -> No
         _run(session, statement.format(**values))
 
 
-def build_indexes(session: Session, collection_id: int, migration_id: int, dimensions: int) -> None:
+def build_indexes(
+    session: Session, collection_id: int, migration_id: int, dimensions: int, storage: str
+) -> None:
     """Builds the shadow table's GIN and HNSW indexes (once, when its chunks are all there)."""
-    table = sql.Identifier(shadow_name(collection_id, migration_id))
+    table = shadow_name(collection_id, migration_id)
     _run(
         session,
         sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (tsv)").format(
-            sql.Identifier(shadow_text_index_name(collection_id, migration_id)), table
+            sql.Identifier(shadow_text_index_name(collection_id, migration_id)),
+            sql.Identifier(table),
         ),
     )
-    if dimensions <= HNSW_MAX_HALFVEC_DIMS:
-        _run(
-            session,
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING hnsw ({} {})").format(
-                sql.Identifier(shadow_hnsw_name(collection_id, migration_id)),
-                table,
-                vector_expression(dimensions),
-                sql.SQL(f"{vector_type(dimensions)}_cosine_ops"),
-            ),
-        )
+    ddl = hnsw_index_ddl(
+        collection_id,
+        dimensions,
+        storage,
+        table=table,
+        name=shadow_hnsw_name(collection_id, migration_id),
+    )
+    if ddl is not None:
+        _run(session, ddl)
 
 
 def drop_shadow(session: Session, collection_id: int, migration_id: int) -> None:

@@ -56,7 +56,7 @@ def explain(
 def test_hnsw_index_serves_vector_search(
     api: Any, make_collection: Any, db: Database, mode: str
 ) -> None:
-    names = [make_collection("hash"), make_collection("hash")]
+    names = [make_collection("hash"), make_collection("hash", vector_storage="halfvec")]
     with db.scope() as session:
         collections = [session.query(Collection).filter_by(name=n).one() for n in names]
     # GIN is read by bitmap scans only, so hybrid plans keep those allowed.
@@ -74,6 +74,12 @@ def test_hnsw_index_serves_vector_search(
             assert "CTE postings" not in plan and "CTE idf" not in plan, plan
         filtered = explain(db, collection, mode, {"team": "hr"}, disabled=disabled)
         assert hnsw_index_name(collection.id) in filtered, filtered
+    with db.scope() as session:  # the second one's index is in half precision
+        kinds = session.execute(
+            sql_text("SELECT indexdef FROM pg_indexes WHERE indexname = ANY(:names)"),
+            {"names": [hnsw_index_name(c.id) for c in collections]},
+        ).scalars()
+        assert sorted("halfvec_cosine_ops" in k for k in kinds) == [False, True]
 
 
 def test_keyword_search_uses_the_gin_index(

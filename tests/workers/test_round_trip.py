@@ -157,3 +157,22 @@ def test_html_is_parsed_before_chunking(api: Any, make_collection: Any) -> None:
         json={"documents": [{"text": "x", "content_type": "application/pdf"}]},
     )
     assert bad.status_code == 422
+
+
+def test_a_halfvec_collection_answers_as_a_full_precision_one(
+    api: Any, make_collection: Any
+) -> None:
+    """The same documents in a `vector` and a `halfvec` collection: the same passages,
+    scores equal to half precision's rounding."""
+    full, half = make_collection("hash"), make_collection("hash", vector_storage="halfvec")
+    assert api.get(f"/v1/collections/{half}").json()["vector_storage"] == "halfvec"
+    for name in (full, half):
+        wait_finished(api, ingest(api, name, DOCS)["batch_id"])
+    for question in ("lighthouse keepers", "quarterly invoice reconciliation spreadsheet"):
+        a, b = (query(api, n, question, min_score=-1, mode="vector") for n in (full, half))
+        assert len(a["results"]) >= 2
+        assert [r["document_id"] for r in a["results"]] == [r["document_id"] for r in b["results"]]
+        for x, y in zip(a["results"], b["results"], strict=True):
+            assert abs(x["score"] - y["score"]) < 2e-3
+    refused = api.post("/v1/collections", json={"name": "t-bad-storage", "vector_storage": "int8"})
+    assert refused.status_code == 422
