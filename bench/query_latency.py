@@ -127,7 +127,7 @@ def recall(database_url: str, collection_name: str, queries: int) -> None:
             rows = conn.execute(
                 statement, {"q": vector, "text": "", "k": 10, "pool": 50, "principals": []}
             ).fetchall()
-            return [(r[2], r[7]) for r in rows]
+            return [(r[3], r[8]) for r in rows]  # external id, ordinal (after the space)
 
         approximate = [top10(v) for v in vectors]
         conn.execute("SET enable_indexscan = off")
