@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("GROUNDWIRE_REDIS_URL", "REDIS_URL")
     )
+    # A streaming replica for queries, contexts and answers (services/replicas.py). A read
+    # waits up to read_replica_wait_ms for the replica to replay the collection's last write,
+    # else it reads the primary.
+    database_read_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GROUNDWIRE_DATABASE_READ_URL", "DATABASE_READ_URL"),
+    )
+    read_replica_wait_ms: float = Field(default=1000.0, ge=0)
 
     # OpenAI or any OpenAI-compatible provider; the client's own variables are honoured.
     openai_api_key: SecretStr | None = Field(
@@ -221,6 +229,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "database_url",
+        "database_read_url",
         "redis_url",
         "openai_api_key",
         "openai_base_url",

@@ -26,6 +26,12 @@ QUERY_SECONDS = Histogram(
 QUERIES = Counter(
     "groundwire_queries", "Query and context requests answered.", ["endpoint", "mode", "grounded"]
 )
+READS = Counter(
+    "groundwire_reads",
+    "Queries, contexts and answers with a read replica configured, by where they were read:"
+    " the replica (it had replayed the collection's last write in time) or the primary.",
+    ["served"],
+)
 STAGE_SECONDS = Histogram(
     "groundwire_stage_seconds",
     "Time a worker spent on one task of a stage (ingest: parse and chunk; embed: embed and write).",

@@ -133,6 +133,8 @@ def prepare(
         result.failed = len(fail_documents(session, failures))
     result.done = len(written)
     count_finished(written, result.failed)
+    if written:
+        runtime.wrote({w.collection_id for w in complete if w.id in written})
     for accepted in found:  # committed: their parse tasks may go
         runtime.broker.enqueue(accepted.to_enqueue, accepted.sizes, settings.files_per_task())
     if superseded:  # chunked for a space the collection left: again, for the one it has now
@@ -291,6 +293,8 @@ def embed_and_store(runtime: Runtime, works: Sequence[DocumentWork]) -> Stored:
         result.failed = len(fail_documents(session, failures))
     result.done = len(written)
     count_finished(written, result.failed)
+    if written:
+        runtime.wrote([collection_id])
     if superseded:
         runtime.broker.enqueue(superseded)
     result.fenced += len(ready) - len(written)

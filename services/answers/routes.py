@@ -15,7 +15,14 @@ from services.answers.chat import ChatModel, Completion
 from services.answers.checkers import SupportChecker, support_checker
 from services.answers.schemas import AnswerRequest, AnswerResponse
 from services.answers.streaming import failure, relay
-from services.api.deps import CollectionDep, Reader, RerankDep, RuntimeDep, SessionDep
+from services.api.deps import (
+    CollectionDep,
+    Reader,
+    ReaderDep,
+    RerankDep,
+    RuntimeDep,
+    SessionDep,
+)
 from services.api.errors import error_responses
 from services.api.ratelimit import QueryLimit
 from services.models import Collection
@@ -66,13 +73,14 @@ def answer(
     runtime: RuntimeDep,
     request: Request,
     reranker: RerankDep,
+    reader: ReaderDep,
 ) -> Response | AnswerResponse:
     """Answers from the collection's passages, each sentence checked against what it cites;
     `no_context` (the model is not called) when nothing is relevant."""
     settings = runtime.settings
     principals = caller.reader_principals(body.principals)
     prepared = service.prepare(
-        session, vectors, settings, collection, body, principals, reranker=reranker
+        reader, vectors, settings, collection, body, principals, reranker=reranker
     )
     session.commit()  # no transaction stays open while the model writes
     support = checker(request, prepared)

@@ -9,13 +9,16 @@ like one that does not exist.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.exceptions import RedisError
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from services.access.authenticate import (
@@ -29,6 +32,7 @@ from services.api.errors import ApiError
 from services.collections.schemas import NAME_PATTERN
 from services.config import Settings
 from services.models import Collection
+from services.replicas import caught_up
 from services.rerank.service import RerankStage
 from services.runtime import Runtime
 
@@ -132,6 +136,9 @@ Admin = Annotated[Caller, Depends(requires(Scope.ADMIN))]
 ServerAdmin = Annotated[Caller, Depends(server_admin)]
 
 
+log = logging.getLogger(__name__)
+
+
 def find_collection(session: Session, caller: Caller, name: str) -> Collection:
     """Returns the caller's collection of that name, or raises a 404 ApiError: another
     workspace's collection, or one outside the key's list, is answered as if absent."""
@@ -157,3 +164,32 @@ def get_collection(
 
 
 CollectionDep = Annotated[Collection, Depends(get_collection)]
+
+
+def get_reader(
+    runtime: RuntimeDep, collection: CollectionDep, session: SessionDep
+) -> Iterator[Session]:
+    """Where a query of the collection reads: the replica (DATABASE_READ_URL) once it has
+    replayed the collection's last write, waiting up to `read_replica_wait_ms`; else, and
+    without a replica, the request's own session on the primary (services/replicas.py)."""
+    if runtime.read_database is None or runtime.positions is None:
+        yield session
+        return
+    reader = runtime.read_database.sessions()
+    try:
+        try:
+            position = runtime.positions.of(session, collection.id)
+            ready = caught_up(reader, position, runtime.settings.read_replica_wait_ms / 1000)
+        except (RedisError, OperationalError) as error:  # the replica or Redis away
+            log.warning("reading from the primary: %s", error)
+            ready = False
+        if not ready:
+            reader.close()
+            yield session
+            return
+        yield reader
+    finally:
+        reader.close()
+
+
+ReaderDep = Annotated[Session, Depends(get_reader)]

@@ -87,6 +87,7 @@ def update_collection(
     body: CollectionUpdate,
     session: SessionDep,
     reranker: RerankDep,
+    runtime: RuntimeDep,
 ) -> CollectionOut:
     """Changes a collection's relevance threshold (e.g. one calibrated by `groundwire eval`),
     the chat model, prompt and no-context sentence of its answers, or whether it reranks."""
@@ -95,6 +96,7 @@ def update_collection(
     for field in body.model_fields_set:
         setattr(collection, field, getattr(body, field))
     session.commit()
+    runtime.wrote([collection.id])
     return CollectionOut.model_validate(collection, from_attributes=True)
 
 

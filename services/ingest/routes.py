@@ -51,6 +51,7 @@ def ingest_documents(
     accepted = service.accept_documents(session, collection, body.documents)
     embedder = runtime.embedders.get(collection.embedder, collection.dimensions)
     session.commit()
+    runtime.wrote([collection.id])  # an access list changed on its own reaches the chunks now
     request.state.audit_documents = [d.id for d in accepted.documents]
     runtime.broker.enqueue(accepted.to_enqueue, accepted.sizes, embedder.documents_per_task)
     return IngestResponse.of(accepted)
@@ -133,11 +134,16 @@ def get_document(
     "/v1/collections/{name}/documents/{document_id:path}", status_code=204, response_class=Response
 )
 def delete_document(
-    caller: Writer, collection: CollectionDep, document_id: str, session: SessionDep
+    caller: Writer,
+    collection: CollectionDep,
+    document_id: str,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> Response:
     """Deletes a document; once this returns, no query returns its chunks."""
     service.delete_document(session, service.get_document(session, collection, document_id))
     session.commit()
+    runtime.wrote([collection.id])
     return Response(status_code=204)
 
 

@@ -6,7 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from services.api.deps import CollectionDep, Reader, RerankDep, SessionDep, SettingsDep
+from services.api.deps import (
+    CollectionDep,
+    Reader,
+    ReaderDep,
+    RerankDep,
+    SessionDep,
+    SettingsDep,
+)
 from services.api.errors import error_responses
 from services.api.ratelimit import QueryLimit
 from services.query import service
@@ -37,11 +44,12 @@ def query(
     vectors: QueryVectorsDep,
     settings: SettingsDep,
     reranker: RerankDep,
+    reader: ReaderDep,
 ) -> QueryResponse:
     """Returns grounded passages with scores and citations, or `grounded: false`."""
     principals = caller.reader_principals(body.principals)
     response = service.answer(
-        session, vectors, settings.query_log, collection, body, principals, reranker
+        session, vectors, settings.query_log, collection, body, principals, reranker, reader
     )
     session.commit()  # the query log entry
     return response
@@ -57,11 +65,12 @@ def context(
     vectors: QueryVectorsDep,
     settings: SettingsDep,
     reranker: RerankDep,
+    reader: ReaderDep,
 ) -> ContextResponse:
     """Returns the relevant passages packed into a token budget, each marked [n] for citing."""
     principals = caller.reader_principals(body.principals)
     response = service.context(
-        session, vectors, settings.query_log, collection, body, principals, reranker
+        session, vectors, settings.query_log, collection, body, principals, reranker, reader
     )
     session.commit()  # the query log entry
     return response

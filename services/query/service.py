@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from services.api.errors import ApiError
 from services.api.validation import json_problem
@@ -78,7 +78,8 @@ def retrieve(
                     headers={"Retry-After": "1"},
                 ) from None
             session.rollback()
-            session.refresh(collection)
+            owner = object_session(collection) or session  # the primary's, for a replica read
+            owner.refresh(collection)
     pool = max(k, stage.depth) if stage is not None else k
     grounding = replace(ground(candidates, threshold, pool), embedder=embedder)
     if stage is None:
@@ -144,11 +145,13 @@ def answer(
     request: QueryRequest,
     principals: tuple[str, ...] = (),
     reranker: RerankStage | None = None,
+    reader: Session | None = None,
 ) -> QueryResponse:
-    """Returns the passages scoring at least the threshold, or an explicit ungrounded answer."""
+    """Returns the passages scoring at least the threshold, or an explicit ungrounded answer
+    (searched in `reader`, a replica's session, when given; logged in `session`)."""
     started = time.perf_counter()
     grounding = retrieve(
-        session,
+        reader or session,
         vectors,
         collection,
         request.query,
@@ -231,11 +234,19 @@ def context(
     request: ContextRequest,
     principals: tuple[str, ...] = (),
     reranker: RerankStage | None = None,
+    reader: Session | None = None,
 ) -> ContextResponse:
-    """Packs the relevant passages into a cited context within `max_tokens` (cl100k tokens)."""
+    """Packs the relevant passages into a cited context within `max_tokens` (cl100k tokens),
+    searched in `reader` when given and logged in `session`."""
     started = time.perf_counter()
     packed = packed_context(
-        session, vectors, collection, request, request.max_tokens, principals, reranker=reranker
+        reader or session,
+        vectors,
+        collection,
+        request,
+        request.max_tokens,
+        principals,
+        reranker=reranker,
     )
     log_request(
         session, keep, collection, "context", request, CONTEXT_CANDIDATES, packed.grounding, started

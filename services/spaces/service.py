@@ -212,6 +212,7 @@ def activate(
         try:
             switch.activate(session, collection, migration, settings.migration_retain_hours)
             session.commit()
+            runtime.wrote([collection.id])
             return migration
         except switch.NotBuildable as failed:
             session.rollback()
@@ -252,6 +253,7 @@ def rollback(
     except OperationalError as error:
         session.rollback()
         raise _busy() from error
+    runtime.wrote([collection.id])
     runtime.broker.enqueue(requeued)
     return migration
 

@@ -20,6 +20,7 @@ KERNEL = (
     "services.broker",
     "services.batching",
     "services.runtime",
+    "services.replicas",
     "services.metrics",
     "services.embedding",
     "services.documents",
