@@ -26,6 +26,7 @@ class Harness:
     faults_report: str | None  # a JSON lines file for fault scenario figures
     analytics_beir: str | None  # a BEIR folder for the analytics test's documents
     schemathesis_examples: int  # fuzzed cases per operation in the conformance run
+    replica_rounds: int  # write-then-query rounds of the read replica test
 
 
 @lru_cache(maxsize=1)
@@ -42,6 +43,7 @@ def harness() -> Harness:
         faults_report=os.environ.get("GROUNDWIRE_FAULTS_REPORT"),
         analytics_beir=os.environ.get("GROUNDWIRE_ANALYTICS_BEIR"),
         schemathesis_examples=int(os.environ.get("GROUNDWIRE_SCHEMATHESIS_EXAMPLES", "15")),
+        replica_rounds=int(os.environ.get("GROUNDWIRE_REPLICA_ROUNDS", "100")),
     )
     read = {name for names in Settings.variables().values() for name in names}
     for name in list(os.environ):

@@ -5,7 +5,6 @@ process and API; rounds: GROUNDWIRE_REPLICA_ROUNDS (100; the full check is 1,000
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +17,7 @@ from groundwire.embedded import start_postgres
 from services.app import create_app
 from services.metrics import READS
 from tests.support.api import ingest, wait_finished
-from tests.support.environment import settings_from
+from tests.support.environment import harness, settings_from
 from tests.support.processes import free_port, start_worker, stop_worker
 from tests.support.replica import Replica, remove, start_replica
 
@@ -72,7 +71,7 @@ def test_every_write_is_read_back_through_the_replica(
     stack: tuple[dict[str, str], Replica], admin_headers: dict[str, str]
 ) -> None:
     env, replica = stack
-    rounds = int(os.environ.get("GROUNDWIRE_REPLICA_ROUNDS", "100"))
+    rounds = harness().replica_rounds
     with TestClient(create_app(settings_from(env)), headers=admin_headers) as api:
         name = f"replica-{uuid.uuid4().hex[:6]}"
         assert (
