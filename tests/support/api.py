@@ -47,3 +47,10 @@ def query(api: Any, collection: str, text: str, **options: Any) -> dict[str, Any
     response = api.post(f"/v1/collections/{collection}/query", json={"query": text, **options})
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+def top_document(api: Any, collection: str, text: str, **options: Any) -> str | None:
+    """The id of the document whose chunk a keyword search for `text` ranks first (whatever
+    its score), or None when nothing matches."""
+    found = query(api, collection, text, mode="keyword", k=1, min_score=-1, **options)
+    return found["results"][0]["document_id"] if found["results"] else None

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.api import top_document
 from tests.support.cluster import start_api
 from tests.support.processes import spawn, stop
 from tests.support.waiting import wait_for
@@ -82,16 +83,6 @@ def wait_batches(client: httpx.Client, batches: list[str], timeout: float = 300)
         return all(client.get(f"/v1/batches/{b}").json()["finished"] for b in batches)
 
     wait_for(finished, timeout=timeout, interval=0.5)
-
-
-def owner(client: httpx.Client, name: str, word: str) -> str | None:
-    found = client.post(
-        f"/v1/collections/{name}/query",
-        json={"query": word, "mode": "keyword", "k": 1, "min_score": -1},
-    )
-    assert found.status_code == 200, found.text
-    results = found.json()["results"]
-    return results[0]["document_id"] if results else None
 
 
 def test_live_migration_to_the_local_model(stack: str, admin_headers: dict[str, str]) -> None:
@@ -206,10 +197,10 @@ def test_live_migration_to_the_local_model(stack: str, admin_headers: dict[str, 
     assert after["documents"]["done"] == expected, after["documents"]
     for i in sorted(seen.created)[:10] + sorted(seen.updated)[:10]:
         version = 2 if i in seen.updated else 1
-        assert owner(client, name, f"kw{i}v{version}") == f"d{i}"
+        assert top_document(client, name, f"kw{i}v{version}") == f"d{i}"
     for i in sorted(seen.deleted)[:10]:
-        assert owner(client, name, f"kw{i}v1") != f"d{i}"
-    local_answer = owner(client, name, "kw1500v1")
+        assert top_document(client, name, f"kw{i}v1") != f"d{i}"
+    local_answer = top_document(client, name, "kw1500v1")
     assert local_answer == "d1500"
 
     back = client.post(f"/v1/collections/{name}/migrations/{mid}/rollback")
@@ -217,8 +208,8 @@ def test_live_migration_to_the_local_model(stack: str, admin_headers: dict[str, 
     restored = client.post(f"/v1/collections/{name}/query", json={"query": "kw1500v1"}).json()
     assert restored["embedder"] == "hash"
     assert restored["threshold"] == pytest.approx(before["threshold"])
-    assert owner(client, name, "kw1500v1") == "d1500"
+    assert top_document(client, name, "kw1500v1") == "d1500"
     for i in sorted(seen.updated)[:10]:
-        assert owner(client, name, f"kw{i}v2") == f"d{i}"
+        assert top_document(client, name, f"kw{i}v2") == f"d{i}"
     client.delete(f"/v1/collections/{name}")
     client.close()

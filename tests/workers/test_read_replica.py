@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +15,7 @@ from groundwire import migrate
 from groundwire.embedded import start_postgres
 from services.app import create_app
 from services.metrics import READS
-from tests.support.api import ingest, wait_finished
+from tests.support.api import ingest, top_document, wait_finished
 from tests.support.environment import harness, settings_from
 from tests.support.processes import free_port, start_worker, stop_worker
 from tests.support.replica import Replica, remove, start_replica
@@ -57,16 +56,6 @@ def reads() -> tuple[float, float]:
     return (READS.labels("replica")._value.get(), READS.labels("primary")._value.get())
 
 
-def owner(api: Any, name: str, word: str) -> str | None:
-    found = api.post(
-        f"/v1/collections/{name}/query",
-        json={"query": word, "mode": "keyword", "k": 1, "min_score": -1},
-    )
-    assert found.status_code == 200, found.text
-    results = found.json()["results"]
-    return results[0]["document_id"] if results else None
-
-
 def test_every_write_is_read_back_through_the_replica(
     stack: tuple[dict[str, str], Replica], admin_headers: dict[str, str]
 ) -> None:
@@ -82,11 +71,11 @@ def test_every_write_is_read_back_through_the_replica(
         for i in range(rounds):
             text = f"Round {i} of the replica check: its code word is kw{i}x."
             wait_finished(api, ingest(api, name, [{"id": f"r{i}", "text": text}])["batch_id"])
-            if owner(api, name, f"kw{i}x") != f"r{i}":
+            if top_document(api, name, f"kw{i}x") != f"r{i}":
                 missed.append(f"r{i} not found")
             if i % 10 == 9:  # and a deletion is gone at once
                 assert api.delete(f"/v1/collections/{name}/documents/r{i}").status_code == 204
-                if owner(api, name, f"kw{i}x") == f"r{i}":
+                if top_document(api, name, f"kw{i}x") == f"r{i}":
                     missed.append(f"r{i} still found after its deletion")
         replica_reads, primary_reads = (a - b for a, b in zip(reads(), before, strict=True))
     print(
@@ -116,6 +105,6 @@ def test_a_replica_too_far_behind_is_not_waited_for(
         before = reads()
         for i in range(5):
             assert api.delete(f"/v1/collections/{name}/documents/p{i}").status_code == 204
-            assert owner(api, name, f"pw{i}x") != f"p{i}"
+            assert top_document(api, name, f"pw{i}x") != f"p{i}"
         primary_reads = reads()[1] - before[1]
     assert primary_reads >= 4, "reads right after their writes went to the primary"

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from services.db import Database
 from services.runtime import Runtime
-from tests.support.api import ingest, query, wait_finished
+from tests.support.api import ingest, query, top_document, wait_finished
 from tests.support.processes import spawn, stop
 from tests.support.waiting import wait_for
 from workers import space_driver
@@ -138,11 +138,6 @@ def events_of(database_url: str, hook: str) -> list[tuple[str, int, str]]:
         ).fetchall()
         conn.execute("DELETE FROM webhooks WHERE id = %s", (hook,))
     return [(t, int(d["migration"]), d["status"]) for t, d in rows]
-
-
-def top_document(api: TestClient, name: str, text: str, **options: Any) -> str | None:
-    found = query(api, name, text, mode="keyword", k=1, min_score=-1, **options)
-    return found["results"][0]["document_id"] if found["results"] else None
 
 
 @pytest.mark.usefixtures("beat")
