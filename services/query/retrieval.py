@@ -290,6 +290,7 @@ def search(
     if metadata_filter is not None:
         filter_sql, params = compile_filter(metadata_filter, sql.SQL("d.metadata"))
     pool = candidate_pool(k)
+    space = target if isinstance(target, SearchSpace) else SearchSpace.active(target)
     conn = driver_connection(session)
     with conn.cursor() as cursor, _space_errors():
         cursor.execute(
@@ -299,7 +300,7 @@ def search(
             [str(max(40, pool))],
         )
         cursor.execute(
-            search_sql(target, mode, filter_sql),
+            search_sql(space, mode, filter_sql),
             {
                 "q": vector,
                 "text": question,
@@ -310,7 +311,6 @@ def search(
             },
         )
         rows = cursor.fetchall()
-    space = target if isinstance(target, SearchSpace) else SearchSpace.active(target)
     if not rows or rows[0][0] != space.generation:
         raise SpaceChanged("the collection switched embedding spaces during the query")
     return [

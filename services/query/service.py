@@ -62,11 +62,12 @@ def retrieve(
         problem = json_problem(metadata_filter)
         if problem:
             raise ApiError(422, "invalid_filter", f"filter {problem}")
+    pool = max(k, stage.depth) if stage is not None else k
     for attempt in range(SPACE_ATTEMPTS):
         try:
             candidates, threshold, embedder = _search(
-                session, vectors, collection, question, k, mode, min_score,
-                metadata_filter, principals, stage, space,
+                session, vectors, collection, question, pool, mode, min_score,
+                metadata_filter, principals, space,
             )  # fmt: skip
             break
         except SpaceChanged:  # switched meanwhile: again, in the space it has now
@@ -80,7 +81,6 @@ def retrieve(
             session.rollback()
             owner = object_session(collection) or session  # the primary's, for a replica read
             owner.refresh(collection)
-    pool = max(k, stage.depth) if stage is not None else k
     grounding = replace(ground(candidates, threshold, pool), embedder=embedder)
     if stage is None:
         return grounding  # the pool is k
@@ -93,16 +93,15 @@ def _search(
     vectors: QueryVectorCache,
     collection: Collection,
     question: str,
-    k: int,
+    pool: int,
     mode: Mode,
     min_score: float | None,
     metadata_filter: dict[str, Any] | None,
     principals: tuple[str, ...],
-    stage: RerankStage | None,
     space: str,
 ) -> tuple[list[Candidate], float, str]:
-    """Embeds the question in the space asked for and searches it; returns the candidates,
-    the threshold that applies and the embedder searched."""
+    """Embeds the question in the space asked for and searches it for `pool` candidates;
+    returns them, the threshold that applies and the embedder searched."""
     searched = SearchSpace.active(collection)
     spec, dimensions, threshold = collection.embedder, collection.dimensions, collection.threshold
     if space == "shadow":
@@ -127,7 +126,6 @@ def _search(
         retry = {"Retry-After": str(int(error.retry_after or 5))} if error.transient else None
         raise ApiError(status, "embedder_unavailable", message, headers=retry) from error
     threshold = min_score if min_score is not None else threshold
-    pool = max(k, stage.depth) if stage is not None else k
     try:
         candidates = search(
             session, searched, vector, question, pool, mode, metadata_filter, principals

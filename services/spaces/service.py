@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -17,6 +18,7 @@ from services.models import Collection, SpaceMigration
 from services.runtime import Runtime
 from services.spaces import switch
 from services.spaces.build import open_migration, progress
+from services.spaces.calibrate import from_eval
 from services.spaces.schemas import (
     MigrationCreate,
     MigrationOut,
@@ -133,13 +135,11 @@ def listed(session: Session, collection: Collection) -> list[SpaceMigration]:
 def out(session: Session, collection: Collection, migration: SpaceMigration) -> MigrationOut:
     """The API's view of a migration, with its progress now."""
     made = progress(session, migration.id, collection.id)
-    total, done = made.total, made.done
-    embedded, cached, tokens = made.embedded, made.cached, made.tokens
     eta: float | None = None
-    if migration.status == "building" and 0 < done < total:
+    if migration.status == "building" and 0 < made.done < made.total:
         elapsed = (datetime.now(UTC) - migration.created_at).total_seconds()
-        eta = round(elapsed / done * (total - done), 1)
-    elif migration.status == "building" and total == done:
+        eta = round(elapsed / made.done * (made.total - made.done), 1)
+    elif migration.status == "building" and made.total == made.done:
         eta = 0.0
     return MigrationOut(
         id=migration.id,
@@ -157,12 +157,12 @@ def out(session: Session, collection: Collection, migration: SpaceMigration) -> 
             chunk_tokens=migration.chunk_tokens,
             chunk_overlap=migration.chunk_overlap,
         ),
-        total=total,
-        done=done,
+        total=made.total,
+        done=made.done,
         failed=made.failed,
-        embedded=embedded,
-        cached=cached,
-        tokens=tokens,
+        embedded=made.embedded,
+        cached=made.cached,
+        tokens=made.tokens,
         eta_seconds=eta,
         threshold=Threshold(
             old=migration.old_threshold,
@@ -276,17 +276,18 @@ def abandon(session: Session, collection: Collection, migration_id: int) -> Spac
 
 
 def record_comparison(
-    session: Session, collection: Collection, migration_id: int, comparison: dict[str, object]
+    session: Session, collection: Collection, migration_id: int, comparison: dict[str, Any]
 ) -> SpaceMigration:
-    """Records an evaluation's result; a calibrated threshold becomes the new space's."""
+    """Records an evaluation's result; a calibrated threshold becomes the new space's (as the
+    tick would take it when the build finishes: `calibrate.from_eval`)."""
     migration = find(session, collection, migration_id, lock=True)
     if migration.status not in ("building", "ready"):
         raise ApiError(409, "not_open", f"the migration is {migration.status}")
     migration.comparison = comparison
-    calibrated = comparison.get("calibrated_threshold")
-    if isinstance(calibrated, int | float):
-        migration.new_threshold = float(calibrated)
-        migration.threshold_method = "eval"
-        migration.threshold_detail = {"eval": comparison.get("data")}
+    evaluated = from_eval(comparison)
+    if evaluated is not None:
+        migration.new_threshold = evaluated.threshold
+        migration.threshold_method = evaluated.method
+        migration.threshold_detail = evaluated.detail
     session.flush()
     return migration

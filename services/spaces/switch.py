@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from psycopg import sql
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 from services.models import Collection, SpaceMigration
@@ -37,7 +37,6 @@ _SWAP_COUNTS = text(
         FROM space_documents s
         WHERE s.migration_id = :migration AND s.document_id = d.id
           AND d.collection_id = :collection AND s.built_version = d.indexed_version
-        RETURNING d.id
     )
     UPDATE space_documents s SET chunk_count = b.chunk_count, token_count = b.token_count
     FROM before b
@@ -104,13 +103,9 @@ def _settle(
     migration_event(session, migration.id, status)
 
 
-def _execute(
-    session: Session, statement: str, table: str, params: dict[str, object]
-) -> list[tuple[int, int]]:
-    """Runs `statement` with `{table}` naming the table; returns its rows, if any."""
-    composed = sql.SQL(statement).format(table=sql.Identifier(table)).as_string()
-    result = session.execute(text(composed), params)
-    return [(int(a), int(b)) for a, b in result] if "RETURNING" in statement else []
+def _on(statement: str, table: str) -> TextClause:
+    """`statement` with `{table}` naming the table."""
+    return text(sql.SQL(statement).format(table=sql.Identifier(table)).as_string())
 
 
 def _exchange(session: Session, collection: Collection, migration: SpaceMigration) -> None:
@@ -121,7 +116,7 @@ def _exchange(session: Session, collection: Collection, migration: SpaceMigratio
     """
     keys = {"collection": collection.id, "migration": migration.id}
     session.execute(_SWAP_COUNTS, keys)
-    _execute(session, _SYNC_ACCESS, retained_table(migration), {"collection": collection.id})
+    session.execute(_on(_SYNC_ACCESS, retained_table(migration)), {"collection": collection.id})
     swap(session, collection.id, migration.id)
 
 
@@ -157,16 +152,15 @@ def rollback(
     """
     _exchange(session, collection, migration)
     _apply(collection, migration, old=True, threshold=migration.old_threshold)
-    rows = _execute(
-        session,
-        _REQUEUE_MISSING,
-        partition_name(collection.id),
+    requeued = session.execute(
+        _on(_REQUEUE_MISSING, partition_name(collection.id)),
         {
             "collection": collection.id,
             "queued": DocumentStatus.QUEUED.value,
             "done": DocumentStatus.DONE.value,
         },
     )
+    rows = [(int(i), int(v)) for i, v in requeued]
     _settle(session, migration, "rolled_back", "rolled_back_at", retain_hours)
     return rows
 
